@@ -1,0 +1,27 @@
+"""whet: adapt pretrained transformer models to your own task, measure them, ship them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from whet.predict import Predictor
+
+
+def load(path: str) -> Predictor:
+    """Load a model saved by ``whet train`` for prediction.
+
+    Example:
+        >>> from whet import load
+        >>> model = load("runs/demo-intents/model")
+        >>> model.predict(["I lost my card"])[0]["label"]
+        'lost_card'
+    """
+    from whet.predict import Predictor
+
+    return Predictor.from_directory(path)
+
+
+__all__ = ["__version__", "load"]

@@ -1,0 +1,34 @@
+"""The in-memory records every reader produces and every task consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TaggedSentence:
+    """One sentence for token classification: words and one tag per word.
+
+    ``text`` and ``offsets`` are set when the words come from raw text (JSONL with character
+    spans, or text to predict on), so predictions can be mapped back to character offsets.
+    ``source`` is "file:line" for error messages.
+    """
+
+    tokens: list[str]
+    tags: list[str]
+    source: str = ""
+    text: str | None = None
+    offsets: list[tuple[int, int]] | None = None
+
+
+@dataclass
+class TextExample:
+    """One example for sequence classification.
+
+    ``labels`` holds one label for single-label data and zero or more for multi-label data.
+    """
+
+    text: str
+    labels: list[str]
+    text_pair: str | None = None
+    source: str = ""

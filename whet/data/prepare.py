@@ -1,0 +1,73 @@
+"""Reading a run's data files into examples and labels, with the checks that need all of them."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from whet.config import DataConfig
+from whet.errors import DataError
+
+log = logging.getLogger("whet")
+
+
+@dataclass
+class RunData:
+    train: list[Any]
+    dev: list[Any]
+    test: list[Any] | None
+    labels: list[str]
+    source_scheme: str | None = None  # NER: the tag scheme the files use
+    unknown_labels: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> count
+
+
+def read_split(task: Any, path: str, data: DataConfig, split: str, *, source_scheme: str | None = None,
+               require_labels: bool = True) -> list[Any]:
+    examples = task.read(path, data, require_labels=require_labels)
+    if not examples:
+        raise DataError(f"{path}: no examples found; is data.{split} the right file?")
+    if source_scheme is not None:
+        examples = task.convert(examples, source_scheme, data.label_scheme)
+    return examples
+
+
+def split_off_dev(train: list[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """Hold out ``share`` of the training examples (at least one) as dev, reproducibly."""
+    if len(train) < 2:
+        raise DataError("data.train has fewer than 2 examples, too few to split off a dev set; give data.dev")
+    order = list(range(len(train)))
+    random.Random(seed).shuffle(order)
+    n_dev = min(max(1, round(len(train) * share)), len(train) - 1)
+    dev_ids = set(order[:n_dev])
+    return [ex for i, ex in enumerate(train) if i not in dev_ids], [ex for i, ex in enumerate(train) if i in dev_ids]
+
+
+def load_run_data(task: Any, data: DataConfig, seed: int) -> RunData:
+    """Read train/dev/test, fix the label set from train, and report labels unseen in train."""
+    if data.train is None:
+        raise DataError("data.train is not set; give the training file in the config or with --set data.train=PATH")
+    train = task.read(data.train, data, require_labels=True)
+    if not train:
+        raise DataError(f"{data.train}: no examples found; is data.train the right file?")
+    scheme = None
+    if hasattr(task, "source_scheme"):
+        scheme = task.source_scheme(train, data)
+        train = task.convert(train, scheme, data.label_scheme)
+    if data.dev:
+        dev = read_split(task, data.dev, data, "dev", source_scheme=scheme)
+    else:
+        train, dev = split_off_dev(train, data.dev_split, seed)
+        log.info("no data.dev given: holding out %d of %d training examples as dev", len(dev), len(train) + len(dev))
+    test = read_split(task, data.test, data, "test", source_scheme=scheme) if data.test else None
+    labels = task.label_list(train, data)
+    unknown = {}
+    for split, examples in (("dev", dev), ("test", test)):
+        if examples:
+            counts = task.unknown_labels(examples, labels)
+            if counts:
+                unknown[split] = counts
+                listed = ", ".join(f"{label} ({n})" for label, n in sorted(counts.items()))
+                log.warning("%s has labels not seen in training, counted as errors: %s", split, listed)
+    return RunData(train=train, dev=dev, test=test, labels=labels, source_scheme=scheme, unknown_labels=unknown)

@@ -1,0 +1,77 @@
+"""Running a model over encoded features without gradients, in length-sorted batches."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from whet.batching import length_grouped_batches
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def move_to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """The tensors the model's forward takes (collated batches also carry bookkeeping)."""
+    return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids", "labels")}
+
+
+def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dict]], dict], *,
+                   max_sentences: int, max_tokens: int, device: torch.device,
+                   precision: str = "fp32") -> Iterator[tuple[list[int], np.ndarray, float, int]]:
+    """Yield ``(feature indices, logits, summed loss, loss count)`` batch by batch.
+
+    Logits are float32 numpy arrays: (batch, seq, labels) or (batch, labels). The loss is
+    summed over labelled items (tokens or examples) so callers can average it exactly.
+    """
+    lengths = [len(f["input_ids"]) for f in features]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), autocast(device, precision):
+            for indices in length_grouped_batches(lengths, max_sentences, max_tokens, shuffle=False):
+                batch = move_to(collate([features[i] for i in indices]), device)
+                outputs = model(**model_inputs(batch))
+                count = _loss_count(batch)
+                loss = float(outputs.loss) * count if getattr(outputs, "loss", None) is not None else 0.0
+                yield indices, outputs.logits.float().cpu().numpy(), loss, count
+    finally:
+        model.train(was_training)
+
+
+def _loss_count(batch: dict[str, Any]) -> int:
+    labels = batch.get("labels")
+    if labels is None:
+        return 0
+    if labels.dtype.is_floating_point:  # multi-label: one multi-hot row per example
+        return int(labels.shape[0])
+    return int((labels != -100).sum())
+
+
+def run_model(model: Any, features: list[dict], collate: Callable[[list[dict]], dict], *,
+              max_sentences: int, max_tokens: int, device: torch.device,
+              precision: str = "fp32", progress: Callable[[int], None] | None = None) -> tuple[list[np.ndarray], float | None]:
+    """Logits for every feature (padding removed), in feature order, and the mean loss."""
+    logits: list[np.ndarray | None] = [None] * len(features)
+    loss_sum, loss_count = 0.0, 0
+    for indices, batch_logits, loss, count in batched_logits(model, features, collate, max_sentences=max_sentences,
+                                                             max_tokens=max_tokens, device=device, precision=precision):
+        for row, index in enumerate(indices):
+            value = batch_logits[row]
+            logits[index] = value[: len(features[index]["input_ids"])] if value.ndim == 2 else value
+        loss_sum += loss
+        loss_count += count
+        if progress:
+            progress(len(indices))
+    return logits, (loss_sum / loss_count if loss_count else None)

@@ -1,0 +1,110 @@
+"""The training loop as a generator: it trains and evaluates, and the caller decides the rest.
+
+``training_steps`` yields a ``StepEvent`` after every optimizer step. Early stopping,
+checkpoints, logging and interruption live in the caller (``whet.train``), not in flags
+here, so the loop reads top to bottom in one sitting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from whet.batching import TokenBudgetBatchSampler
+from whet.inference import move_to, model_inputs
+
+
+@dataclass
+class LoopState:
+    """Where the loop is; saved in checkpoints so a resumed run continues exactly."""
+
+    epoch: int = 0
+    batch: int = 0  # batches of ``epoch`` already trained on
+    step: int = 0  # optimizer steps taken
+    sentences: int = 0
+    best_score: float | None = None
+    best_step: int | None = None
+    evals_without_improvement: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class StepEvent:
+    step: int
+    epoch: float
+    loss: float  # mean training loss since the last event
+    sentences_per_second: float
+    metrics: dict[str, float] | None = None  # dev metrics when this step evaluated
+    is_best: bool = False
+
+
+def improved(score: float, best: float | None, metric: str) -> bool:
+    if best is None:
+        return True
+    return score < best if metric == "loss" else score > best
+
+
+def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any, accelerator: Any,
+                   loader: torch.utils.data.DataLoader, sampler: TokenBudgetBatchSampler, state: LoopState,
+                   epochs: int, max_steps: int | None, grad_accum: int, max_grad_norm: float | None,
+                   evaluate: Callable[[], dict[str, float]], eval_every: int | None, metric: str
+                   ) -> Iterator[StepEvent]:
+    device = accelerator.device
+    started = time.perf_counter()
+    sentences_at_start = state.sentences
+    loss_sum, loss_batches = 0.0, 0
+    total_steps = max_steps or math.inf
+    model.train()
+    while state.epoch < epochs and state.step < total_steps:
+        sampler.set_epoch(state.epoch, skip=state.batch)
+        batches_in_epoch = len(sampler.epoch_batches)
+        for batch in loader:
+            state.batch += 1
+            last_of_epoch = state.batch == batches_in_epoch
+            stepping = state.batch % grad_accum == 0 or last_of_epoch
+            state.sentences += len(batch["input_ids"])
+            batch = move_to(batch, device)
+            # Gradients of non-stepping micro-batches are summed locally, without a DDP all-reduce.
+            with accelerator.no_sync(model) if not stepping else contextlib.nullcontext(), accelerator.autocast():
+                loss = model(**model_inputs(batch)).loss
+                accelerator.backward(loss / grad_accum)
+            loss_sum += float(loss.detach())
+            loss_batches += 1
+            if not stepping:
+                continue
+            if max_grad_norm is not None:
+                accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+
+            evaluate_now = (last_of_epoch and eval_every is None) or (eval_every and state.step % eval_every == 0)
+            done = state.step >= total_steps
+            metrics, is_best = None, False
+            if evaluate_now or done:
+                metrics = evaluate()
+                is_best = improved(metrics[metric], state.best_score, metric)
+                if is_best:
+                    state.best_score, state.best_step = metrics[metric], state.step
+                    state.evals_without_improvement = 0
+                else:
+                    state.evals_without_improvement += 1
+                model.train()
+            elapsed = time.perf_counter() - started
+            epoch_progress = state.epoch + state.batch / batches_in_epoch
+            yield StepEvent(step=state.step, epoch=epoch_progress, loss=loss_sum / max(loss_batches, 1),
+                            sentences_per_second=(state.sentences - sentences_at_start) / max(elapsed, 1e-9),
+                            metrics=metrics, is_best=is_best)
+            loss_sum, loss_batches = 0.0, 0
+            if done:
+                return
+        state.epoch += 1
+        state.batch = 0
+

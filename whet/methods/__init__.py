@@ -1,0 +1,10 @@
+"""Fine-tuning methods: each module configures which parameters train (through peft where
+peft has the method) and exposes ``apply(model, settings, head_names) -> model``."""
+
+from whet.registry import Registry
+
+METHODS = Registry("method")
+METHODS.register("full", "whet.methods.full:apply")
+METHODS.register("frozen", "whet.methods.frozen:apply")
+METHODS.register("bitfit", "whet.methods.bitfit:apply")
+METHODS.register("lora", "whet.methods.lora:apply")

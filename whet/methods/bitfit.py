@@ -1,0 +1,16 @@
+"""BitFit (Ben Zaken et al., 2022): only bias terms and the task head train.
+
+peft has no BitFit method, and none is needed: it is a choice of which parameters keep
+``requires_grad``, so the model stays a plain transformers model that saves as one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from whet.methods.common import freeze_all_but, head_module_names, is_head_parameter
+
+
+def apply(model: Any, settings: Any, peft_task_type: str) -> Any:
+    heads = head_module_names(model)
+    return freeze_all_but(model, lambda name: name.endswith(".bias") or is_head_parameter(name, heads))

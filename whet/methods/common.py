@@ -1,0 +1,32 @@
+"""What the methods share: finding the task head, freezing, and counting parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def head_module_names(model: Any) -> list[str]:
+    """Top-level modules outside the pretrained body: the new task head (e.g. 'classifier')."""
+    prefix = getattr(model, "base_model_prefix", "")
+    return [name for name, _ in model.named_children() if name != prefix]
+
+
+def freeze_all_but(model: Any, trainable: Any) -> Any:
+    """Set ``requires_grad`` from ``trainable(name) -> bool`` for every parameter."""
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(bool(trainable(name)))
+    return model
+
+
+def is_head_parameter(name: str, heads: list[str]) -> bool:
+    return name.split(".", 1)[0] in heads
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = trainable = 0
+    for parameter in model.parameters():
+        total += parameter.numel()
+        if parameter.requires_grad:
+            trainable += parameter.numel()
+    return trainable, total

@@ -1,0 +1,111 @@
+"""Prediction with a saved model: the Python API behind ``whet predict`` and ``whet eval``."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from whet.errors import DataError
+
+
+class Predictor:
+    """A loaded whet model. Build it with ``whet.load(path)``."""
+
+    def __init__(self, model: Any, tokenizer: Any, info: Any, device: torch.device | None = None) -> None:
+        from whet.tasks import TASKS
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self.task = TASKS.get(info.task)
+        self.labels = info.labels
+        self.data = info.data_config()
+        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.collate = functools.partial(self.task.collate, pad_token_id=pad_id)
+
+    @classmethod
+    def from_directory(cls, path: str | Path) -> Predictor:
+        from whet.saved_model import load_saved_model
+
+        model, tokenizer, info = load_saved_model(Path(path))
+        return cls(model, tokenizer, info)
+
+    def _encode(self, examples: list[Any]) -> list[dict]:
+        return self.task.encode(examples, tokenizer=self.tokenizer, labels=self.labels,
+                                max_length=self.info.max_length, stride=self.data.stride, data=self.data)
+
+    def _logits(self, features: list[dict], batch_size: int, max_tokens: int) -> list[Any]:
+        from whet.inference import run_model
+
+        logits, _ = run_model(self.model, features, self.collate, max_sentences=batch_size, max_tokens=max_tokens,
+                              device=self.device)
+        return logits
+
+    def predict(self, inputs: Iterable[Any], *, batch_size: int = 64, max_tokens: int = 16384) -> list[dict]:
+        """Predict for texts (str) or records (dicts with "text", "text_pair" or "tokens").
+
+        Returns one dict per input: ``{"text", "entities": [{"type", "text", "start", "end",
+        "score"}, ...]}`` for NER, ``{"text", "label", "score", "probabilities"}`` for
+        classification (``"labels"`` instead of ``"label"`` for multi-label models).
+        """
+        examples = self.task.prediction_inputs(list(inputs), self.data)
+        if not examples:
+            return []
+        features = self._encode(examples)
+        logits = self._logits(features, batch_size, max_tokens)
+        return self.task.predictions(examples, features, logits, self.labels, self.data)
+
+    def predict_stream(self, inputs: Iterable[Any], *, chunk_size: int = 2048, batch_size: int = 64,
+                       max_tokens: int = 16384) -> Iterator[dict]:
+        """Like ``predict`` over an input of any size, holding ``chunk_size`` inputs at a time.
+
+        Each chunk is length-sorted into batches internally; results come out in input order.
+        """
+        chunk: list[Any] = []
+        for item in inputs:
+            chunk.append(item)
+            if len(chunk) >= chunk_size:
+                yield from self.predict(chunk, batch_size=batch_size, max_tokens=max_tokens)
+                chunk = []
+        if chunk:
+            yield from self.predict(chunk, batch_size=batch_size, max_tokens=max_tokens)
+
+    def evaluate(self, path: str, *, mode: str = "default", format: str | None = None,
+                 encoding: str | None = None, batch_size: int = 64, max_tokens: int = 16384) -> dict:
+        """The evaluation report of this model on a labelled data file."""
+        data = self.data.model_copy(update={k: v for k, v in (("format", format), ("encoding", encoding)) if v})
+        examples = self.task.read(path, data)
+        if not examples:
+            raise DataError(f"{path}: no examples found; is it the right file?")
+        if hasattr(self.task, "source_scheme"):  # NER files are converted to the model's tag scheme
+            examples = self.task.convert(examples, self.task.source_scheme(examples, data), data.label_scheme)
+        features = self._encode(examples)
+        logits = self._logits(features, batch_size, max_tokens)
+        report, _ = self.task.evaluate(examples, features, logits, self.labels, data, mode)
+        report["dataset"] = str(path)
+        return report
+
+
+def read_prediction_inputs(path: Path, encoding: str = "utf-8") -> Iterator[Any]:
+    """Inputs from a file, lazily: JSONL records (or strings), or plain text with one input per line."""
+    if not path.is_file():
+        raise DataError(f"input file {path} not found; check the path given to --input")
+    is_jsonl = path.suffix.lower() in (".jsonl", ".json")
+    with open(path, encoding=encoding) as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            if not is_jsonl:
+                yield line.rstrip("\n")
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{number}: invalid JSON ({err.msg}); one JSON object per line") from None

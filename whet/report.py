@@ -1,0 +1,441 @@
+"""Evaluation reports: a rich table for the terminal, Markdown, JSON and PNG plots.
+
+A report is a plain dict, built by the evaluation code from the metric functions in
+``whet.metrics``:
+
+* token classification: ``{"task": "token-classification", "entity": <ner_report without
+  "token">, "token": <label_table over tags>}``
+* sequence classification: ``{"task": "sequence-classification", "classes":
+  <classification_report or multilabel_report>, "multi_label": bool}``
+
+plus the optional keys ``"dataset"`` (path of the evaluated file), ``"examples"`` (how many
+examples it held), ``"mode"`` (NER entity matching, ``"default"`` or ``"strict"``) and
+``"unknown_labels"`` (``{label: count}`` for labels in the evaluated data that the model
+never saw in training; they can never be predicted).
+
+Plots use matplotlib's object API on an Agg canvas rather than pyplot: no global backend
+switch (which would break a caller's notebook), no figure registry to leak, safe to call
+from server threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from whet.io import write_json_atomic, write_text_atomic
+
+TOKEN_TASK = "token-classification"
+SEQUENCE_TASK = "sequence-classification"
+TASKS = (TOKEN_TASK, SEQUENCE_TASK)
+
+# Past these sizes a confusion matrix stops being readable in a terminal / a Markdown page.
+CONSOLE_MATRIX_MAX = 20
+MARKDOWN_MATRIX_MAX = 30
+# Past this many classes, per-cell counts in the confusion-matrix plot overlap.
+PLOT_ANNOTATE_MAX = 30
+
+_METRICS = ("precision", "recall", "f1")
+_AVERAGES = ("micro", "macro", "weighted")
+
+
+# ---------------------------------------------------------------------------------------
+# Terminal
+
+
+def render_report(report: dict) -> RenderableType:
+    """Lay a report out for a rich console.
+
+    Args:
+        report: A report dict (see the module docstring).
+
+    Returns:
+        A renderable: a header line, the unknown-labels warning if any, then the metric
+        tables (and, for single-label classification with at most 20 classes, the
+        confusion matrix).
+
+    Example:
+        >>> from rich.console import Console
+        >>> Console().print(render_report(report))  # doctest: +SKIP
+    """
+    parts: list[RenderableType] = [Text(_summary_line(report), style="bold")]
+    warning = _unknown_labels_line(report)
+    if warning:
+        parts.append(Text(f"Warning: {warning}", style="yellow"))
+    task = _task(report)
+    if task == TOKEN_TASK:
+        entity = report["entity"]
+        parts.append(_rich_table("Entities", "type", entity["per_type"], {f"{a} avg": entity[a] for a in _AVERAGES}))
+        token = report.get("token")
+        if token:
+            parts.append(
+                Text(
+                    f"Tokens: accuracy {_fmt(token['accuracy'])}, macro F1 {_fmt(token['macro']['f1'])}, "
+                    f"weighted F1 {_fmt(token['weighted']['f1'])} over {token['samples']} tags"
+                )
+            )
+    else:
+        classes = report["classes"]
+        if report.get("multi_label"):
+            averages = {f"{a} avg": classes[a] for a in _AVERAGES}
+            parts.append(_rich_table("Labels", "label", classes["per_class"], averages))
+            parts.append(Text(f"Subset accuracy (exact match): {_fmt(classes['subset_accuracy'])}"))
+        else:
+            averages = {f"{a} avg": classes[a] for a in ("macro", "weighted")}
+            parts.append(_rich_table("Classes", "class", classes["per_class"], averages))
+            parts.append(
+                Text(f"Accuracy {_fmt(classes['accuracy'])}, macro F1 {_fmt(classes['macro']['f1'])}")
+            )
+            if len(classes["labels"]) <= CONSOLE_MATRIX_MAX:
+                parts.append(_rich_confusion(classes["labels"], classes["confusion_matrix"]))
+    return Group(*parts)
+
+
+def _rich_table(title: str, first: str, rows: dict[str, dict], averages: dict[str, dict]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(first)
+    for column in (*_METRICS, "support"):
+        table.add_column(column, justify="right")
+    last = len(rows) - 1
+    for i, (name, row) in enumerate(rows.items()):
+        # A rule under the per-class rows sets the averages apart, as in the classic layout.
+        table.add_row(Text(str(name)), *_cells(row), end_section=i == last)
+    for name, row in averages.items():
+        table.add_row(name, *_cells(row), style="bold")
+    return table
+
+
+def _rich_confusion(labels: list[str], matrix: list[list[int]]) -> Table:
+    # The "gold \\ pred" corner says which axis is which; a longer title would wrap.
+    table = Table(title="Confusion matrix", title_justify="left")
+    table.add_column("gold \\ pred")
+    for label in labels:
+        # Text, not str: rich would read a label like "[x]" as markup.
+        table.add_column(Text(str(label)), justify="right")
+    for i, (label, counts) in enumerate(zip(labels, matrix)):
+        # Bold the diagonal so the correct predictions stand out from the confusions.
+        cells = [Text(str(count), style="bold" if i == j else "") for j, count in enumerate(counts)]
+        table.add_row(Text(str(label)), *cells)
+    return table
+
+
+# ---------------------------------------------------------------------------------------
+# Markdown
+
+
+def report_markdown(report: dict) -> str:
+    """Write a report as Markdown: the same tables as :func:`render_report`, in full.
+
+    The token-level table is included for NER, and the confusion matrix for single-label
+    classification with at most 30 classes.
+
+    Args:
+        report: A report dict (see the module docstring).
+
+    Returns:
+        The Markdown text, ending with a newline.
+    """
+    lines = ["# Evaluation report", "", f"- Task: {_task(report)}"]
+    if report.get("dataset") is not None:
+        lines.append(f"- Dataset: `{report['dataset']}`")
+    if report.get("examples") is not None:
+        lines.append(f"- Examples: {report['examples']}")
+    if report.get("mode"):
+        lines.append(f"- Entity matching: {report['mode']}")
+    warning = _unknown_labels_line(report)
+    if warning:
+        lines += ["", f"> **Warning:** {warning}"]
+    if _task(report) == TOKEN_TASK:
+        entity = report["entity"]
+        lines += ["", "## Entities", ""]
+        lines += _md_table("type", entity["per_type"], {f"{a} avg": entity[a] for a in _AVERAGES})
+        token = report.get("token")
+        if token:
+            lines += ["", "## Tokens", "", f"Accuracy: {_fmt(token['accuracy'])} over {token['samples']} tags", ""]
+            lines += _md_table("tag", token["per_class"], {f"{a} avg": token[a] for a in ("macro", "weighted")})
+    else:
+        classes = report["classes"]
+        lines += ["", "## Classes", ""]
+        if report.get("multi_label"):
+            lines.append(f"Subset accuracy (exact match): {_fmt(classes['subset_accuracy'])}")
+            lines.append("")
+            lines += _md_table("label", classes["per_class"], {f"{a} avg": classes[a] for a in _AVERAGES})
+        else:
+            lines.append(f"Accuracy: {_fmt(classes['accuracy'])}, macro F1: {_fmt(classes['macro']['f1'])}")
+            lines.append("")
+            lines += _md_table("class", classes["per_class"], {f"{a} avg": classes[a] for a in ("macro", "weighted")})
+            labels = classes["labels"]
+            if len(labels) <= MARKDOWN_MATRIX_MAX:
+                lines += ["", "## Confusion matrix", "", "Rows are gold labels, columns predicted labels.", ""]
+                lines.append("| gold \\ pred | " + " | ".join(_md(x) for x in labels) + " |")
+                lines.append("|---|" + "---:|" * len(labels))
+                for label, counts in zip(labels, classes["confusion_matrix"]):
+                    lines.append(f"| {_md(label)} | " + " | ".join(str(c) for c in counts) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _md_table(first: str, rows: dict[str, dict], averages: dict[str, dict]) -> list[str]:
+    lines = [f"| {first} | precision | recall | f1 | support |", "|---|---:|---:|---:|---:|"]
+    for name, row in rows.items():
+        lines.append(f"| {_md(name)} | " + " | ".join(_cells(row)) + " |")
+    for name, row in averages.items():
+        lines.append(f"| **{name}** | " + " | ".join(_cells(row)) + " |")
+    return lines
+
+
+def _md(text: str) -> str:
+    # A pipe inside a label would split the table cell.
+    return str(text).replace("|", "\\|")
+
+
+# ---------------------------------------------------------------------------------------
+# Files
+
+
+def write_report(report: dict, out_dir: Path, *, name: str = "report") -> list[Path]:
+    """Write a report as JSON, Markdown and PNG plots into ``out_dir``.
+
+    Files: ``{name}.json``, ``{name}.md``, ``{name}_f1_by_type.png`` (per-type or per-class
+    F1) and, for single-label classification, ``{name}_confusion_matrix.png`` (normalised by
+    row). Each file is written to a temporary file beside it and renamed into place, so a
+    reader never sees half a file.
+
+    Args:
+        report: A report dict (see the module docstring); numpy numbers are fine.
+        out_dir: The directory to write into; created if missing.
+        name: The stem of every file name.
+
+    Returns:
+        The paths written, in the order above (JSON, Markdown, then plots).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    task = _task(report)
+    json_path = out_dir / f"{name}.json"
+    markdown_path = out_dir / f"{name}.md"
+    write_json_atomic(json_path, report)
+    write_text_atomic(markdown_path, report_markdown(report))
+    written = [json_path, markdown_path]
+
+    if task == TOKEN_TASK:
+        rows, what = report["entity"]["per_type"], "entity type"
+    else:
+        rows, what = report["classes"]["per_class"], "label" if report.get("multi_label") else "class"
+    if rows:
+        f1_path = out_dir / f"{name}_f1_by_type.png"
+        _write_bytes_atomic(f1_path, _f1_bars_png(rows, what))
+        written.append(f1_path)
+    if task == SEQUENCE_TASK and not report.get("multi_label"):
+        classes = report["classes"]
+        matrix_path = out_dir / f"{name}_confusion_matrix.png"
+        _write_bytes_atomic(matrix_path, _confusion_png(classes["labels"], classes["confusion_matrix"]))
+        written.append(matrix_path)
+    return written
+
+
+def plot_training_curves(history: list[dict], path: Path) -> Path:
+    """Plot loss and dev metrics against the optimizer step, as one PNG.
+
+    Args:
+        history: Logged entries, each with ``"step"`` and any of ``"train_loss"``,
+            ``"dev_loss"`` and ``"dev_<metric>"`` (``"epoch"``, ``"lr"`` and other keys are
+            ignored). Entries need not share keys.
+        path: Where to write the PNG (atomically); its directory is created if missing.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    figure, canvas = _figure((11, 4))
+    loss_axes, metric_axes = figure.subplots(1, 2)
+
+    for key, label in (("train_loss", "train"), ("dev_loss", "dev")):
+        steps, values = _series(history, key)
+        if steps:
+            # Dev points are sparse (once per evaluation), so mark them.
+            loss_axes.plot(steps, values, label=label, marker="o" if key == "dev_loss" else None, markersize=3)
+    metric_keys = sorted(
+        {
+            key
+            for entry in history
+            for key, value in entry.items()
+            if key.startswith("dev_") and key != "dev_loss" and _is_number(value)
+        }
+    )
+    for key in metric_keys:
+        steps, values = _series(history, key)
+        metric_axes.plot(steps, values, label=key[len("dev_"):], marker="o", markersize=3)
+
+    loss_axes.set_title("Loss")
+    metric_axes.set_title("Dev metrics")
+    for axes, has_data in ((loss_axes, bool(loss_axes.lines)), (metric_axes, bool(metric_keys))):
+        axes.set_xlabel("step")
+        axes.grid(True, alpha=0.3)
+        if has_data:
+            axes.legend(loc="best", fontsize=8)
+        else:
+            axes.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=axes.transAxes, color="gray")
+    _write_bytes_atomic(path, _png_bytes(figure, canvas))
+    return path
+
+
+def _f1_bars_png(rows: dict[str, dict], what: str) -> bytes:
+    names = list(rows)
+    scores = [rows[n]["f1"] for n in names]
+    # The figure grows with the number of bars, up to a height image viewers still open.
+    height = min(60.0, max(2.5, 0.32 * len(names) + 1.3))
+    size = _label_size((height - 1.3) / max(len(names), 1))
+    figure, canvas = _figure((7, height))
+    axes = figure.subplots()
+    positions = range(len(names))
+    axes.barh(positions, scores, color="#4c72b0")
+    axes.set_yticks(list(positions), [_short(n) for n in names], fontsize=size)
+    axes.set_ylim(len(names) - 0.5, -0.5)  # inverted: the table's first row on top
+    axes.set_xlim(0, 1.2)  # room for the value labels past a bar at 1.0
+    axes.set_xticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    axes.set_xlabel("F1")
+    axes.set_title(f"F1 by {what}")
+    for position, (name, score) in enumerate(zip(names, scores)):
+        axes.text(score + 0.01, position, f"{score:.3f} (n={rows[name]['support']})", va="center", fontsize=size)
+    axes.grid(True, axis="x", alpha=0.3)
+    return _png_bytes(figure, canvas)
+
+
+def _confusion_png(labels: list[str], matrix: list[list[int]]) -> bytes:
+    import numpy as np
+
+    counts = np.asarray(matrix, dtype=np.int64)
+    row_totals = counts.sum(axis=1, keepdims=True)
+    # Rows are normalised so that rare classes are as visible as common ones; a class with no
+    # gold examples stays an empty row rather than a division by zero.
+    normalised = counts / np.where(row_totals == 0, 1, row_totals)
+    n = len(labels)
+    side = min(24.0, max(4.5, 0.45 * n + 2.5))
+    size = _label_size(0.8 * side / n)
+    figure, canvas = _figure((side + 1.0, side))
+    axes = figure.subplots()
+    image = axes.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
+    colorbar = figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    colorbar.set_label("share of the gold row")
+    short = [_short(label) for label in labels]
+    # Slanted labels read best for a few classes; vertical ones stay clear of each other for many.
+    few = n <= 10
+    axes.set_xticks(range(n), short, rotation=45 if few else 90, ha="right" if few else "center", fontsize=size)
+    axes.set_yticks(range(n), short, fontsize=size)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("gold")
+    annotate = n <= PLOT_ANNOTATE_MAX
+    axes.set_title("Confusion matrix (normalised by row" + (", counts in cells)" if annotate else ")"))
+    if annotate:
+        for i in range(n):
+            for j in range(n):
+                if counts[i, j]:
+                    color = "white" if normalised[i, j] > 0.5 else "black"
+                    axes.text(j, i, str(counts[i, j]), ha="center", va="center", color=color, fontsize=size)
+    return _png_bytes(figure, canvas)
+
+
+def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=100)
+    return figure, FigureCanvasAgg(figure)
+
+
+def _png_bytes(figure: Any, canvas: Any) -> bytes:
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    canvas.print_png(buffer)
+    return buffer.getvalue()
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    # whet.io covers text and JSON; plots are bytes, written with the same temp-then-rename.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            # mkstemp creates files readable by the owner only; a report is meant to be shared.
+            os.fchmod(handle.fileno(), 0o644)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+# ---------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _task(report: dict) -> str:
+    task = report.get("task")
+    if task not in TASKS:
+        raise ValueError(f"report task {task!r} is not one of {', '.join(TASKS)}")
+    return task
+
+
+def _summary_line(report: dict) -> str:
+    line = f"Evaluation ({_task(report)}"
+    if report.get("multi_label"):
+        line += ", multi-label"
+    if report.get("mode"):
+        line += f", {report['mode']} entity matching"
+    line += ")"
+    if report.get("examples") is not None:
+        line += f": {report['examples']} examples"
+    if report.get("dataset") is not None:
+        line += f" from {report['dataset']}"
+    return line
+
+
+def _unknown_labels_line(report: dict) -> str | None:
+    unknown = report.get("unknown_labels") or {}
+    if not unknown:
+        return None
+    listed = ", ".join(f"{label} ({count})" for label, count in sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0])))
+    return (
+        f"{len(unknown)} label(s) in the evaluation data were not seen in training and can never "
+        f"be predicted: {listed}"
+    )
+
+
+def _series(history: list[dict], key: str) -> tuple[list[float], list[float]]:
+    points = [(entry["step"], entry[key]) for entry in history if _is_number(entry.get(key)) and "step" in entry]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def _is_number(value: Any) -> bool:
+    import numbers
+
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _cells(row: dict) -> list[str]:
+    return [*(_fmt(row[m]) for m in _METRICS), str(int(row["support"]))]
+
+
+def _fmt(value: float) -> str:
+    return f"{float(value):.4f}"
+
+
+def _short(label: str, limit: int = 28) -> str:
+    label = str(label)
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _label_size(cell_inches: float) -> float:
+    # Half a cell (or bar) high in points: readable, and neighbouring labels do not touch.
+    return min(9.0, max(4.0, 0.5 * 72 * cell_inches))

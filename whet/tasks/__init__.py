@@ -1,0 +1,17 @@
+"""Tasks: each module under this package is one task (head, preprocessing, decoding, metrics).
+
+A task module exposes ``TASK``, an object following :class:`whet.tasks.base.Task`.
+"""
+
+from whet.registry import Registry
+
+TASKS = Registry("task")
+TASKS.register("token-classification", "whet.tasks.token_classification:TASK")
+TASKS.register("sequence-classification", "whet.tasks.sequence_classification:TASK")
+
+# The dev metrics each task reports, known without importing the task (config validation).
+TASK_METRICS = {
+    "token-classification": ("f1", "precision", "recall", "macro_f1", "accuracy", "loss"),
+    "sequence-classification": ("accuracy", "macro_f1", "f1", "loss"),
+}
+DEFAULT_METRIC = {"token-classification": "f1", "sequence-classification": "accuracy"}

@@ -1,0 +1,40 @@
+"""The seam every task implements. Tasks are plain objects; nothing inherits from this."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from whet.config import DataConfig
+
+
+class Task(Protocol):
+    name: str
+    auto_class: str  # the transformers Auto class that adds this task's head
+    peft_task_type: str  # peft.TaskType name, so LoRA keeps the head trainable and saved
+
+    def read(self, path: str, data: DataConfig, *, require_labels: bool = True) -> list[Any]:
+        """Read one data file into examples; raise DataError on bad input."""
+
+    def label_list(self, examples: list[Any], data: DataConfig) -> list[str]:
+        """The label set, from the training examples."""
+
+    def model_kwargs(self, labels: list[str], data: DataConfig) -> dict[str, Any]:
+        """Extra ``from_pretrained`` arguments for the head (num_labels, id2label, ...)."""
+
+    def encode(self, examples: list[Any], tokenizer: Any, labels: list[str], max_length: int, stride: int,
+               data: DataConfig) -> list[dict]:
+        """Tokenise examples into model inputs; long inputs become several overlapping windows."""
+
+    def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Any]:
+        """Pad a list of features into a batch of tensors."""
+
+    def evaluate(self, examples: list[Any], features: list[dict], logits: list[Any], labels: list[str],
+                 data: DataConfig, mode: str) -> tuple[dict, dict[str, float]]:
+        """Score predictions: (full report, flat metrics for early stopping and logging)."""
+
+    def predictions(self, examples: list[Any], features: list[dict], logits: list[Any], labels: list[str],
+                    data: DataConfig) -> list[dict]:
+        """Decoded predictions, one JSON-ready dict per example."""
+
+    def prediction_inputs(self, records: list[Any], data: DataConfig) -> list[Any]:
+        """Examples built from raw texts or JSON records given to ``predict``."""

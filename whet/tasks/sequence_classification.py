@@ -1,0 +1,169 @@
+"""Sequence classification: one label (softmax) or several (sigmoid) per text or text pair.
+
+Texts longer than the model's window become overlapping windows (the tokenizer's own
+overflow with a stride); an example's prediction averages its windows' logits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import torch
+
+from whet.config import DataConfig
+from whet.data.examples import TextExample
+from whet.errors import DataError
+
+IGNORE = -100
+THRESHOLD = 0.5  # multi-label decision threshold on each label's sigmoid
+
+
+class SequenceClassification:
+    name = "sequence-classification"
+    auto_class = "AutoModelForSequenceClassification"
+    peft_task_type = "SEQ_CLS"
+
+    # -- data ---------------------------------------------------------------------------------
+    def read(self, path: str, data: DataConfig, *, require_labels: bool = True) -> list[TextExample]:
+        from whet.data.formats import read_classification_file
+
+        return read_classification_file(
+            path, format=data.format, encoding=data.encoding, text_column=data.text_column,
+            text_pair_column=data.text_pair_column, label_column=data.label_column,
+            multi_label=data.multi_label, label_separator=data.label_separator, require_labels=require_labels)
+
+    def label_list(self, examples: list[TextExample], data: DataConfig) -> list[str]:
+        labels = sorted({label for ex in examples for label in ex.labels})
+        if len(labels) < 2 and not data.multi_label:
+            raise DataError(f"the training data has {len(labels)} distinct label(s); classification needs at least 2")
+        if not labels:
+            raise DataError("the training data has no labels; check data.label_column")
+        return labels
+
+    def unknown_labels(self, examples: list[TextExample], labels: list[str]) -> dict[str, int]:
+        known = set(labels)
+        return dict(Counter(label for ex in examples for label in ex.labels if label not in known))
+
+    def model_kwargs(self, labels: list[str], data: DataConfig) -> dict[str, Any]:
+        problem = "multi_label_classification" if data.multi_label else "single_label_classification"
+        return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                "label2id": {label: i for i, label in enumerate(labels)}, "problem_type": problem}
+
+    # -- encoding -----------------------------------------------------------------------------
+    def encode(self, examples: list[TextExample], tokenizer: Any, labels: list[str], max_length: int,
+               stride: int, data: DataConfig) -> list[dict]:
+        label2id = {label: i for i, label in enumerate(labels)}
+        pairs = [ex.text_pair for ex in examples] if data.text_pair_column else None
+        specials = tokenizer.num_special_tokens_to_add(pair=pairs is not None)
+        stride = min(stride, (max_length - specials) // 2)
+        try:
+            encoded = tokenizer([ex.text for ex in examples], pairs, truncation="only_second" if pairs else True,
+                                max_length=max_length, stride=stride, return_overflowing_tokens=True)
+        except Exception as err:  # the tokenizer cannot window a pair whose first text fills the window
+            raise DataError(f"cannot split a long text pair into windows of {max_length} tokens ({err}); "
+                            f"raise data.max_length or shorten the first text") from None
+        features = []
+        for row, index in enumerate(encoded["overflow_to_sample_mapping"]):
+            feature = {"input_ids": encoded["input_ids"][row], "example": index}
+            if "token_type_ids" in encoded:
+                feature["token_type_ids"] = encoded["token_type_ids"][row]
+            ex = examples[index]
+            if data.multi_label:
+                feature["labels"] = [1.0 if label in ex.labels else 0.0 for label in labels]
+            elif ex.labels:
+                feature["labels"] = label2id.get(ex.labels[0], IGNORE)
+            features.append(feature)
+        return features
+
+    def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Any]:
+        width = max(len(f["input_ids"]) for f in features)
+        input_ids = torch.full((len(features), width), pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
+        token_type_ids = torch.zeros((len(features), width), dtype=torch.long) if "token_type_ids" in features[0] else None
+        for row, f in enumerate(features):
+            n = len(f["input_ids"])
+            input_ids[row, :n] = torch.tensor(f["input_ids"])
+            attention_mask[row, :n] = 1
+            if token_type_ids is not None:
+                token_type_ids[row, :n] = torch.tensor(f["token_type_ids"])
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            batch["token_type_ids"] = token_type_ids
+        if "labels" in features[0]:
+            values = [f["labels"] for f in features]
+            multi = isinstance(values[0], list)
+            batch["labels"] = torch.tensor(values, dtype=torch.float if multi else torch.long)
+        return batch
+
+    # -- decoding -----------------------------------------------------------------------------
+    def probabilities(self, examples: list[TextExample], features: list[dict], logits: list[np.ndarray],
+                      multi_label: bool) -> np.ndarray:
+        """(examples, labels) probabilities from window logits averaged per example."""
+        summed = np.zeros((len(examples), logits[0].shape[-1]), dtype=np.float64)
+        counts = np.zeros(len(examples))
+        for feature, value in zip(features, logits):
+            summed[feature["example"]] += value
+            counts[feature["example"]] += 1
+        mean = summed / counts[:, None]
+        if multi_label:
+            return 1.0 / (1.0 + np.exp(-mean))
+        shifted = np.exp(mean - mean.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def evaluate(self, examples: list[TextExample], features: list[dict], logits: list[np.ndarray],
+                 labels: list[str], data: DataConfig, mode: str) -> tuple[dict, dict[str, float]]:
+        from whet.metrics.classification import classification_report, multilabel_report
+
+        probs = self.probabilities(examples, features, logits, data.multi_label)
+        report: dict[str, Any] = {"task": self.name, "multi_label": data.multi_label, "examples": len(examples),
+                                  "unknown_labels": self.unknown_labels(examples, labels)}
+        if data.multi_label:
+            predicted = [{labels[j] for j in np.flatnonzero(row >= THRESHOLD)} for row in probs]
+            classes = multilabel_report([set(ex.labels) for ex in examples], predicted, labels)
+            metrics = {"accuracy": classes["subset_accuracy"], "macro_f1": classes["macro"]["f1"],
+                       "f1": classes["micro"]["f1"]}
+        else:
+            predicted = [labels[int(row.argmax())] for row in probs]
+            classes = classification_report([ex.labels[0] for ex in examples], predicted, labels)
+            metrics = {"accuracy": classes["accuracy"], "macro_f1": classes["macro"]["f1"], "f1": classes["accuracy"]}
+        report["classes"] = classes
+        return report, metrics
+
+    def predictions(self, examples: list[TextExample], features: list[dict], logits: list[np.ndarray],
+                    labels: list[str], data: DataConfig) -> list[dict]:
+        probs = self.probabilities(examples, features, logits, data.multi_label)
+        out = []
+        for ex, row in zip(examples, probs):
+            record: dict[str, Any] = {"text": ex.text}
+            if ex.text_pair is not None:
+                record["text_pair"] = ex.text_pair
+            if data.multi_label:
+                record["labels"] = [labels[j] for j in np.flatnonzero(row >= THRESHOLD)]
+            else:
+                best = int(row.argmax())
+                record["label"], record["score"] = labels[best], round(float(row[best]), 4)
+            record["probabilities"] = {label: round(float(p), 4) for label, p in zip(labels, row)}
+            out.append(record)
+        return out
+
+    def prediction_inputs(self, records: list[Any], data: DataConfig) -> list[TextExample]:
+        examples = []
+        for n, record in enumerate(records):
+            if isinstance(record, str):
+                text, pair = record, None
+            elif isinstance(record, dict) and isinstance(record.get(data.text_column, record.get("text")), str):
+                text = record.get(data.text_column, record.get("text"))
+                pair = record.get(data.text_pair_column or "text_pair")
+            else:
+                raise DataError(f"input {n + 1}: expected a string or an object with '{data.text_column}'")
+            if data.text_pair_column and not isinstance(pair, str):
+                raise DataError(f"input {n + 1}: this model classifies text pairs; give "
+                                f"'{data.text_column}' and '{data.text_pair_column}'")
+            examples.append(TextExample(text=text, labels=[], text_pair=pair if data.text_pair_column else None,
+                                        source=f"input {n + 1}"))
+        return examples
+
+
+TASK = SequenceClassification()

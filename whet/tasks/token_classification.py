@@ -1,0 +1,242 @@
+"""Token classification (NER): word tags, subword alignment, windows, entity decoding.
+
+Alignment: each word's label sits on its first subword; other subwords get -100 so the
+loss ignores them. A sentence longer than the model's window is split into overlapping
+windows cut at word boundaries; at prediction time each word takes its label from the
+window where it is farthest from an edge (most context on both sides).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import torch
+
+from whet.config import DataConfig
+from whet.data.examples import TaggedSentence
+from whet.errors import DataError
+
+IGNORE = -100
+
+
+def entity_types(tags: list[str]) -> list[str]:
+    return [tag[2:] for tag in tags if tag != "O"]
+
+
+def tags_for_types(types: list[str], scheme: str) -> list[str]:
+    """All tags of ``scheme`` for the entity types, "O" first."""
+    prefixes = "BIES" if scheme == "bioes" else "BI"
+    return ["O"] + [f"{p}-{t}" for t in sorted(types) for p in prefixes]
+
+
+def special_token_wrapping(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after one sequence ([CLS] / [SEP] for BERT)."""
+    plain = tokenizer(["whet"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    full = tokenizer(["whet"], is_split_into_words=True, add_special_tokens=True)["input_ids"]
+    start = next(i for i in range(len(full)) if full[i:i + len(plain)] == plain)
+    return full[:start], full[start + len(plain):]
+
+
+def word_windows(word_starts: list[int], length: int, budget: int, stride: int) -> list[tuple[int, int]]:
+    """Subword ranges ``[start, end)`` of at most ``budget`` that cover ``range(length)``.
+
+    Windows end on word boundaries where possible and consecutive windows share about
+    ``stride`` subwords. ``word_starts`` are the subword positions where words begin.
+    """
+    if length <= budget:
+        return [(0, length)]
+    stride = min(stride, budget // 2)
+    boundaries = sorted(set(word_starts) | {length})
+    windows = []
+    start = 0
+    while True:
+        end = min(start + budget, length)
+        if end < length:
+            # Cut before the last word that does not fit whole, unless that leaves nothing.
+            cut = max((b for b in boundaries if start < b <= end), default=end)
+            end = cut if cut > start else end
+        windows.append((start, end))
+        if end >= length:
+            return windows
+        # Next window starts at the first word boundary inside the overlap, and always moves on.
+        starts = [b for b in boundaries if end - stride <= b < end and b > start]
+        start = starts[0] if starts else end
+
+
+class TokenClassification:
+    name = "token-classification"
+    auto_class = "AutoModelForTokenClassification"
+    peft_task_type = "TOKEN_CLS"
+
+    # -- data ---------------------------------------------------------------------------------
+    def read(self, path: str, data: DataConfig, *, require_labels: bool = True) -> list[TaggedSentence]:
+        from whet.data.formats import read_ner_file
+
+        return read_ner_file(path, format=data.format, encoding=data.encoding)
+
+    def source_scheme(self, examples: list[TaggedSentence], data: DataConfig) -> str:
+        from whet.data.schemes import detect_scheme
+
+        return detect_scheme(ex.tags for ex in examples) if data.scheme == "auto" else data.scheme
+
+    def convert(self, examples: list[TaggedSentence], source: str, target: str) -> list[TaggedSentence]:
+        """Tags rewritten in the model's scheme (a no-op when the file already uses it)."""
+        from whet.data.schemes import check_tags, convert_tags
+
+        for ex in examples:
+            check_tags(ex.tags, ex.source)
+            ex.tags = convert_tags(ex.tags, source, target)
+        return examples
+
+    def label_list(self, examples: list[TaggedSentence], data: DataConfig) -> list[str]:
+        types = sorted({t for ex in examples for t in entity_types(ex.tags)})
+        if not types:
+            raise DataError("the training data has no entities (every tag is O); check data.train and its tag column")
+        return tags_for_types(types, data.label_scheme)
+
+    def unknown_labels(self, examples: list[TaggedSentence], labels: list[str]) -> dict[str, int]:
+        known = set(labels)
+        return dict(Counter(tag for ex in examples for tag in ex.tags if tag not in known))
+
+    def model_kwargs(self, labels: list[str], data: DataConfig) -> dict[str, Any]:
+        return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                "label2id": {label: i for i, label in enumerate(labels)}}
+
+    # -- encoding -----------------------------------------------------------------------------
+    def encode(self, examples: list[TaggedSentence], tokenizer: Any, labels: list[str], max_length: int,
+               stride: int, data: DataConfig) -> list[dict]:
+        label2id = {label: i for i, label in enumerate(labels)}
+        prefix, suffix = special_token_wrapping(tokenizer)
+        budget = max_length - len(prefix) - len(suffix)
+        # One call tokenises all sentences in the fast tokenizer's Rust batch path.
+        encoded = tokenizer([ex.tokens for ex in examples], is_split_into_words=True, add_special_tokens=False)
+        features = []
+        for index, ex in enumerate(examples):
+            ids = encoded["input_ids"][index]
+            word_ids = encoded.word_ids(index)
+            # word index at each word's first subword, -1 elsewhere
+            first = [w if w is not None and (p == 0 or word_ids[p - 1] != w) else -1 for p, w in enumerate(word_ids)]
+            starts = [p for p, w in enumerate(first) if w >= 0]
+            for start, end in word_windows(starts, len(ids), budget, stride):
+                word_at = [-1] * len(prefix) + first[start:end] + [-1] * len(suffix)
+                feature = {"input_ids": prefix + ids[start:end] + suffix, "word_at": word_at, "example": index}
+                if ex.tags:
+                    feature["labels"] = [label2id.get(ex.tags[w], IGNORE) if w >= 0 else IGNORE for w in word_at]
+                features.append(feature)
+        return features
+
+    def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Any]:
+        width = max(len(f["input_ids"]) for f in features)
+        input_ids = torch.full((len(features), width), pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
+        has_labels = "labels" in features[0]
+        labels = torch.full((len(features), width), IGNORE, dtype=torch.long) if has_labels else None
+        for row, f in enumerate(features):
+            n = len(f["input_ids"])
+            input_ids[row, :n] = torch.tensor(f["input_ids"])
+            attention_mask[row, :n] = 1
+            if labels is not None:
+                labels[row, :n] = torch.tensor(f["labels"])
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if labels is not None:
+            batch["labels"] = labels
+        return batch
+
+    # -- decoding -----------------------------------------------------------------------------
+    def word_probabilities(self, examples: list[TaggedSentence], features: list[dict],
+                           logits: list[np.ndarray]) -> list[np.ndarray | None]:
+        """Per example: (words, labels) probabilities, merged over windows; None rows for
+        words that produced no subword (e.g. a lone zero-width character)."""
+        best: list[dict[int, tuple[int, np.ndarray]]] = [{} for _ in examples]
+        for feature, feature_logits in zip(features, logits):
+            positions = [p for p, w in enumerate(feature["word_at"]) if w >= 0]
+            if not positions:
+                continue
+            probs = _softmax(feature_logits[positions])
+            first, last = positions[0], positions[-1]
+            chosen = best[feature["example"]]
+            for row, p in enumerate(positions):
+                word = feature["word_at"][p]
+                centrality = min(p - first, last - p)
+                if word not in chosen or centrality > chosen[word][0]:
+                    chosen[word] = (centrality, probs[row])
+        out = []
+        for ex, chosen in zip(examples, best):
+            out.append([chosen[w][1] if w in chosen else None for w in range(len(ex.tokens))])
+        return out
+
+    def decode(self, examples: list[TaggedSentence], features: list[dict], logits: list[np.ndarray],
+               labels: list[str]) -> tuple[list[list[str]], list[list[float]]]:
+        tags, scores = [], []
+        for word_probs in self.word_probabilities(examples, features, logits):
+            tags.append([labels[int(p.argmax())] if p is not None else "O" for p in word_probs])
+            scores.append([float(p.max()) if p is not None else 1.0 for p in word_probs])
+        return tags, scores
+
+    def evaluate(self, examples: list[TaggedSentence], features: list[dict], logits: list[np.ndarray],
+                 labels: list[str], data: DataConfig, mode: str) -> tuple[dict, dict[str, float]]:
+        from whet.metrics.ner import ner_report
+
+        predicted, _ = self.decode(examples, features, logits, labels)
+        gold = [ex.tags for ex in examples]
+        scheme = data.label_scheme if mode == "strict" else None
+        entity = ner_report(gold, predicted, mode=mode, scheme=scheme)
+        token = entity.pop("token")
+        report = {"task": self.name, "entity": entity, "token": token, "mode": mode, "examples": len(examples),
+                  "unknown_labels": self.unknown_labels(examples, labels)}
+        metrics = {"f1": entity["micro"]["f1"], "precision": entity["micro"]["precision"],
+                   "recall": entity["micro"]["recall"], "macro_f1": entity["macro"]["f1"],
+                   "accuracy": token["accuracy"]}
+        return report, metrics
+
+    def predictions(self, examples: list[TaggedSentence], features: list[dict], logits: list[np.ndarray],
+                    labels: list[str], data: DataConfig) -> list[dict]:
+        from whet.metrics.entities import entity_spans
+
+        tags, scores = self.decode(examples, features, logits, labels)
+        out = []
+        for ex, ex_tags, ex_scores in zip(examples, tags, scores):
+            entities = []
+            for kind, start, end in entity_spans(ex_tags):
+                entity = {"type": kind, "score": round(float(np.mean(ex_scores[start:end])), 4),
+                          "token_start": start, "token_end": end}
+                if ex.offsets is not None and ex.text is not None:
+                    entity["start"], entity["end"] = ex.offsets[start][0], ex.offsets[end - 1][1]
+                    entity["text"] = ex.text[entity["start"]:entity["end"]]
+                else:
+                    entity["text"] = " ".join(ex.tokens[start:end])
+                entities.append(entity)
+            record = {"text": ex.text if ex.text is not None else " ".join(ex.tokens), "entities": entities,
+                      "tokens": ex.tokens, "tags": ex_tags}
+            out.append(record)
+        return out
+
+    def prediction_inputs(self, records: list[Any], data: DataConfig) -> list[TaggedSentence]:
+        from whet.data.words import split_words
+
+        examples = []
+        for n, record in enumerate(records):
+            if isinstance(record, dict) and "tokens" in record:
+                tokens = record["tokens"]
+                if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                    raise DataError(f"input {n + 1}: 'tokens' must be a list of strings")
+                examples.append(TaggedSentence(tokens=tokens, tags=[], source=f"input {n + 1}"))
+                continue
+            text = record.get("text") if isinstance(record, dict) else record
+            if not isinstance(text, str):
+                raise DataError(f"input {n + 1}: expected a string or an object with 'text' or 'tokens'")
+            offsets = split_words(text)
+            examples.append(TaggedSentence(tokens=[text[s:e] for s, e in offsets], tags=[], text=text,
+                                           offsets=offsets, source=f"input {n + 1}"))
+        return examples
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+TASK = TokenClassification()
