@@ -49,10 +49,12 @@ def train(config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
           ) -> None:
     """Fine-tune a model as the config says; write the model, reports and checkpoints."""
     from whet.config import load_config
-    from whet.train import train as run_training
 
     overrides = list(set_ or []) + ([f"output.dir={output}"] if output else [])
     run_config = load_config(config, overrides)
+    # Imported after the config is valid: whet.train pulls in torch, which a config error never needs.
+    from whet.train import train as run_training
+
     results = run_training(run_config, resume=resume, merge=merge or None)
     typer.echo(f"model saved to {Path(run_config.output.dir) / 'model'}", err=True)
     typer.echo(json.dumps(results))
@@ -147,18 +149,16 @@ def validate(config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
 
 def main() -> None:
     """Console entry point: run the app, turning user errors into one line and exit code 2."""
-    from whet.train import Interrupted
-
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns the code of a typer.Exit instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except WhetError as err:
         if state["debug"]:
             raise
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
-    except Interrupted as err:
-        typer.echo(str(err), err=True)
-        sys.exit(130)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
@@ -167,6 +167,12 @@ def main() -> None:
     except Exception as err:  # click usage errors and the like
         import click
 
+        # Imported here rather than at the top: whet.train pulls in torch, which most commands never need.
+        from whet.train import Interrupted
+
+        if isinstance(err, Interrupted):
+            typer.echo(str(err), err=True)
+            sys.exit(130)
         if isinstance(err, click.exceptions.ClickException):
             err.show()
             sys.exit(2)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from whet.errors import ConfigError
 from whet.registry import closest, unknown_name_message
@@ -60,6 +60,16 @@ class MethodConfig(Section):
     name: str = Field("full", description="full, frozen (head only), bitfit (biases and head) or lora.")
     lora: LoraSettings = Field(default_factory=LoraSettings, description="Settings used when name is lora.")
 
+    @field_validator("name")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        # A field validator, not a model one, so it is reported alongside every other problem.
+        from whet.methods import METHODS
+
+        if name not in METHODS:
+            raise ValueError(unknown_name_message("method", name, METHODS.names()))
+        return name
+
 
 class TrainingConfig(Section):
     epochs: int = Field(3, ge=1, le=1000, description="Passes over the training data.")
@@ -101,21 +111,23 @@ class RunConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation settings.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Where results go.")
 
-    @model_validator(mode="after")
-    def _check_names(self) -> RunConfig:
-        from whet.methods import METHODS
-        from whet.tasks import TASK_METRICS, TASKS
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        from whet.tasks import TASKS
 
-        problems = []
-        if self.task not in TASKS:
-            problems.append(("task", unknown_name_message("task", self.task, TASKS.names())))
-        if self.method.name not in METHODS:
-            problems.append(("method.name", unknown_name_message("method", self.method.name, METHODS.names())))
+        if task not in TASKS:
+            raise ValueError(unknown_name_message("task", task, TASKS.names()))
+        return task
+
+    @model_validator(mode="after")
+    def _check_metric(self) -> RunConfig:
+        # Needs the task, so it runs once every field is valid.
+        from whet.tasks import TASK_METRICS
+
         metrics = TASK_METRICS.get(self.task)
         if metrics and self.training.metric is not None and self.training.metric not in metrics:
-            problems.append(("training.metric", unknown_name_message("metric", self.training.metric, metrics)))
-        if problems:
-            raise ValueError("; ".join(f"{where}: {why}" for where, why in problems))
+            raise ValueError("training.metric: " + unknown_name_message("metric", self.training.metric, metrics))
         return self
 
 
@@ -141,7 +153,7 @@ def _describe(error: dict) -> str:
         return f"{where}: required field is missing"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "value_error":
-        return message
+        return f"{where}: {message}" if location else message
     return f"{where}: {message} (got {error.get('input')!r})"
 
 

@@ -150,7 +150,9 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     sampler = TokenBudgetBatchSampler([len(f["input_ids"]) for f in train_features], training.batch_size,
                                       training.max_tokens, shuffle=True, seed=training.seed,
                                       rank=accelerator.process_index, world_size=accelerator.num_processes)
-    loader = DataLoader(train_features, batch_sampler=sampler, collate_fn=collate)
+    # Its own generator: a DataLoader iterator otherwise draws from the global RNG when created,
+    # which would shift the dropout masks of a run resumed mid-epoch.
+    loader = DataLoader(train_features, batch_sampler=sampler, collate_fn=collate, generator=torch.Generator())
     steps_per_epoch = math.ceil(len(sampler.epoch_batches) / training.grad_accum)
     total_steps = training.max_steps or steps_per_epoch * training.epochs
     optimizer = build_optimizer(model, lr=training.lr, head_lr=training.head_lr,

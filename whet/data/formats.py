@@ -69,7 +69,7 @@ def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
     if not file.exists():
         raise DataError(
             f"{path} not found; check the path in the data section of the config "
-            "(data.train, data.validation, data.test)"
+            "(data.train, data.dev, data.test)"
         )
     raw = file.read_bytes()
     try:
