@@ -91,13 +91,13 @@ def predict(model: Annotated[Path, typer.Argument(help="A model directory saved 
             batch_size: Annotated[int, typer.Option(help="Most inputs per batch.")] = 64,
             ) -> None:
     """Predict entities or labels for texts given as arguments or in a file; JSON lines out."""
-    from whet.predict import Predictor, read_prediction_inputs
-    from whet.progress import prediction_progress
-
     if not texts and input is None:
         raise WhetError("nothing to predict: give texts as arguments or a file with --input")
     if texts and input is not None:
         raise WhetError("give texts as arguments or --input, not both")
+    # Imported after the argument checks: whet.predict pulls in torch.
+    from whet.predict import Predictor, read_prediction_inputs
+
     predictor = Predictor.from_directory(model)
     if texts:
         for record in predictor.predict(texts, batch_size=batch_size):

@@ -6,9 +6,10 @@ from typing import Any
 
 
 def head_module_names(model: Any) -> list[str]:
-    """Top-level modules outside the pretrained body: the new task head (e.g. 'classifier')."""
+    """Top-level modules with weights outside the pretrained body: the task head (e.g. 'classifier')."""
     prefix = getattr(model, "base_model_prefix", "")
-    return [name for name, _ in model.named_children() if name != prefix]
+    return [name for name, module in model.named_children()
+            if name != prefix and any(True for _ in module.parameters())]
 
 
 def freeze_all_but(model: Any, trainable: Any) -> Any:

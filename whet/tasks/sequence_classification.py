@@ -55,20 +55,19 @@ class SequenceClassification:
     def encode(self, examples: list[TextExample], tokenizer: Any, labels: list[str], max_length: int,
                stride: int, data: DataConfig) -> list[dict]:
         label2id = {label: i for i, label in enumerate(labels)}
-        pairs = [ex.text_pair for ex in examples] if data.text_pair_column else None
-        specials = tokenizer.num_special_tokens_to_add(pair=pairs is not None)
-        stride = min(stride, (max_length - specials) // 2)
-        try:
-            encoded = tokenizer([ex.text for ex in examples], pairs, truncation="only_second" if pairs else True,
-                                max_length=max_length, stride=stride, return_overflowing_tokens=True)
-        except Exception as err:  # the tokenizer cannot window a pair whose first text fills the window
-            raise DataError(f"cannot split a long text pair into windows of {max_length} tokens ({err}); "
-                            f"raise data.max_length or shorten the first text") from None
+        if data.text_pair_column:
+            windows = self._pair_windows(examples, tokenizer, max_length, stride)
+        else:
+            stride = min(stride, (max_length - tokenizer.num_special_tokens_to_add(pair=False)) // 2)
+            encoded = tokenizer([ex.text for ex in examples], truncation=True, max_length=max_length, stride=stride,
+                                return_overflowing_tokens=True)
+            windows = [(index, encoded["input_ids"][row], None)
+                       for row, index in enumerate(encoded["overflow_to_sample_mapping"])]
         features = []
-        for row, index in enumerate(encoded["overflow_to_sample_mapping"]):
-            feature = {"input_ids": encoded["input_ids"][row], "example": index}
-            if "token_type_ids" in encoded:
-                feature["token_type_ids"] = encoded["token_type_ids"][row]
+        for index, input_ids, token_type_ids in windows:
+            feature = {"input_ids": input_ids, "example": index}
+            if token_type_ids is not None:
+                feature["token_type_ids"] = token_type_ids
             ex = examples[index]
             if data.multi_label:
                 feature["labels"] = [1.0 if label in ex.labels else 0.0 for label in labels]
@@ -76,6 +75,30 @@ class SequenceClassification:
                 feature["labels"] = label2id.get(ex.labels[0], IGNORE)
             features.append(feature)
         return features
+
+    def _pair_windows(self, examples: list[TextExample], tokenizer: Any, max_length: int,
+                      stride: int) -> list[tuple[int, list[int], list[int] | None]]:
+        """Windows over text pairs: the longer text of each pair is the one split into windows."""
+        stride = min(stride, (max_length - tokenizer.num_special_tokens_to_add(pair=True)) // 4)
+        firsts = tokenizer([ex.text for ex in examples], add_special_tokens=False)["input_ids"]
+        seconds = tokenizer([ex.text_pair for ex in examples], add_special_tokens=False)["input_ids"]
+        groups: dict[str, list[int]] = {"only_first": [], "only_second": []}
+        for i, (first, second) in enumerate(zip(firsts, seconds)):
+            groups["only_second" if len(second) >= len(first) else "only_first"].append(i)
+        windows = []
+        for strategy, indices in groups.items():
+            if not indices:
+                continue
+            try:
+                encoded = tokenizer([examples[i].text for i in indices], [examples[i].text_pair for i in indices],
+                                    truncation=strategy, max_length=max_length, stride=stride,
+                                    return_overflowing_tokens=True, return_token_type_ids=True)
+            except Exception as err:  # both texts of a pair are too long to share one window
+                raise DataError(f"cannot split a text pair into windows of {max_length} tokens ({err}); "
+                                f"raise data.max_length or shorten the texts") from None
+            for row, local in enumerate(encoded["overflow_to_sample_mapping"]):
+                windows.append((indices[local], encoded["input_ids"][row], encoded["token_type_ids"][row]))
+        return sorted(windows, key=lambda w: w[0])
 
     def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Any]:
         width = max(len(f["input_ids"]) for f in features)
