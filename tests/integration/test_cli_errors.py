@@ -1,7 +1,8 @@
 """The real ``whet`` CLI on bad input: one line starting with "error:", exit code 2, no traceback.
 
-Each invocation is a fresh Python process that imports torch and transformers (seconds each),
-so the invocations of a module run concurrently in one fixture and the tests read the results.
+Each invocation is a fresh Python process, and all but the config errors import torch and
+transformers (seconds each), so a module's invocations run concurrently in one fixture and the
+tests read the results.
 """
 
 from __future__ import annotations

@@ -1,0 +1,31 @@
+"""Documentation that is generated or quoted stays true."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_configuration_reference_is_current():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import config_reference
+    finally:
+        sys.path.pop(0)
+    assert (ROOT / "docs" / "configuration.md").read_text() == config_reference.reference(), \
+        "run: python scripts/config_reference.py"
+
+
+def test_every_shipped_config_starts_with_the_command_that_runs_it():
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        head = path.read_text().splitlines()[:4]
+        assert head[0].startswith("#"), path.name
+        assert any(re.search(rf"whet train configs/{re.escape(path.name)}", line) for line in head), path.name
+
+
+def test_readme_links_point_to_files_that_exist():
+    readme = (ROOT / "README.md").read_text()
+    for target in re.findall(r"\]\(((?!http)[^)#]+)\)", readme):
+        assert (ROOT / target).exists(), target
