@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from whet.batching import TokenBudgetBatchSampler
-from whet.inference import move_to, model_inputs
+from whet.inference import autocast, move_to, model_inputs
 
 
 @dataclass
@@ -53,8 +53,8 @@ def improved(score: float, best: float | None, metric: str) -> bool:
 def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any, accelerator: Any,
                    loader: torch.utils.data.DataLoader, sampler: TokenBudgetBatchSampler, state: LoopState,
                    epochs: int, max_steps: int | None, grad_accum: int, max_grad_norm: float | None,
-                   evaluate: Callable[[], dict[str, float]], eval_every: int | None, metric: str
-                   ) -> Iterator[StepEvent]:
+                   evaluate: Callable[[], dict[str, float]], eval_every: int | None, metric: str,
+                   precision: str = "fp32") -> Iterator[StepEvent]:
     device = accelerator.device
     started = time.perf_counter()
     sentences_at_start = state.sentences
@@ -71,7 +71,7 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
             state.sentences += len(batch["input_ids"])
             batch = move_to(batch, device)
             # Gradients of non-stepping micro-batches are summed locally, without a DDP all-reduce.
-            with accelerator.no_sync(model) if not stepping else contextlib.nullcontext(), accelerator.autocast():
+            with accelerator.no_sync(model) if not stepping else contextlib.nullcontext(), autocast(device, precision):
                 loss = model(**model_inputs(batch)).loss
                 accelerator.backward(loss / grad_accum)
             loss_sum += float(loss.detach())

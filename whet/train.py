@@ -115,8 +115,9 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     if not resume and existing_directory(checkpoint_dir) is not None:
         raise WhetError(f"{run_dir} already holds a run; resume it with --resume, or choose another "
                         f"output.dir (--set output.dir=...)")
-    accelerator = Accelerator(mixed_precision="bf16" if config.training.precision == "bf16" else "no",
-                              cpu=not torch.cuda.is_available())
+    # bf16 autocast is applied by the loop itself rather than by accelerate's mixed_precision,
+    # whose process-wide state cannot change between two runs in one Python process.
+    accelerator = Accelerator()
     main = accelerator.is_main_process
     training = config.training
     set_seed(training.seed)
@@ -189,7 +190,8 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
                                         accelerator=accelerator, loader=loader, sampler=sampler, state=state,
                                         epochs=training.epochs, max_steps=training.max_steps,
                                         grad_accum=training.grad_accum, max_grad_norm=training.max_grad_norm,
-                                        evaluate=evaluate, eval_every=training.eval_every, metric=metric):
+                                        evaluate=evaluate, eval_every=training.eval_every, metric=metric,
+                                        precision=training.precision):
                 lr = scheduler.get_last_lr()[0]
                 progress.update(event)
                 if event.step % training.log_every == 0 or event.metrics is not None:

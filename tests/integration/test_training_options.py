@@ -1,0 +1,66 @@
+"""Training options that change the loop: accumulation, bf16, early stopping, strict evaluation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.integration.test_training import make_config
+from whet import load
+from whet.config import load_config
+from whet.train import train
+
+
+def run(tmp_path, tiny_bert, name, **training):
+    config = load_config(make_config(tmp_path, tiny_bert, name, training=training))
+    events = []
+    results = train(config, on_step=events.append)
+    return results, events
+
+
+def test_gradient_accumulation_takes_one_step_per_group_of_batches(tiny_bert, tmp_path):
+    _, single = run(tmp_path, tiny_bert, "accum1", epochs=1, eval_every=None, grad_accum=1)
+    _, grouped = run(tmp_path, tiny_bert, "accum3", epochs=1, eval_every=None, grad_accum=3)
+    assert len(grouped) == math.ceil(len(single) / 3)
+    assert grouped[-1].loss < grouped[0].loss
+
+
+def test_bf16_autocast_trains_and_saves_float32_weights(tiny_bert, tmp_path):
+    from safetensors.torch import load_file
+
+    results, events = run(tmp_path, tiny_bert, "bf16", epochs=2, eval_every=None, precision="bf16")
+    assert all(math.isfinite(e.loss) for e in events)
+    assert sum(e.loss for e in events[-3:]) < sum(e.loss for e in events[:3])
+    weights = load_file(str(tmp_path / "bf16" / "model" / "model.safetensors"))
+    assert {str(w.dtype) for w in weights.values()} == {"torch.float32"}
+
+
+def test_early_stopping_after_patience_evaluations_without_improvement(tiny_bert, tmp_path):
+    # With a vanishing learning rate dev F1 never moves, so the first evaluation stays the best.
+    results, events = run(tmp_path, tiny_bert, "patience", epochs=3, lr=1e-12, eval_every=2, patience=2)
+    evaluations = [e for e in events if e.metrics is not None]
+    assert len(evaluations) == 3 and events[-1].step == 6
+    assert results["best_step"] == 2
+
+
+def test_best_checkpoint_not_last_becomes_the_model(tiny_bert, tmp_path):
+    results, events = run(tmp_path, tiny_bert, "best", epochs=2, eval_every=3, metric="loss")
+    evaluations = [e for e in events if e.metrics is not None]
+    best = min(evaluations, key=lambda e: e.metrics["loss"])
+    assert results["best_step"] == best.step
+    assert results["dev"]["loss"] == pytest.approx(best.metrics["loss"], rel=1e-5)
+
+
+def test_strict_mode_evaluation_differs_from_default_on_ill_formed_predictions(tiny_bert, tmp_path):
+    run(tmp_path, tiny_bert, "strict", epochs=1, eval_every=None)
+    from tests.conftest import DEMO
+
+    model = load(str(tmp_path / "strict" / "model"))
+    default = model.evaluate(str(DEMO / "ner" / "dev.conll"))
+    strict = model.evaluate(str(DEMO / "ner" / "dev.conll"), mode="strict")
+    assert default["mode"] == "default" and strict["mode"] == "strict"
+    # Strict mode only drops entities, never adds them.
+    assert strict["entity"]["micro"]["precision"] * 0 + sum(
+        r["support"] for r in strict["entity"]["per_type"].values()) == sum(
+        r["support"] for r in default["entity"]["per_type"].values())
