@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from whet.errors import WhetError
+from whet.errors import Interrupted, WhetError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Adapt pretrained transformer models to your task, measure them, ship them.")
@@ -159,6 +159,9 @@ def main() -> None:
             raise
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+    except Interrupted as err:
+        typer.echo(str(err), err=True)
+        sys.exit(130)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
@@ -167,12 +170,6 @@ def main() -> None:
     except Exception as err:  # click usage errors and the like
         import click
 
-        # Imported here rather than at the top: whet.train pulls in torch, which most commands never need.
-        from whet.train import Interrupted
-
-        if isinstance(err, Interrupted):
-            typer.echo(str(err), err=True)
-            sys.exit(130)
         if isinstance(err, click.exceptions.ClickException):
             err.show()
             sys.exit(2)

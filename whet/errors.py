@@ -20,3 +20,7 @@ class DataError(WhetError):
 
 class ModelError(WhetError):
     """A model path, hub id or saved model cannot be used."""
+
+
+class Interrupted(Exception):
+    """Training stopped on request (Ctrl-C) after saving a resumable checkpoint."""

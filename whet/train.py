@@ -21,16 +21,12 @@ from typing import Any, Callable
 import torch
 
 from whet.config import RunConfig, save_config
-from whet.errors import WhetError
+from whet.errors import Interrupted, WhetError
 
 log = logging.getLogger("whet")
 
 # Set by Ctrl-C (or by a caller): the loop finishes its current step, saves, and stops.
 STOP = threading.Event()
-
-
-class Interrupted(Exception):
-    """Training stopped on request after saving a resumable checkpoint."""
 
 
 def no_decay(name: str) -> bool:

@@ -9,6 +9,7 @@ is why it imports them inside the dispatch functions: a top-level import would b
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,18 @@ def parse_json_line(line: str, where: str) -> Any:
         if line.lstrip().startswith("["):
             hint = "the file looks like one JSON array; write one JSON object per line (JSON Lines)"
         raise DataError(f"{where}: invalid JSON ({err.msg} at column {err.colno}); {hint}") from None
+
+
+def json_records(text: str, path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``("file:line", object)`` for each non-blank line of a JSON Lines file's text."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        record = parse_json_line(line, where)
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        yield where, record
 
 
 def detect_format(

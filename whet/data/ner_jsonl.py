@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from whet.data.examples import TaggedSentence
-from whet.data.formats import parse_json_line, read_text_file
+from whet.data.formats import json_records, read_text_file
 from whet.data.schemes import check_tags
 from whet.data.words import split_words
 from whet.errors import DataError
@@ -139,13 +139,7 @@ def read_ner_jsonl(path: str | Path, encoding: str = "utf-8") -> list[TaggedSent
     """
     text = read_text_file(path, encoding)
     sentences: list[TaggedSentence] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        record = parse_json_line(line, where)
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    for where, record in json_records(text, path):
         if "tokens" in record and "tags" in record:
             sentences.append(_sentence_from_tokens(record, where))
         elif "text" in record:

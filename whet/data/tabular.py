@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from whet.data.examples import TextExample
-from whet.data.formats import parse_json_line, read_text_file
+from whet.data.formats import json_records, read_text_file
 from whet.errors import DataError
 
 TABULAR_FORMATS = ("jsonl", "csv", "tsv")
@@ -31,17 +31,6 @@ def _missing_column(where: str, name: str, columns: list[str], setting: str) -> 
         f"{where}: no column {name!r} (columns: {existing}); "
         f"{suggestion}set {setting} to the column that holds it"
     )
-
-
-def _jsonl_records(text: str, path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        record = parse_json_line(line, where)
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-        yield where, record
 
 
 def _table_records(
@@ -206,7 +195,7 @@ def read_text_examples(
         required.append((label_column, "data.label_column"))
 
     if format == "jsonl":
-        records = _jsonl_records(text, path)
+        records = json_records(text, path)
     else:
         records = _table_records(text, path, format, required)
 

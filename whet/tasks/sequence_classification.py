@@ -15,6 +15,7 @@ import torch
 from whet.config import DataConfig
 from whet.data.examples import TextExample
 from whet.errors import DataError
+from whet.tasks.padding import pad_inputs
 
 IGNORE = -100
 THRESHOLD = 0.5  # multi-label decision threshold on each label's sigmoid
@@ -101,22 +102,10 @@ class SequenceClassification:
         return sorted(windows, key=lambda w: w[0])
 
     def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Any]:
-        width = max(len(f["input_ids"]) for f in features)
-        input_ids = torch.full((len(features), width), pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
-        token_type_ids = torch.zeros((len(features), width), dtype=torch.long) if "token_type_ids" in features[0] else None
-        for row, f in enumerate(features):
-            n = len(f["input_ids"])
-            input_ids[row, :n] = torch.tensor(f["input_ids"])
-            attention_mask[row, :n] = 1
-            if token_type_ids is not None:
-                token_type_ids[row, :n] = torch.tensor(f["token_type_ids"])
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            batch["token_type_ids"] = token_type_ids
+        batch = pad_inputs(features, pad_token_id)
         if "labels" in features[0]:
             values = [f["labels"] for f in features]
-            multi = isinstance(values[0], list)
+            multi = isinstance(values[0], list)  # multi-hot rows for multi-label data
             batch["labels"] = torch.tensor(values, dtype=torch.float if multi else torch.long)
         return batch
 

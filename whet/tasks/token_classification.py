@@ -12,11 +12,11 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-import torch
 
 from whet.config import DataConfig
 from whet.data.examples import TaggedSentence
 from whet.errors import DataError
+from whet.tasks.padding import pad, pad_inputs
 
 IGNORE = -100
 
@@ -128,20 +128,9 @@ class TokenClassification:
         return features
 
     def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Any]:
-        width = max(len(f["input_ids"]) for f in features)
-        input_ids = torch.full((len(features), width), pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
-        has_labels = "labels" in features[0]
-        labels = torch.full((len(features), width), IGNORE, dtype=torch.long) if has_labels else None
-        for row, f in enumerate(features):
-            n = len(f["input_ids"])
-            input_ids[row, :n] = torch.tensor(f["input_ids"])
-            attention_mask[row, :n] = 1
-            if labels is not None:
-                labels[row, :n] = torch.tensor(f["labels"])
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if labels is not None:
-            batch["labels"] = labels
+        batch = pad_inputs(features, pad_token_id)
+        if "labels" in features[0]:
+            batch["labels"] = pad([f["labels"] for f in features], IGNORE)
         return batch
 
     # -- decoding -----------------------------------------------------------------------------
