@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -23,13 +24,18 @@ state = {"debug": False}
 Sets = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value, e.g. --set training.lr=3e-5.")]
 
 
+def _is_main_process() -> bool:
+    """False in the extra processes of a distributed run (torchrun / accelerate launch set RANK)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _setup_logging(debug: bool) -> None:
     from rich.console import Console
     from rich.logging import RichHandler
 
     handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False, markup=False)
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s", handlers=[handler],
-                        force=True)
+    level = logging.DEBUG if debug else logging.INFO if _is_main_process() else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
     for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -56,8 +62,9 @@ def train(config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
     from whet.train import train as run_training
 
     results = run_training(run_config, resume=resume, merge=merge or None)
-    typer.echo(f"model saved to {Path(run_config.output.dir) / 'model'}", err=True)
-    typer.echo(json.dumps(results))
+    if _is_main_process():
+        typer.echo(f"model saved to {Path(run_config.output.dir) / 'model'}", err=True)
+        typer.echo(json.dumps(results))
 
 
 @app.command("eval")

@@ -113,7 +113,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
                         f"output.dir (--set output.dir=...)")
     # bf16 autocast is applied by the loop itself rather than by accelerate's mixed_precision,
     # whose process-wide state cannot change between two runs in one Python process.
-    accelerator = Accelerator()
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())  # cpu=True enables gloo multi-CPU runs
     main = accelerator.is_main_process
     training = config.training
     set_seed(training.seed)

@@ -64,3 +64,20 @@ def test_strict_mode_evaluation_differs_from_default_on_ill_formed_predictions(t
     assert strict["entity"]["micro"]["precision"] * 0 + sum(
         r["support"] for r in strict["entity"]["per_type"].values()) == sum(
         r["support"] for r in default["entity"]["per_type"].values())
+
+
+def test_dev_split_off_train_when_no_dev_file_and_test_file_reported(tiny_bert, tmp_path):
+    import json
+
+    from tests.conftest import DEMO
+
+    data = {"train": str(DEMO / "ner" / "train.conll"), "dev": None, "dev_split": 0.2,
+            "test": str(DEMO / "ner" / "dev.conll")}
+    config = load_config(make_config(tmp_path, tiny_bert, "split", data=data,
+                                     training={"max_steps": 3, "eval_every": None}))
+    results = train(config)
+    dev = json.loads((tmp_path / "split" / "dev_report.json").read_text())
+    test = json.loads((tmp_path / "split" / "test_report.json").read_text())
+    assert dev["examples"] == 60 and "20% of" in dev["dataset"]  # 300 demo sentences
+    assert test["examples"] == 100 and test["dataset"].endswith("dev.conll")
+    assert set(results) == {"best_step", "dev", "test"}
