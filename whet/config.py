@@ -167,7 +167,8 @@ def validation_problems(raw: dict) -> list[str]:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``training.lr=3e-5`` -> (['training', 'lr'], 3e-05); values are parsed as YAML."""
+    """``training.lr=3e-5`` -> (["training", "lr"], "3e-5"); values are parsed as YAML, and the
+    config model then converts them to the field types."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set training.lr=3e-5")
