@@ -52,12 +52,18 @@ def train(config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
           resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last checkpoint.")] = False,
           merge: Annotated[bool, typer.Option("--merge", help="LoRA: also save the merged model.")] = False,
           output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run directory (output.dir).")] = None,
+          processes: Annotated[int, typer.Option("--processes", min=1, help="Train data-parallel in N local processes.")] = 1,
           ) -> None:
     """Fine-tune a model as the config says; write the model, reports and checkpoints."""
     from whet.config import load_config
+    from whet.launch import is_distributed_child, launch
 
     overrides = list(set_ or []) + ([f"output.dir={output}"] if output else [])
     run_config = load_config(config, overrides)
+    if processes > 1 and not is_distributed_child():
+        arguments = ["--debug"] * state["debug"] + ["train", str(config), *(f"--set={o}" for o in overrides)]
+        arguments += ["--resume"] * resume + ["--merge"] * merge
+        raise typer.Exit(launch(arguments, processes))
     # Imported after the config is valid: whet.train pulls in torch, which a config error never needs.
     from whet.train import train as run_training
 

@@ -61,8 +61,10 @@ def _loss_count(batch: dict[str, Any]) -> int:
 
 def run_model(model: Any, features: list[dict], collate: Callable[[list[dict]], dict], *,
               max_sentences: int, max_tokens: int, device: torch.device,
-              precision: str = "fp32", progress: Callable[[int], None] | None = None) -> tuple[list[np.ndarray], float | None]:
-    """Logits for every feature (padding removed), in feature order, and the mean loss."""
+              precision: str = "fp32", progress: Callable[[int], None] | None = None
+              ) -> tuple[list[np.ndarray], float, int]:
+    """Logits for every feature (padding removed), in feature order, with the summed loss and
+    the number of labelled items it sums over (0 when the features carry no labels)."""
     logits: list[np.ndarray | None] = [None] * len(features)
     loss_sum, loss_count = 0.0, 0
     for indices, batch_logits, loss, count in batched_logits(model, features, collate, max_sentences=max_sentences,
@@ -74,4 +76,4 @@ def run_model(model: Any, features: list[dict], collate: Callable[[list[dict]], 
         loss_count += count
         if progress:
             progress(len(indices))
-    return logits, (loss_sum / loss_count if loss_count else None)
+    return logits, loss_sum, loss_count

@@ -44,7 +44,7 @@ class Predictor:
     def _logits(self, features: list[dict], batch_size: int, max_tokens: int) -> list[Any]:
         from whet.inference import run_model
 
-        logits, _ = run_model(self.model, features, self.collate, max_sentences=batch_size, max_tokens=max_tokens,
+        logits, _, _ = run_model(self.model, features, self.collate, max_sentences=batch_size, max_tokens=max_tokens,
                               device=self.device)
         return logits
 

@@ -169,7 +169,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
 
     def evaluate() -> dict[str, float]:
         _, metrics = evaluate_features(accelerator.unwrap_model(model), task, data.dev, dev_features, data.labels,
-                                       config, collate, accelerator.device)
+                                       config, collate, accelerator.device, accelerator)
         return metrics
 
     def checkpoint() -> None:
@@ -261,15 +261,32 @@ def _load_trainable(path: Path, model: Any) -> None:
 
 
 def evaluate_features(model: Any, task: Any, examples: list, features: list[dict], labels: list[str],
-                      config: RunConfig, collate: Callable, device: torch.device) -> tuple[dict, dict[str, float]]:
+                      config: RunConfig, collate: Callable, device: torch.device,
+                      accelerator: Any = None) -> tuple[dict, dict[str, float]]:
+    """Dev metrics; in a distributed run each process scores every N-th feature and the
+    logits are gathered, so no feature is scored twice and every process gets the same result."""
     from whet.inference import run_model
 
-    logits, loss = run_model(model, features, collate, max_sentences=config.eval.batch_size,
-                             max_tokens=config.training.max_tokens * 2, device=device,
-                             precision=config.training.precision)
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    mine = list(range(rank, len(features), world))
+    logits_part, loss_sum, loss_count = run_model(
+        model, [features[i] for i in mine], collate, max_sentences=config.eval.batch_size,
+        max_tokens=config.training.max_tokens * 2, device=device, precision=config.training.precision)
+    pieces = [(mine, logits_part, loss_sum, loss_count)]
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        pieces = gather_object(pieces)
+    logits: list[Any] = [None] * len(features)
+    loss_sum, loss_count = 0.0, 0
+    for indices, part, piece_loss, piece_count in pieces:
+        for index, value in zip(indices, part):
+            logits[index] = value
+        loss_sum += piece_loss
+        loss_count += piece_count
     report, metrics = task.evaluate(examples, features, logits, labels, config.data, config.eval.mode)
-    if loss is not None:
-        metrics["loss"] = loss
+    if loss_count:
+        metrics["loss"] = loss_sum / loss_count
     return report, metrics
 
 

@@ -1,0 +1,69 @@
+"""Data-parallel training in two CPU processes (gloo) equals one process with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from tests.conftest import DEMO
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_without_dropout(tmp_path_factory):
+    # Each process draws its own dropout masks, so exact equality needs a model without dropout.
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from whet.pretrained import resolve_model
+
+    path = tmp_path_factory.mktemp("tiny-bert-no-dropout")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("builtin:minilm"))
+    tokenizer.save_pretrained(path)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+def run(tmp_path, model, name, grad_accum, processes):
+    raw = {"task": "token-classification", "model": str(model),
+           "data": {"train": str(DEMO / "ner" / "train.conll"), "dev": str(DEMO / "ner" / "dev.conll")},
+           "training": {"max_steps": 6, "lr": 3e-3, "batch_size": 8, "grad_accum": grad_accum, "seed": 5,
+                        "warmup_ratio": 0.0},
+           "output": {"dir": str(tmp_path / name)}}
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "whet", "train", str(config), "--processes", str(processes)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, tiny_bert_without_dropout):
+    single = run(tmp_path, tiny_bert_without_dropout, "single", grad_accum=2, processes=1)
+    double = run(tmp_path, tiny_bert_without_dropout, "double", grad_accum=1, processes=2)
+    single_results = json.loads(single.stdout.strip().splitlines()[-1])
+    double_lines = [line for line in double.stdout.strip().splitlines() if line.startswith("{")]
+    assert len(double_lines) == 1  # results printed by rank zero only
+    double_results = json.loads(double_lines[0])
+    assert double_results["best_step"] == single_results["best_step"] == 6
+    assert double_results["dev"]["loss"] == pytest.approx(single_results["dev"]["loss"], rel=1e-4)
+    one = load_file(str(tmp_path / "single" / "model" / "model.safetensors"))
+    two = load_file(str(tmp_path / "double" / "model" / "model.safetensors"))
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
+    # Rank zero alone writes: one event file, one set of reports, no leftover temporary files.
+    assert len(list((tmp_path / "double" / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    for line in ("model saved to", "train / 100 dev examples", "Entities"):
+        outputs = [done.stdout + done.stderr for done in (single, double)]
+        assert outputs[1].count(line) == outputs[0].count(line) >= 1, line
+    assert not list((tmp_path / "double").rglob("*.tmp"))
