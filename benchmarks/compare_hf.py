@@ -77,7 +77,7 @@ from typing import Any
 import yaml
 
 # Reused from the training benchmark next to this file: the CoNLL subset writer and the step timer.
-from train_ner import StepTimer, write_subset
+from train_ner import StepTimer, print_table, write_subset
 
 RUN_NAMES = {
     "a": "HF Trainer, padded to 128",
@@ -385,7 +385,7 @@ def derived_figures(run: dict, peak_fp32: float) -> dict:
     }
 
 
-def print_table(runs: dict[str, dict], peaks: dict[str, float]) -> None:
+def print_summary(runs: dict[str, dict], peaks: dict[str, float]) -> None:
     headers = ["run", "sent/s loop", "sent/s +setup", "loop s", "wall s", "peak RSS MiB", "useful GFLOP/s",
                "% fp32 peak", "computed GFLOP/s", "pad %", "dev F1"]
     rows = []
@@ -395,18 +395,9 @@ def print_table(runs: dict[str, dict], peaks: dict[str, float]) -> None:
                      f"{run['peak_rss_mib']:.0f}", f"{run['useful_gflops']:.1f}",
                      f"{100 * run['useful_share_of_fp32_peak']:.1f}", f"{run['computed_gflops']:.1f}",
                      f"{100 * run['padding_share']:.1f}", f"{run['dev_f1']:.4f}"])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = "-" * (sum(widths) + 2 * (len(widths) - 1))
-    print()
-    print("compare_hf.py summary")
-    print(f"matmul peak (2048x2048, {peaks['threads']} threads): fp32 {peaks['fp32_gflops']:.1f} GFLOP/s, "
+    print(f"\nmatmul peak (2048x2048, {peaks['threads']} threads): fp32 {peaks['fp32_gflops']:.1f} GFLOP/s, "
           f"bf16 {peaks['bf16_gflops']:.1f} GFLOP/s")
-    print(line)
-    print("  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths))))
-    print(line)
-    for row in rows:
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
-    print(line)
+    print_table("compare_hf.py summary", headers, rows)
     if "c" in runs:
         c = runs["c"]
         print(f"(c) dev F1 returned by train(): {c['dev_f1_train_returned']:.4f}; "
@@ -482,7 +473,7 @@ def main() -> int:
             run = run_child(kind, train_path, dev_path, args.epochs, args.seed)
             runs[kind] = {**run, **derived_figures(run, peaks["fp32_gflops"])}
 
-    print_table(runs, peaks)
+    print_summary(runs, peaks)
     ratios = {}
     for other in ("a", "b"):
         if "c" in runs and other in runs:

@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 # Reused from the training benchmark next to this file.
-from train_ner import write_subset
+from train_ner import print_table, write_subset
 
 WARMUP_SENTENCES = 8
 EXAMPLES_SHOWN = 3
@@ -176,16 +176,7 @@ def print_summary(rows: list[tuple[str, dict]], comparisons: dict[str, dict], ra
                       f"{run['seconds']:.2f}", f"{run['sentences_per_s']:.1f}",
                       str(sum(len(s) for s in run["spans"])), f"{run['f1']:.4f}",
                       f"{run['f1_whet_evaluate']:.4f}" if "f1_whet_evaluate" in run else "-"])
-    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
-    line = "-" * (sum(widths) + 2 * (len(widths) - 1))
-    print()
-    print("compare_predict.py summary")
-    print(line)
-    print("  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths))))
-    print(line)
-    for row in table:
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
-    print(line)
+    print_table("compare_predict.py summary", headers, table)
     pipeline_run = rows[0][1]
     tried = ", ".join(f"{size}: {t['sentences_per_s']:.1f}" for size, t in pipeline_run["batch_sizes"].items())
     print(f"pipeline sentences/s by batch size: {tried}")

@@ -107,6 +107,20 @@ class StepTimer:
         return sum(self.plain_steps) + mean * len(self.other_steps)
 
 
+
+def print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
+    """A plain fixed-width table: first column left-aligned, the others right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "-" * (sum(widths) + 2 * (len(widths) - 1))
+    print()
+    print(title)
+    print(line)
+    print("  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths))))
+    print(line)
+    for row in rows:
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    print(line)
+
 def main() -> int:
     started = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
