@@ -116,7 +116,10 @@ def predict(model: Annotated[Path, typer.Argument(help="A model directory saved 
         for record in predictor.predict(texts, batch_size=batch_size):
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
-    total = sum(1 for line in open(input, encoding="utf-8") if line.strip()) if input.is_file() else None
+    total = None
+    if input.is_file():  # counted first so the progress bar can show an ETA
+        with open(input, encoding="utf-8") as handle:
+            total = sum(1 for line in handle if line.strip())
     results = predictor.predict_stream(read_prediction_inputs(input), batch_size=batch_size)
     _write_predictions(results, output, total)
 

@@ -80,12 +80,10 @@ class Predictor:
     def evaluate(self, path: str, *, mode: str = "default", format: str | None = None,
                  encoding: str | None = None, batch_size: int = 64, max_tokens: int = 16384) -> dict:
         """The evaluation report of this model on a labelled data file."""
+        from whet.data.prepare import read_split
+
         data = self.data.model_copy(update={k: v for k, v in (("format", format), ("encoding", encoding)) if v})
-        examples = self.task.read(path, data)
-        if not examples:
-            raise DataError(f"{path}: no examples found; is it the right file?")
-        if hasattr(self.task, "source_scheme"):  # NER files are converted to the model's tag scheme
-            examples = self.task.convert(examples, self.task.source_scheme(examples, data), data.label_scheme)
+        examples, _ = read_split(self.task, path, data, "the file to evaluate")
         features = self._encode(examples)
         logits = self._logits(features, batch_size, max_tokens)
         report, _ = self.task.evaluate(examples, features, logits, self.labels, data, mode)

@@ -23,14 +23,21 @@ class RunData:
     unknown_labels: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> count
 
 
-def read_split(task: Any, path: str, data: DataConfig, split: str, *, source_scheme: str | None = None,
-               require_labels: bool = True) -> list[Any]:
-    examples = task.read(path, data, require_labels=require_labels)
+def read_split(task: Any, path: str, data: DataConfig, setting: str, *,
+               source_scheme: str | None = None) -> tuple[list[Any], str | None]:
+    """Read one labelled file; NER tags are converted to the model's scheme.
+
+    Returns the examples and the NER tag scheme of the file: ``source_scheme`` when given
+    (dev and test files follow the training file), otherwise the one ``task`` detects from
+    the file (``data.scheme: auto``). ``setting`` names the file in the error message.
+    """
+    examples = task.read(path, data, require_labels=True)
     if not examples:
-        raise DataError(f"{path}: no examples found; is data.{split} the right file?")
-    if source_scheme is not None:
+        raise DataError(f"{path}: no examples found; is {setting} the right file?")
+    if hasattr(task, "source_scheme"):
+        source_scheme = source_scheme or task.source_scheme(examples, data)
         examples = task.convert(examples, source_scheme, data.label_scheme)
-    return examples
+    return examples, source_scheme
 
 
 def split_off_dev(train: list[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
@@ -48,19 +55,13 @@ def load_run_data(task: Any, data: DataConfig, seed: int) -> RunData:
     """Read train/dev/test, fix the label set from train, and report labels unseen in train."""
     if data.train is None:
         raise DataError("data.train is not set; give the training file in the config or with --set data.train=PATH")
-    train = task.read(data.train, data, require_labels=True)
-    if not train:
-        raise DataError(f"{data.train}: no examples found; is data.train the right file?")
-    scheme = None
-    if hasattr(task, "source_scheme"):
-        scheme = task.source_scheme(train, data)
-        train = task.convert(train, scheme, data.label_scheme)
+    train, scheme = read_split(task, data.train, data, "data.train")
     if data.dev:
-        dev = read_split(task, data.dev, data, "dev", source_scheme=scheme)
+        dev, _ = read_split(task, data.dev, data, "data.dev", source_scheme=scheme)
     else:
         train, dev = split_off_dev(train, data.dev_split, seed)
         log.info("no data.dev given: holding out %d of %d training examples as dev", len(dev), len(train) + len(dev))
-    test = read_split(task, data.test, data, "test", source_scheme=scheme) if data.test else None
+    test = read_split(task, data.test, data, "data.test", source_scheme=scheme)[0] if data.test else None
     labels = task.label_list(train, data)
     unknown = {}
     for split, examples in (("dev", dev), ("test", test)):
