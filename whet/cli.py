@@ -151,6 +151,24 @@ def _write_predictions(results, output: Optional[Path], total: Optional[int]) ->
 
 
 @app.command()
+def export(model: Annotated[Path, typer.Argument(help="A model directory saved by whet train.")],
+           output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the exported model.")],
+           quantize: Annotated[Optional[str], typer.Option(help="int8: dynamic int8 weights for CPU inference.")] = None,
+           ) -> None:
+    """Write a copy of a saved model for shipping (e.g. int8-quantized for fast CPU prediction)."""
+    if quantize is None:
+        raise WhetError("nothing to export: choose --quantize int8")
+    if quantize != "int8":
+        raise WhetError(f"--quantize {quantize!r}: only int8 is supported")
+    if output.exists():
+        raise WhetError(f"{output} already exists; choose a new --output directory")
+    from whet.saved_model import export_int8
+
+    written = export_int8(model, output)
+    typer.echo(f"int8 model written to {written}", err=True)
+
+
+@app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Run config (YAML).")], set_: Sets = None) -> None:
     """Check a config and its data files and report every problem at once (no model is loaded)."""
     from whet.validate import config_problems

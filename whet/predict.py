@@ -25,7 +25,9 @@ class Predictor:
         self.task = TASKS.get(info.task)
         self.labels = info.labels
         self.data = info.data_config()
-        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        # int8 models run on torch's CPU kernels only.
+        use_cuda = torch.cuda.is_available() and not getattr(info, "quantization", None)
+        self.device = device or torch.device("cuda" if use_cuda else "cpu")
         self.model.to(self.device)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.collate = functools.partial(self.task.collate, pad_token_id=pad_id)

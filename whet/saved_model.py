@@ -35,6 +35,8 @@ class ModelInfo:
     metrics: dict = field(default_factory=dict)
     adapter: bool = False
     whet_version: str = ""
+    # {"scheme": ..., "modules": [...]} for a model exported with int8 weights (whet.quantize).
+    quantization: dict | None = None
 
     def data_config(self) -> DataConfig:
         return DataConfig.model_validate(self.data)
@@ -80,7 +82,7 @@ def load_saved_model(path: Path) -> tuple[Any, Any, ModelInfo]:
     """(model, tokenizer, info) from a whet model directory; weights from safetensors only."""
     import transformers
 
-    from whet.pretrained import load_model, load_tokenizer
+    from whet.pretrained import load_model, load_tokenizer, quiet_transformers
     from whet.tasks import TASKS
 
     info = read_info(path)
@@ -88,10 +90,15 @@ def load_saved_model(path: Path) -> tuple[Any, Any, ModelInfo]:
     task = TASKS.get(info.task)
     auto_class = getattr(transformers, task.auto_class)
     tokenizer = load_tokenizer(str(found))
-    if info.adapter:
-        from peft import PeftModel
+    if info.quantization:
+        from whet.quantize import load_weights
 
-        from whet.pretrained import quiet_transformers
+        config = transformers.AutoConfig.from_pretrained(str(found))
+        with quiet_transformers():
+            skeleton = auto_class.from_config(config)
+        model = load_weights(found, skeleton, info.quantization["modules"])
+    elif info.adapter:
+        from peft import PeftModel
 
         config = transformers.AutoConfig.from_pretrained(str(found))
         base = load_model(auto_class, info.base_model, config=config)
@@ -101,3 +108,23 @@ def load_saved_model(path: Path) -> tuple[Any, Any, ModelInfo]:
         model = load_model(auto_class, str(found))
     model.eval()
     return model, tokenizer, info
+
+
+def export_int8(source: Path, output: Path) -> Path:
+    """Write an int8 copy of a saved model (LoRA adapters merged first) for CPU inference."""
+    from whet.quantize import SCHEME, quantize, save_weights
+
+    model, tokenizer, info = load_saved_model(source)
+    if info.quantization:
+        raise ModelError(f"{source} is already quantized; export from the float model directory")
+    if is_peft_model(model):
+        model = model.merge_and_unload()
+    model, modules = quantize(model)
+    info.adapter = False
+    info.quantization = {"scheme": SCHEME, "modules": modules}
+    with atomic_directory(output) as tmp:
+        model.config.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        save_weights(tmp, model, modules)
+        write_json_atomic(tmp / METADATA, info.__dict__)
+    return output
