@@ -130,12 +130,14 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     task = TASKS.get(config.task)
     metric = training.metric or DEFAULT_METRIC[config.task]
 
-    # Data: the tokenizer decides the window size, the training labels decide the head.
+    # The method first: prompt and prefix methods take input positions from every window.
     method = METHODS.get(config.method.name)
     settings = getattr(config.method, method.section) if method.section else None
     merge = config.output.merge if merge is None else merge
     if merge and not method.merges:
         raise WhetError(method_problem(config.method.name, config.task, merge=True))
+
+    # Data: the tokenizer and the method decide the window size, the training labels decide the head.
     tokenizer = load_tokenizer(config.model)
     model_config = load_model_config(config.model)
     max_length = window_length(config.data.max_length, model_max_length(tokenizer, model_config),
