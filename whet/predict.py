@@ -33,10 +33,10 @@ class Predictor:
         self.collate = functools.partial(self.task.collate, pad_token_id=pad_id)
 
     @classmethod
-    def from_directory(cls, path: str | Path) -> Predictor:
+    def from_directory(cls, path: str | Path, adapter: str | None = None) -> Predictor:
         from whet.saved_model import load_saved_model
 
-        model, tokenizer, info = load_saved_model(Path(path))
+        model, tokenizer, info = load_saved_model(Path(path), adapter)
         return cls(model, tokenizer, info)
 
     def _encode(self, examples: list[Any]) -> list[dict]:
