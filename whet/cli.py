@@ -82,6 +82,8 @@ def evaluate(model: Annotated[Path, typer.Argument(help="A model directory saved
              format: Annotated[Optional[str], typer.Option(help="Data format (default: from the extension).")] = None,
              encoding: Annotated[Optional[str], typer.Option(help="Text encoding of the data file.")] = None,
              adapter: AdapterName = None,
+             generate: Annotated[bool, typer.Option("--generate", help="Causal LM: also reply to each prompt and score the replies (exact match, ROUGE-L).")] = False,
+             max_new_tokens: Annotated[int, typer.Option(min=1, help="Causal LM with --generate: most tokens per reply.")] = 128,
              ) -> None:
     """Evaluate a saved model on a labelled file: print the report, write JSON, Markdown and plots."""
     from rich.console import Console
@@ -91,7 +93,8 @@ def evaluate(model: Annotated[Path, typer.Argument(help="A model directory saved
 
     if mode not in ("default", "strict"):
         raise WhetError(f"--mode {mode!r}: choose default or strict")
-    report = load(str(model), adapter).evaluate(str(data), mode=mode, format=format, encoding=encoding)
+    report = load(str(model), adapter).evaluate(str(data), mode=mode, format=format, encoding=encoding,
+                                                generate=generate, max_new_tokens=max_new_tokens)
     out_dir = output or model.parent / f"eval-{data.stem}"
     written = write_report(report, out_dir)
     Console().print(render_report(report))
@@ -151,6 +154,54 @@ def _write_predictions(results, output: Optional[Path], total: Optional[int]) ->
         Path(tmp).unlink(missing_ok=True)
         raise
     typer.echo(f"predictions written to {output}", err=True)
+
+
+@app.command("generate")
+def generate_text(
+        model: Annotated[str, typer.Argument(help="A causal-lm model saved by whet train, or any causal LM: a directory or hub id.")],
+        prompts: Annotated[Optional[list[str]], typer.Argument(help="Prompts to continue.")] = None,
+        input: Annotated[Optional[Path], typer.Option("--input", "-i", help="JSONL (strings, or objects with 'prompt' or 'messages') or a text file with one prompt per line.")] = None,
+        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL (each input with 'generated') here instead of stdout.")] = None,
+        max_new_tokens: Annotated[int, typer.Option(help="Most tokens generated per prompt.")] = 128,
+        sample: Annotated[bool, typer.Option("--sample", help="Sample instead of greedy decoding.")] = False,
+        temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (with --sample).")] = None,
+        top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling: keep the smallest token set with this probability (with --sample).")] = None,
+        top_k: Annotated[Optional[int], typer.Option(help="Sample among the k likeliest tokens; 0 for all (with --sample).")] = None,
+        seed: Annotated[Optional[int], typer.Option(help="Seed that makes sampling repeatable.")] = None,
+        stop: Annotated[Optional[list[str]], typer.Option("--stop", help="End the reply before this string (repeatable).")] = None,
+        chat: Annotated[bool, typer.Option("--chat", help="Send plain-text prompts as a user message through the model's chat template.")] = False,
+        batch_size: Annotated[int, typer.Option(min=1, help="Prompts generated together.")] = 8,
+) -> None:
+    """Generate text with a causal language model: greedy or sampled, for prompts or a file."""
+    if not prompts and input is None:
+        raise WhetError("nothing to generate: give prompts as arguments or a file with --input")
+    if prompts and input is not None:
+        raise WhetError("give prompts as arguments or --input, not both")
+    # Imported after the argument checks: whet.generate pulls in torch.
+    from whet.data.causal_lm import read_prompts
+    from whet.generate import GenerationSettings, generate_records, generate_stream, load_generator
+
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, sample=sample, temperature=temperature, top_p=top_p,
+                                  top_k=top_k, seed=seed, stop=list(stop or []))
+    loaded, tokenizer = load_generator(model)
+    if input is not None:
+        total = None
+        if input.is_file():  # counted first so the progress bar can show an ETA
+            with open(input, encoding="utf-8") as handle:
+                total = sum(1 for line in handle if line.strip())
+        records = generate_records(loaded, tokenizer, read_prompts(input), settings, chat=chat, batch_size=batch_size)
+        _write_predictions(records, output, total)
+        return
+    if output is not None:
+        inputs = ((f"prompt {n}", {"prompt": p}, p) for n, p in enumerate(prompts, 1))
+        _write_predictions(generate_records(loaded, tokenizer, inputs, settings, chat=chat, batch_size=batch_size),
+                           output, len(prompts))
+        return
+    for prompt in prompts:  # to the terminal as it is generated
+        for piece in generate_stream(loaded, tokenizer, prompt, settings, chat=chat):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
 
 
 @app.command()

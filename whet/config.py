@@ -22,10 +22,10 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    train: str | None = Field(None, description="Training file (CoNLL, JSONL, CSV or TSV).")
+    train: str | None = Field(None, description="Training file (CoNLL, JSONL, CSV, TSV, or plain text for causal-lm).")
     dev: str | None = Field(None, description="Dev file for evaluation during training; split from train when absent.")
     test: str | None = Field(None, description="Test file evaluated once with the best model at the end.")
-    format: Literal["auto", "conll", "jsonl", "csv", "tsv"] = Field(
+    format: Literal["auto", "conll", "jsonl", "csv", "tsv", "text"] = Field(
         "auto", description="File format; 'auto' decides from the file extension."
     )
     encoding: str = Field("utf-8", description="Text encoding of the data files (e.g. latin-1).")
@@ -45,6 +45,12 @@ class DataConfig(Section):
         None, ge=16, description="Tokens per window; longer inputs are split into overlapping windows. Default: the model's limit."
     )
     stride: int = Field(32, ge=0, description="Tokens shared by consecutive windows of a long input.")
+    packing: bool = Field(
+        False, description="Causal LM: pack several examples into each row of max_length tokens; attention stays within each example."
+    )
+    chat_template: str | None = Field(
+        None, description="Causal LM: Jinja chat template for 'messages' data, when the tokenizer has none (or to replace it)."
+    )
 
 
 class LoraSettings(Section):
@@ -150,7 +156,7 @@ class TrainingConfig(Section):
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 runs forward/backward under bf16 autocast.")
     seed: int = Field(42, description="Seed for initialisation, shuffling and dropout; the same seed repeats a run.")
     eval_every: int | None = Field(None, ge=1, description="Evaluate on dev every N optimizer steps; default: each epoch.")
-    metric: str | None = Field(None, description="Dev metric for best checkpoint and early stopping (task default: f1 or accuracy).")
+    metric: str | None = Field(None, description="Dev metric for best checkpoint and early stopping (task default: f1, accuracy, or loss for causal-lm).")
     patience: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement.")
     log_every: int = Field(20, ge=1, description="Log training loss every N optimizer steps.")
 
@@ -160,6 +166,10 @@ class EvalConfig(Section):
         "default", description="NER entity matching: seqeval's default (lenient) or strict with the label scheme."
     )
     batch_size: int = Field(64, ge=1, description="Most sentences in one evaluation/prediction batch.")
+    generate: bool = Field(
+        False, description="Causal LM: also generate a reply to each dev/test prompt and score it (exact match, ROUGE-L); slow."
+    )
+    max_new_tokens: int = Field(128, ge=1, description="Causal LM: most tokens generated per prompt when eval.generate is on.")
 
 
 class OutputConfig(Section):
@@ -168,7 +178,7 @@ class OutputConfig(Section):
 
 
 class RunConfig(Section):
-    task: str = Field(..., description="token-classification or sequence-classification.")
+    task: str = Field(..., description="token-classification, sequence-classification or causal-lm.")
     model: str = Field("builtin:minilm", description="builtin:minilm, a local model directory, or a Hugging Face hub id.")
     data: DataConfig = Field(default_factory=DataConfig, description="Data files and how to read them.")
     method: MethodConfig = Field(default_factory=MethodConfig, description="Which parameters are fine-tuned.")
@@ -203,6 +213,13 @@ class RunConfig(Section):
         metrics = TASK_METRICS.get(self.task)
         if metrics and self.training.metric is not None and self.training.metric not in metrics:
             raise ValueError("training.metric: " + unknown_name_message("metric", self.training.metric, metrics))
+        if self.task == "causal-lm":
+            if self.training.metric in ("exact_match", "rouge_l") and not self.eval.generate:
+                raise ValueError(f"training.metric: {self.training.metric} is measured on generated replies; "
+                                 f"set eval.generate: true, or use loss or perplexity")
+            if self.model.startswith("builtin:"):
+                raise ValueError(f"model: {self.model} is an encoder, not a causal language model; set model to a "
+                                 f"GPT-2 or Llama-style model directory or hub id (e.g. model: gpt2)")
         return self
 
 

@@ -44,10 +44,13 @@ class StepEvent:
     is_best: bool = False
 
 
+LOWER_IS_BETTER = ("loss", "perplexity")
+
+
 def improved(score: float, best: float | None, metric: str) -> bool:
     if best is None:
         return True
-    return score < best if metric == "loss" else score > best
+    return score < best if metric in LOWER_IS_BETTER else score > best
 
 
 def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any, accelerator: Any,

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from whet.config import RunConfig, save_config
-from whet.errors import Interrupted, WhetError
+from whet.errors import ConfigError, Interrupted, WhetError
 
 log = logging.getLogger("whet")
 
@@ -140,6 +140,8 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     # Data: the tokenizer and the method decide the window size, the training labels decide the head.
     tokenizer = load_tokenizer(config.model)
     model_config = load_model_config(config.model)
+    if hasattr(task, "prepare"):  # e.g. a pad token for a causal LM that ships none, before encoding
+        task.prepare(tokenizer, model_config, config.data)
     max_length = window_length(config.data.max_length, model_max_length(tokenizer, model_config),
                                method.virtual_tokens(settings) if method.virtual_tokens else 0)
     data = load_run_data(task, config.data, training.seed)
@@ -169,8 +171,8 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     model = method.apply(model, settings, task.peft_task_type, total_steps=total_steps)
     trainable, total = count_parameters(model)
     if trainable == 0:
-        raise WhetError(f"method {config.method.name} leaves no parameter of this model to train "
-                        f"(e.g. bitfit on a model without biases); choose another method.name")
+        raise ConfigError(f"method {config.method.name} trains no parameter of this {config.task} model "
+                          f"(it has no new task head, or no biases); choose another method.name")
     log.info("method %s: training %s of %s parameters (%.2f%%)", config.method.name, f"{trainable:,}",
              f"{total:,}", 100 * trainable / total)
 
@@ -192,7 +194,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
 
     def evaluate() -> dict[str, float]:
         _, metrics = evaluate_features(accelerator.unwrap_model(model), task, data.dev, dev_features, data.labels,
-                                       config, collate, accelerator.device, accelerator)
+                                       config, collate, accelerator.device, accelerator, tokenizer=tokenizer)
         return metrics
 
     def checkpoint() -> None:
@@ -287,16 +289,18 @@ def _load_trainable(path: Path, model: Any) -> None:
 
 def evaluate_features(model: Any, task: Any, examples: list, features: list[dict], labels: list[str],
                       config: RunConfig, collate: Callable, device: torch.device,
-                      accelerator: Any = None) -> tuple[dict, dict[str, float]]:
+                      accelerator: Any = None, tokenizer: Any = None) -> tuple[dict, dict[str, float]]:
     """Dev metrics; in a distributed run each process scores every N-th feature and the
-    logits are gathered, so no feature is scored twice and every process gets the same result."""
+    logits are gathered, so no feature is scored twice and every process gets the same result.
+    With ``eval.generate`` (and a ``tokenizer``), a generating task also scores generated text."""
     from whet.inference import run_model
 
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     mine = list(range(rank, len(features), world))
     logits_part, loss_sum, loss_count = run_model(
         model, [features[i] for i in mine], collate, max_sentences=config.eval.batch_size,
-        max_tokens=config.training.max_tokens * 2, device=device, precision=config.training.precision)
+        max_tokens=config.training.max_tokens * 2, device=device, precision=config.training.precision,
+        reduce=getattr(task, "reduce_outputs", None))
     pieces = [(mine, logits_part, loss_sum, loss_count)]
     if world > 1:
         from accelerate.utils import gather_object
@@ -312,6 +316,13 @@ def evaluate_features(model: Any, task: Any, examples: list, features: list[dict
     report, metrics = task.evaluate(examples, features, logits, labels, config.data, config.eval.mode)
     if loss_count:
         metrics["loss"] = loss_sum / loss_count
+    if config.eval.generate and tokenizer is not None and hasattr(task, "generation_metrics"):
+        # Each process generates for every example: generation is deterministic (greedy), so all agree.
+        extra_report, extra_metrics = task.generation_metrics(model, tokenizer, examples,
+                                                              max_new_tokens=config.eval.max_new_tokens,
+                                                              batch_size=config.eval.batch_size)
+        report.update(extra_report)
+        metrics.update(extra_metrics)
     return report, metrics
 
 
@@ -331,7 +342,7 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
                                stride=config.data.stride, data=config.data)
     for split, examples, source in splits:
         report, metrics = evaluate_features(model, task, examples, encode(examples), data.labels, config, collate,
-                                            device)
+                                            device, tokenizer=tokenizer)
         report["dataset"] = str(source)
         write_report(report, run_dir, name=f"{split}_report")
         _console().print(render_report(report))

@@ -69,7 +69,7 @@ ONE_LINE_ERRORS = {
     "unknown task": (
         ["train", "ner.yaml", "--set", "task=token-clasification"],
         r"task: unknown task 'token-clasification'; did you mean 'token-classification'\? "
-        r"choose one of: sequence-classification, token-classification"),
+        r"choose one of: (\S+, )*sequence-classification, token-classification"),
     "hyperparameter out of range": (
         ["train", "ner.yaml", "--set", "training.lr=-1e-4", "--set", "training.epochs=0"],
         r"ner\.yaml: 2 problems: training\.epochs: Input should be greater than or equal to 1 \(got 0\); "

@@ -8,10 +8,15 @@ from whet.errors import ConfigError
 
 
 def head_module_names(model: Any) -> list[str]:
-    """Top-level modules with weights outside the pretrained body: the task head (e.g. 'classifier')."""
+    """Top-level modules with weights outside the pretrained body: the task head (e.g. 'classifier').
+
+    A language model's output layer (``lm_head``) is pretrained, often tied to the input
+    embeddings, so it is part of the body, not a new head.
+    """
     prefix = getattr(model, "base_model_prefix", "")
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     return [name for name, module in model.named_children()
-            if name != prefix and any(True for _ in module.parameters())]
+            if name != prefix and module is not output and any(True for _ in module.parameters())]
 
 
 def new_head_names(model: Any, peft_task_type: str | None) -> list[str]:
