@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-from whet.config import RunConfig, save_config
+from whet.config import RunConfig, TrainingConfig, save_config
 from whet.errors import Interrupted, WhetError
 
 log = logging.getLogger("whet")
@@ -90,25 +90,17 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     import transformers
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from torch.utils.data import DataLoader
 
-    from whet.batching import TokenBudgetBatchSampler
-    from whet.checkpoint import load_checkpoint, save_checkpoint, trainable_state
     from whet.data.prepare import load_run_data
     from whet.io import existing_directory
-    from whet.loop import LoopState, training_steps
     from whet.methods import METHODS
     from whet.methods.common import count_parameters, head_module_names
     from whet.pretrained import load_config as load_model_config
     from whet.pretrained import load_model, load_tokenizer, model_max_length
-    from whet.progress import TrainingProgress
     from whet.tasks import DEFAULT_METRIC, TASKS
 
-    STOP.clear()
     run_dir = run_directory(config)
-    checkpoint_dir = run_dir / "checkpoints" / "last"
-    best_dir = run_dir / "checkpoints" / "best"
-    if not resume and existing_directory(checkpoint_dir) is not None:
+    if not resume and existing_directory(run_dir / "checkpoints" / "last") is not None:
         raise WhetError(f"{run_dir} already holds a run; resume it with --resume, or choose another "
                         f"output.dir (--set output.dir=...)")
     # bf16 autocast is applied by the loop itself rather than by accelerate's mixed_precision,
@@ -141,9 +133,55 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     log.info("method %s: training %s of %s parameters (%.2f%%)", config.method.name, f"{trainable:,}",
              f"{total:,}", 100 * trainable / total)
 
-    # Optimisation: the schedule length comes from the number of batches per epoch.
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     collate = functools.partial(task.collate, pad_token_id=pad_id)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+
+    def evaluate(current: Any) -> dict[str, float]:
+        _, metrics = evaluate_features(current, task, data.dev, dev_features, data.labels, config, collate,
+                                       accelerator.device, accelerator)
+        return metrics
+
+    model, state = fit(model, heads=heads, train_features=train_features, collate=collate, evaluate=evaluate,
+                       training=training, metric=metric, run_dir=run_dir, accelerator=accelerator, resume=resume,
+                       on_step=on_step)
+
+    # The best weights seen on dev are the model; the final reports are computed with them.
+    results = {"best_step": state.best_step, metric: state.best_score}
+    if main:
+        results = finish_run(run_dir, model, tokenizer, config, task, data, collate, accelerator.device,
+                             max_length, state, merge=config.output.merge if merge is None else merge)
+    accelerator.wait_for_everyone()
+    return results
+
+
+def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Callable,
+        evaluate: Callable[[Any], dict[str, float]], training: TrainingConfig, metric: str, run_dir: Path,
+        accelerator: Any, resume: bool = False, on_step: Callable[[Any], None] | None = None,
+        batch_loss: Callable[[Any, dict], torch.Tensor] | None = None) -> tuple[Any, Any]:
+    """Train ``model`` on ``train_features``: the loop with checkpoints, logging, early stopping and Ctrl-C.
+
+    ``evaluate(model)`` gives the dev metrics; the weights that score best on ``metric`` are
+    kept under ``run_dir/checkpoints/best`` and loaded back at the end. ``batch_loss(model,
+    batch)`` replaces the model's own loss when given. Returns the unwrapped model holding the
+    best weights, and the final ``LoopState``.
+    """
+    import transformers
+    from torch.utils.data import DataLoader
+
+    from whet.batching import TokenBudgetBatchSampler
+    from whet.checkpoint import load_checkpoint, save_checkpoint, trainable_state
+    from whet.loop import LoopState, training_steps
+    from whet.progress import TrainingProgress
+
+    STOP.clear()
+    main = accelerator.is_main_process
+    checkpoint_dir = run_dir / "checkpoints" / "last"
+    best_dir = run_dir / "checkpoints" / "best"
+
+    # Optimisation: the schedule length comes from the number of batches per epoch.
     sampler = TokenBudgetBatchSampler([len(f["input_ids"]) for f in train_features], training.batch_size,
                                       training.max_tokens, shuffle=True, seed=training.seed,
                                       rank=accelerator.process_index, world_size=accelerator.num_processes)
@@ -165,12 +203,6 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
         log.info("resuming at step %d (epoch %d, batch %d)", state.step, state.epoch + 1, state.batch)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-
-    def evaluate() -> dict[str, float]:
-        _, metrics = evaluate_features(accelerator.unwrap_model(model), task, data.dev, dev_features, data.labels,
-                                       config, collate, accelerator.device, accelerator)
-        return metrics
 
     def checkpoint() -> None:
         if main:
@@ -186,8 +218,9 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
                                         accelerator=accelerator, loader=loader, sampler=sampler, state=state,
                                         epochs=training.epochs, max_steps=training.max_steps,
                                         grad_accum=training.grad_accum, max_grad_norm=training.max_grad_norm,
-                                        evaluate=evaluate, eval_every=training.eval_every, metric=metric,
-                                        precision=training.precision):
+                                        evaluate=lambda: evaluate(accelerator.unwrap_model(model)),
+                                        eval_every=training.eval_every, metric=metric,
+                                        precision=training.precision, batch_loss=batch_loss):
                 lr = scheduler.get_last_lr()[0]
                 progress.update(event)
                 if event.step % training.log_every == 0 or event.metrics is not None:
@@ -224,15 +257,9 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
             writer.close()
     checkpoint()
 
-    # The best weights seen on dev become the model; the final reports are computed with them.
     unwrapped = accelerator.unwrap_model(model)
     _load_trainable(best_dir, unwrapped)
-    results = {"best_step": state.best_step, metric: state.best_score}
-    if main:
-        results = finish_run(run_dir, unwrapped, tokenizer, config, task, data, collate, accelerator.device,
-                             max_length, state, merge=config.output.merge if merge is None else merge)
-    accelerator.wait_for_everyone()
-    return results
+    return unwrapped, state
 
 
 def _tensorboard(path: Path, purge_step: int | None) -> Any:
