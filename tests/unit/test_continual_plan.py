@@ -121,3 +121,25 @@ def test_check_and_validate_report_data_problems_of_a_plan(tmp_path, monkeypatch
     assert run_main(monkeypatch, capsys, "continual", str(fixed), "--check") == (0, "")
     code, err = run_main(monkeypatch, capsys, "continual", str(tmp_path / "absent.yaml"))
     assert code == 2 and err.startswith("error: config file") and "not found" in err
+
+
+def test_every_shipped_plan_is_valid_and_starts_with_its_command():
+    from tests.conftest import ROOT
+
+    plans = sorted((ROOT / "configs" / "continual").glob("*.yaml"))
+    assert plans
+    for path in plans:
+        assert path.read_text().splitlines()[0] == f"# whet continual configs/continual/{path.name}"
+        assert plan_problems(path) == [], path.name
+
+
+def test_the_plan_reference_is_current():
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import plan_reference
+    finally:
+        sys.path.pop(0)
+    assert (ROOT / "docs" / "continual-plan.md").read_text() == plan_reference.reference(), \
+        "run: python scripts/plan_reference.py"
