@@ -75,7 +75,8 @@ def read_experiences(task: Any, plan: ContinualPlan) -> tuple[list[ExperienceDat
     return experiences, problems
 
 
-def step_labels(scenario: str, initial: list[str], experiences: list[ExperienceData]) -> tuple[list[list[str]], list[str]]:
+def step_labels(scenario: str, initial: list[str],
+                experiences: list[ExperienceData]) -> tuple[list[list[str]], list[str]]:
     """The head's labels while each experience trains, and the problems with the scenario."""
     problems = []
     if scenario == "domain-incremental":

@@ -24,15 +24,19 @@ ALONE = ("naive", "joint", "adapters")
 class ReplaySettings(Section):
     memory_size: int = Field(2000, ge=1, description="Examples kept in the replay memory, all classes together.")
     selection: Literal["class-balanced", "reservoir"] = Field(
-        "class-balanced", description="class-balanced: an equal share per class; reservoir: a uniform sample of every example seen.")
+        "class-balanced",
+        description="class-balanced: an equal share per class; reservoir: a uniform sample of every example seen.")
 
 
 class EwcSettings(Section):
     weight: float = Field(1e5, gt=0, description="lambda: the penalty is lambda/2 * sum F (theta - theta*)^2.")
     mode: Literal["online", "separate"] = Field(
-        "online", description="online: one running Fisher (decayed by decay); separate: one penalty per earlier experience.")
-    decay: float = Field(1.0, gt=0, le=1, description="online: gamma, the share of the earlier Fisher kept at each step.")
-    fisher_examples: int = Field(500, ge=1, description="Training examples of an experience used to estimate its Fisher.")
+        "online",
+        description="online: one running Fisher (decayed by decay); separate: one term per earlier experience.")
+    decay: float = Field(1.0, gt=0, le=1,
+                         description="online: gamma, the share of the earlier Fisher kept at each step.")
+    fisher_examples: int = Field(500, ge=1,
+                                 description="Training examples of an experience used to estimate its Fisher.")
 
 
 class LwfSettings(Section):
@@ -42,15 +46,19 @@ class LwfSettings(Section):
 
 class AdapterSettings(Section):
     orthogonality: float = Field(
-        0.5, ge=0, description="O-LoRA lambda: weight of the overlap between the new adapter's and the earlier adapters' subspaces.")
+        0.5, ge=0,
+        description="O-LoRA lambda: weight of the overlap of the new adapter's subspace with the earlier ones'.")
 
 
 class StrategyConfig(Section):
-    name: str = Field("naive", description="naive, joint, replay, ewc, lwf or adapters; combine replay, ewc and lwf with '+' (e.g. replay+lwf).")
+    name: str = Field(
+        "naive",
+        description="naive, joint, replay, ewc, lwf or adapters; replay, ewc and lwf combine with '+' (replay+lwf).")
     replay: ReplaySettings = Field(default_factory=ReplaySettings, description="Settings of replay.")
     ewc: EwcSettings = Field(default_factory=EwcSettings, description="Settings of ewc.")
     lwf: LwfSettings = Field(default_factory=LwfSettings, description="Settings of lwf.")
-    adapters: AdapterSettings = Field(default_factory=AdapterSettings, description="Settings of adapters (rank etc. from method.lora).")
+    adapters: AdapterSettings = Field(default_factory=AdapterSettings,
+                                      description="Settings of adapters (rank etc. from method.lora).")
 
     @field_validator("name")
     @classmethod
@@ -86,15 +94,22 @@ class PlanOutput(Section):
 
 class ContinualPlan(Section):
     task: str = Field(..., description="token-classification or sequence-classification.")
-    model: str = Field("builtin:minilm", description="Starting model: builtin:minilm, a pretrained model, or a model saved by whet (its labels, replay memory and EWC state are kept).")
+    model: str = Field("builtin:minilm",
+                       description="Starting model: builtin:minilm, a pretrained model, or a model saved by whet "
+                                   "(its labels, replay memory and EWC state carry on).")
     scenario: Literal["class-incremental", "domain-incremental", "task-incremental"] = Field(
-        ..., description="class-incremental: new labels appear; domain-incremental: same labels, new data; task-incremental: each experience is a task, scored on its own labels.")
+        ..., description="class-incremental: new labels appear; domain-incremental: same labels, new data; "
+                         "task-incremental: each experience is a task, scored on its own labels.")
     strategy: StrategyConfig = Field(default_factory=StrategyConfig, description="How forgetting is fought.")
-    data: DataConfig = Field(default_factory=DataConfig, description="How every experience's files are read (no train/dev/test here).")
-    method: MethodConfig = Field(default_factory=MethodConfig, description="Which parameters are fine-tuned at each experience.")
-    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Optimisation and schedule of each experience.")
+    data: DataConfig = Field(default_factory=DataConfig,
+                             description="How every experience's files are read (no train/dev/test here).")
+    method: MethodConfig = Field(default_factory=MethodConfig,
+                                 description="Which parameters are fine-tuned at each experience.")
+    training: TrainingConfig = Field(default_factory=TrainingConfig,
+                                     description="Optimisation and schedule of each experience.")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation settings.")
-    experiences: list[ExperienceConfig] = Field(..., min_length=1, description="The experiences, trained in this order.")
+    experiences: list[ExperienceConfig] = Field(..., min_length=1,
+                                                description="The experiences, trained in this order.")
     output: PlanOutput = Field(default_factory=PlanOutput, description="Where results go.")
 
     # The same checks as a run config's, so a plan names a task and metric the same way.

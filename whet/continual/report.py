@@ -25,7 +25,8 @@ from whet.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from whet.report import _figure, _png_bytes, _short
 
 REPORT_NAME = "continual_report"
-SUMMARY_KEYS = (("average_accuracy", "average accuracy"), ("average_incremental_accuracy", "average incremental accuracy"),
+SUMMARY_KEYS = (("average_accuracy", "average accuracy"),
+                ("average_incremental_accuracy", "average incremental accuracy"),
                 ("mean_forgetting", "mean forgetting"), ("backward_transfer", "backward transfer (BWT)"),
                 ("forward_transfer", "forward transfer (FWT)"))
 

@@ -193,8 +193,8 @@ def prepare(plan: ContinualPlan, out: Path) -> PlanRun:
     task_labels = {**start_state.get("task_labels", {}), **{e.name: e.labels for e in experiences}}
     strategies = [STRATEGIES.get(name)(plan) for name in plan.strategy.names()]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return PlanRun(plan=plan, out=out, task=task, auto_class=getattr(transformers, task.auto_class), tokenizer=tokenizer,
-                   max_length=max_length, metric=plan.training.metric or DEFAULT_METRIC[plan.task],
+    return PlanRun(plan=plan, out=out, task=task, auto_class=getattr(transformers, task.auto_class),
+                   tokenizer=tokenizer, max_length=max_length, metric=plan.training.metric or DEFAULT_METRIC[plan.task],
                    experiences=experiences, labels=labels, task_labels=task_labels, strategies=strategies,
                    device=device, config=step_config(plan, plan.experiences[0], plan.model, out))
 

@@ -77,7 +77,8 @@ class Adapters:
     def extra_loss(self, model: Any, batch: dict, outputs: Any) -> torch.Tensor | None:
         if not self.orthogonality or len(self.names) < 2:
             return None
-        return self.orthogonality * orthogonality_loss(model, self.current, [n for n in self.names if n != self.current])
+        earlier = [name for name in self.names if name != self.current]
+        return self.orthogonality * orthogonality_loss(model, self.current, earlier)
 
     def route(self, model: Any, experience: str) -> None:
         route(model, experience if experience in self.names else None)

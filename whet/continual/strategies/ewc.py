@@ -53,8 +53,10 @@ class EWC:
         self.terms = [terms[index] for index in sorted(terms)]
 
     def before_experience(self, model: Any, step: Step) -> None:
-        self.terms = [({k: v.to(step.device) for k, v in fisher.items()}, {k: v.to(step.device) for k, v in anchor.items()})
-                      for fisher, anchor in self.terms]
+        def moved(tensors: Tensors) -> Tensors:
+            return {name: value.to(step.device) for name, value in tensors.items()}
+
+        self.terms = [(moved(fisher), moved(anchor)) for fisher, anchor in self.terms]
 
     def extra_loss(self, model: Any, batch: dict, outputs: Any) -> torch.Tensor | None:
         return self.penalty(model) if self.terms else None
