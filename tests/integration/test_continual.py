@@ -17,7 +17,9 @@ from safetensors.torch import load_file
 
 from tests.continual_data import write_plan
 from whet import load
+from whet.continual.models import load_plain_model
 from whet.continual.plan import load_plan
+from whet.continual.strategies.adapters import Adapters, add_adapter, task_model
 from whet.continual.runner import run_plan
 from whet.errors import WhetError
 from whet.train import STOP, Interrupted
@@ -123,9 +125,27 @@ def test_adapters_route_by_task_and_leave_earlier_tasks_untouched(tiny_bert, tmp
         assert json.loads(handle.metadata()["adapters"]) == ["one", "two"]
         keys = list(handle.keys())
     assert any(".lora_A.one." in key for key in keys) and any(".lora_A.two." in key for key in keys)
-    # The saved model is the plain body and head, loadable by whet.
-    body_and_head = load(str(out / "steps" / "02-two" / "model"))
+    # The saved model is the plain body and head, loadable by whet; a task's model merges its adapter.
+    saved = out / "steps" / "02-two" / "model"
+    body_and_head = load(str(saved))
     assert body_and_head.labels == ["fruit", "tool", "animal", "color"]
+    batch = {"input_ids": torch.tensor([[101, 6207, 6207, 102]])}
+    with torch.no_grad():
+        bare = body_and_head.model(**batch).logits
+        one, two = (task_model(saved, name)(**batch).logits for name in ("one", "two"))
+    assert not torch.equal(one, two) and not torch.equal(one, bare)  # trained adapters (lora_B starts at 0)
+    routed = load_plain_model(saved)
+    strategy = Adapters(load_plan(out.parent / "adapters.yaml").method.lora, 0.0)
+    strategy.load(saved)
+    for name in strategy.names:
+        add_adapter(routed, name, strategy.lora)
+    routed.load_state_dict(strategy.saved, strict=False)
+    strategy.route(routed, "two")
+    routed.eval()  # after the adapters are added: their dropout layers start in training mode
+    with torch.no_grad():
+        assert torch.allclose(routed(**batch).logits, two, atol=1e-6)
+    with pytest.raises(WhetError, match="has no adapter for 'three'; it has: one, two"):
+        task_model(saved, "three")
 
 
 def test_class_incremental_ner_grows_the_tag_set(tiny_bert, tmp_path):

@@ -268,8 +268,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
                 task_labels=run.known_tasks(index), scenario=plan.scenario, previous=previous,
                 seed=plan.training.seed, device=run.device,
                 encode=lambda examples, name: run.encode(labels, [(name, example) for example in examples]),
-                collate=functools.partial(run.collate, labels), task_loss=lambda m, b: task_loss(m, b)[0],
-                auto_class=run.auto_class)
+                collate=functools.partial(run.collate, labels), task_loss=lambda m, b: task_loss(m, b)[0])
 
     # Data: the experience's own examples, then what the strategies add (replay memory, earlier data).
     pairs = [(experience.name, example) for example in experience.train]

@@ -39,7 +39,6 @@ class Adapters:
         self.names: list[str] = []  # adapters in the order they were trained
         self.saved: dict[str, torch.Tensor] = {}
         self.current: str | None = None
-        self.auto_class: Any = None
 
     def load(self, directory: Path) -> None:
         from safetensors import safe_open
@@ -55,7 +54,6 @@ class Adapters:
     def prepare_model(self, model: Any, step: Step) -> Any:
         from whet.methods.common import head_module_names, is_head_parameter
 
-        self.auto_class = step.auto_class
         heads = head_module_names(model)
         for name in self.names:
             add_adapter(model, name, self.lora)
@@ -84,15 +82,7 @@ class Adapters:
         route(model, experience if experience in self.names else None)
 
     def model_to_save(self, model: Any) -> Any:
-        """The body and head without the adapter layers (a plain transformers model)."""
-        from whet.pretrained import quiet_transformers
-
-        state = {key.replace(".base_layer.", "."): value for key, value in model.state_dict().items()
-                 if ".lora_" not in key}
-        with quiet_transformers():
-            plain = self.auto_class.from_config(model.config)
-        plain.load_state_dict(state, strict=True)
-        return plain
+        return without_adapters(model)
 
     def save(self, directory: Path, model: Any) -> None:
         from safetensors.torch import save
@@ -101,8 +91,48 @@ class Adapters:
 
         tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()
                    if ".lora_" in key}
-        write_bytes_atomic(Path(directory) / ADAPTERS_FILE,
-                           save(tensors, metadata={"adapters": json.dumps(self.names)}))
+        metadata = {"adapters": json.dumps(self.names), "lora": self.lora.model_dump_json()}
+        write_bytes_atomic(Path(directory) / ADAPTERS_FILE, save(tensors, metadata=metadata))
+
+
+def without_adapters(model: Any) -> Any:
+    """The body and head of a model with injected adapters, as a plain transformers model."""
+    from whet.pretrained import quiet_transformers
+
+    state = {key.replace(".base_layer.", "."): value for key, value in model.state_dict().items()
+             if ".lora_" not in key}
+    with quiet_transformers():
+        plain = type(model)(model.config)  # injection changes modules, not the model's class
+    plain.load_state_dict(state, strict=True)
+    return plain
+
+
+def task_model(directory: str | Path, task: str) -> Any:
+    """The model a step of an ``adapters`` plan saved, for one task: that task's adapter merged into
+    the body, a plain transformers model (its head has every label seen; the task's own labels are
+    listed in the directory's continual.json).
+
+    Example:
+        >>> model = task_model("runs/plan/steps/03-travel/model", "banking")  # doctest: +SKIP
+    """
+    from safetensors import safe_open
+
+    from whet.config import LoraSettings
+    from whet.continual.models import load_plain_model
+
+    adapters = Adapters(None, 0.0)
+    adapters.load(Path(directory))
+    if task not in adapters.names:
+        raise ModelError(f"{directory} has no adapter for '{task}'; it has: {', '.join(adapters.names) or 'none'}")
+    with safe_open(str(Path(directory) / ADAPTERS_FILE), framework="pt") as handle:
+        lora = LoraSettings.model_validate_json(handle.metadata()["lora"])
+    model = load_plain_model(directory)
+    for name in adapters.names:
+        add_adapter(model, name, lora)
+    model.load_state_dict(adapters.saved, strict=False)
+    for layer in lora_layers(model):
+        layer.merge(adapter_names=[task])
+    return without_adapters(model).eval()
 
 
 def add_adapter(model: Any, name: str, lora: Any) -> None:

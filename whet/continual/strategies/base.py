@@ -48,7 +48,6 @@ class Step:
     encode: Callable[[list[Any]], list[dict]]  # examples -> features with this step's labels
     collate: Callable[[list[dict]], dict]  # features -> a batch, with label masks in task-incremental plans
     task_loss: Callable[[Any, dict], torch.Tensor]  # the loss of a batch without any strategy's penalty
-    auto_class: Any  # the transformers Auto class of the task's head
 
 
 class Strategy(Protocol):
