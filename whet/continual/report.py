@@ -7,8 +7,9 @@ The report is a plain dict::
      "splits": {"dev": {"before": [...], "matrix": [[...], ...], "summary": {...}}, "test": {...}},
      "steps": [{"experience": name, "train_seconds": ..., "train_examples": ...}, ...]}
 
-``matrix`` has one row per step done so far; ``test`` is present when every experience has
-a test file. Plots use matplotlib's object API, as ``whet.report`` does.
+``matrix`` has one row per step done so far; ``test`` is present when an experience has a
+test file (None for the others, and no metrics unless every experience has one). Plots use
+matplotlib's object API, as ``whet.report`` does.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ SUMMARY_KEYS = (("average_accuracy", "average accuracy"),
 def build_report(*, metric: str, scenario: str, strategy: str, experiences: list[str], scores: dict[str, Any],
                  steps: list[dict]) -> dict:
     """``scores[split]`` is ``{"before": [...], "matrix": [[...], ...]}`` (rows: steps done so far)."""
-    splits = {split: {**value, "summary": summary(value["matrix"], value["before"]) if value["matrix"] else {}}
+    def complete(value: dict) -> bool:  # a split some experiences have no file for has no metrics
+        return bool(value["matrix"]) and None not in value["before"] + [s for row in value["matrix"] for s in row]
+
+    splits = {split: {**value, "summary": summary(value["matrix"], value["before"]) if complete(value) else {}}
               for split, value in scores.items()}
     return {"metric": metric, "scenario": scenario, "strategy": strategy, "experiences": experiences,
             "splits": splits, "steps": steps,
@@ -127,7 +131,8 @@ def _curves_png(report: dict, value: dict, split: str) -> bytes:
     figure, canvas = _figure((8, 4.5))
     axes = figure.subplots()
     for j, name in enumerate(report["experiences"]):
-        axes.plot(range(len(rows)), [row[j] for row in rows], marker="o", markersize=3, label=_short(name, 20))
+        scores = [float("nan") if row[j] is None else row[j] for row in rows]
+        axes.plot(range(len(rows)), scores, marker="o", markersize=3, label=_short(name, 20))
     axes.set_xticks(range(len(rows)), ["before"] + [str(i) for i in range(1, len(rows))])
     axes.set_xlabel("after training step")
     axes.set_ylabel(f"{split} {report['metric']}")

@@ -72,8 +72,8 @@ class PlanRun:
 
     @property
     def splits(self) -> list[str]:
-        """Scored splits: dev, and test when every experience has a test file."""
-        return ["dev"] + (["test"] if all(e.test is not None for e in self.experiences) else [])
+        """Scored splits: dev, and test when an experience has a test file."""
+        return ["dev"] + (["test"] if any(e.test is not None for e in self.experiences) else [])
 
     def known_tasks(self, index: int) -> dict[str, list[str]]:
         """The task labels known when experience ``index`` trains (later experiences left out)."""
@@ -228,8 +228,9 @@ def with_new_experiences(run: PlanRun, path: Path, model_dir: Path | None) -> di
 
 def score_experiences(run: PlanRun, model: Any, labels: list[str], route: Callable[[str], None],
                       experiences: list[ExperienceData] | None = None) -> dict:
-    """{split: [metrics of each experience]} for dev, and test when every experience has one."""
+    """{split: [metrics of each experience]} for dev, and test (None for an experience without a test file)."""
     return {split: [score(run, model, labels, experience, getattr(experience, split), route)
+                    if getattr(experience, split) is not None else None
                     for experience in (run.experiences if experiences is None else experiences)]
             for split in run.splits}
 
@@ -341,8 +342,10 @@ def save_step(run: PlanRun, step_dir: Path, model: Any, labels: list[str], index
 
 
 def plan_report(run: PlanRun, before: dict, rows: list[dict]) -> dict:
-    scores = {split: {"before": [m[run.metric] for m in before[split]],
-                      "matrix": [[m[run.metric] for m in row["scores"][split]] for row in rows]}
+    def matrix_row(metrics: list[dict | None]) -> list[float | None]:
+        return [m[run.metric] if m is not None else None for m in metrics]
+
+    scores = {split: {"before": matrix_row(before[split]), "matrix": [matrix_row(row["scores"][split]) for row in rows]}
               for split in run.splits}
     steps = [{k: row[k] for k in ("experience", "train_examples", "train_seconds", "best_step")} for row in rows]
     return build_report(metric=run.metric, scenario=run.plan.scenario, strategy=run.plan.strategy.name,
