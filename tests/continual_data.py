@@ -71,7 +71,10 @@ def write_plan(tmp_path: Path, model: Path, experiences: dict[str, list[str]], *
            "training": {"epochs": 5, "lr": 5e-3, "batch_size": 8, "log_every": 1, "seed": 3, "warmup_ratio": 0.0},
            "experiences": entries, "output": {"dir": str(tmp_path / name)}}
     for section, values in sections.items():
-        raw.setdefault(section, {}).update(values) if isinstance(values, dict) else raw.__setitem__(section, values)
+        if isinstance(values, dict):
+            raw.setdefault(section, {}).update(values)
+        else:
+            raw[section] = values
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
