@@ -48,9 +48,13 @@ def reference() -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    text = reference()
+def write_or_check(out: Path, text: str) -> None:
+    """The scripts' command line: rewrite ``out``, or with --check exit 1 when it is out of date."""
     if "--check" in sys.argv:
-        sys.exit(0 if OUT.read_text() == text else 1)
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
+        sys.exit(0 if out.read_text() == text else 1)
+    out.write_text(text)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    write_or_check(OUT, reference())

@@ -205,16 +205,48 @@ def generate_text(
 
 
 @app.command()
-def validate(config: Annotated[Path, typer.Argument(help="Run config (YAML).")], set_: Sets = None) -> None:
-    """Check a config and its data files and report every problem at once (no model is loaded)."""
-    from whet.validate import config_problems
+def validate(config: Annotated[Path, typer.Argument(help="Run config or continual plan (YAML).")],
+             set_: Sets = None) -> None:
+    """Check a config (or plan) and its data files and report every problem at once (no model is loaded)."""
+    from whet.config import read_yaml
 
-    problems = config_problems(config, list(set_ or []))
+    if config.is_file() and "experiences" in read_yaml(config):
+        from whet.continual.experiences import plan_problems as problems_in  # a continual plan
+    else:
+        from whet.validate import config_problems as problems_in
+    _report_problems(config, problems_in(config, list(set_ or [])))
+
+
+def _report_problems(path: Path, problems: list[str]) -> None:
     if problems:
         for problem in problems:
             typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
-    typer.echo(f"{config}: ok")
+    typer.echo(f"{path}: ok")
+
+
+@app.command()
+def continual(plan: Annotated[Path, typer.Argument(help="Continual-learning plan (YAML).")],
+              set_: Sets = None,
+              output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output directory (output.dir).")] = None,
+              resume: Annotated[bool, typer.Option("--resume", help="Continue the plan where it stopped (or with experiences added at the end).")] = False,
+              check: Annotated[bool, typer.Option("--check", help="Only check the plan and its data files.")] = False,
+              ) -> None:
+    """Train on a plan's experiences in order, score every experience after each step, report forgetting."""
+    overrides = list(set_ or []) + ([f"output.dir={output}"] if output else [])
+    if check:
+        from whet.continual.experiences import plan_problems
+
+        _report_problems(plan, plan_problems(plan, overrides))
+        return
+    from whet.continual.plan import load_plan
+
+    continual_plan = load_plan(plan, overrides)
+    from whet.continual.runner import run_plan  # pulls in torch, which a plan error never needs
+
+    report = run_plan(continual_plan, resume=resume)
+    typer.echo(f"report written to {Path(continual_plan.output.dir) / 'continual_report.md'}", err=True)
+    typer.echo(json.dumps({split: value["summary"] for split, value in report["splits"].items()}))
 
 
 @app.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -226,18 +226,23 @@ class RunConfig(Section):
 def _field_names(model: type[BaseModel], path: tuple) -> list[str]:
     """The valid keys at ``path`` (used to suggest a fix for an unknown key)."""
     for part in path:
+        if isinstance(part, int):  # an item of a list of sections
+            continue
         field = model.model_fields.get(str(part))
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+        annotation = field.annotation if field is not None else None
+        if get_origin(annotation) is list:
+            annotation = get_args(annotation)[0]
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
-        model = field.annotation
+        model = annotation
     return list(model.model_fields)
 
 
-def _describe(error: dict) -> str:
+def _describe(error: dict, root: type[BaseModel] = RunConfig) -> str:
     location = tuple(error["loc"])
     where = ".".join(str(p) for p in location) or "config"
     if error["type"] == "extra_forbidden":
-        valid = _field_names(RunConfig, location[:-1])
+        valid = _field_names(root, location[:-1])
         guess = closest(str(location[-1]), valid)
         hint = f"did you mean '{guess}'?" if guess else f"valid keys: {', '.join(valid)}"
         return f"{where}: unknown key; {hint}"
@@ -249,12 +254,12 @@ def _describe(error: dict) -> str:
     return f"{where}: {message} (got {error.get('input')!r})"
 
 
-def validation_problems(raw: dict) -> list[str]:
-    """Every problem in a raw config dict, one line each; empty when it is valid."""
+def validation_problems(raw: dict, model: type[BaseModel] = RunConfig) -> list[str]:
+    """Every problem in a raw config dict (or another config ``model``), one line each; empty when valid."""
     try:
-        RunConfig.model_validate(raw)
+        model.model_validate(raw)
     except ValidationError as err:
-        return [_describe(e) for e in err.errors()]
+        return [_describe(e, model) for e in err.errors()]
     return []
 
 
@@ -307,15 +312,20 @@ def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
     return config
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Read, override and validate a run config; raise ``ConfigError`` listing every problem."""
-    path = Path(path)
+def read_validated(path: Path, overrides: list[str] | None, model: type[BaseModel]) -> Any:
+    """Read, override and validate a YAML file as ``model``; raise ``ConfigError`` listing every problem."""
     raw = apply_overrides(read_yaml(path), overrides or [])
-    problems = validation_problems(raw)
+    problems = validation_problems(raw, model)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise ConfigError(f"{path}: {count}: " + "; ".join(problems))
-    config = resolve_paths(RunConfig.model_validate(raw), path.parent)
+    return model.model_validate(raw)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read, override and validate a run config; raise ``ConfigError`` listing every problem."""
+    path = Path(path)
+    config = resolve_paths(read_validated(path, overrides, RunConfig), path.parent)
     if config.output.dir is None:
         config.output.dir = str(Path("runs") / path.stem)
     return config

@@ -57,11 +57,14 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
                    loader: torch.utils.data.DataLoader, sampler: TokenBudgetBatchSampler, state: LoopState,
                    epochs: int, max_steps: int | None, grad_accum: int, max_grad_norm: float | None,
                    evaluate: Callable[[], dict[str, float]], eval_every: int | None, metric: str,
-                   precision: str = "fp32", after_step: Callable[[int], None] | None = None) -> Iterator[StepEvent]:
+                   precision: str = "fp32", after_step: Callable[[int], None] | None = None,
+                   batch_loss: Callable[[Any, dict], torch.Tensor] | None = None) -> Iterator[StepEvent]:
     """Train until ``epochs`` or ``max_steps``, yielding after every optimizer step.
 
     ``after_step(step)`` runs after each optimizer step while the gradients are still there
     (a method's own per-step work, e.g. AdaLoRA's rank allocation); ``step`` counts from 0.
+    ``batch_loss(model, batch)`` replaces the model's own loss when given (continual-learning
+    strategies add penalties and label masks there).
     """
     device = accelerator.device
     started = time.perf_counter()
@@ -80,7 +83,7 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
             batch = move_to(batch, device)
             # Gradients of non-stepping micro-batches are summed locally, without a DDP all-reduce.
             with accelerator.no_sync(model) if not stepping else contextlib.nullcontext(), autocast(device, precision):
-                loss = model(**model_inputs(batch)).loss
+                loss = batch_loss(model, batch) if batch_loss else model(**model_inputs(batch)).loss
                 accelerator.backward(loss / grad_accum)
             loss_sum += float(loss.detach())
             loss_batches += 1

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-from whet.config import RunConfig, save_config
+from whet.config import MethodConfig, RunConfig, TrainingConfig, save_config
 from whet.errors import ConfigError, Interrupted, WhetError
 
 log = logging.getLogger("whet")
@@ -100,25 +100,17 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     import transformers
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from torch.utils.data import DataLoader
 
-    from whet.batching import TokenBudgetBatchSampler
-    from whet.checkpoint import load_checkpoint, save_checkpoint, trainable_state
     from whet.data.prepare import load_run_data
     from whet.io import existing_directory
-    from whet.loop import LoopState, training_steps
     from whet.methods import METHODS, method_problem
-    from whet.methods.common import count_parameters, head_module_names
+    from whet.methods.common import head_module_names
     from whet.pretrained import load_config as load_model_config
     from whet.pretrained import load_model, load_tokenizer, model_max_length
-    from whet.progress import TrainingProgress
     from whet.tasks import DEFAULT_METRIC, TASKS
 
-    STOP.clear()
     run_dir = run_directory(config)
-    checkpoint_dir = run_dir / "checkpoints" / "last"
-    best_dir = run_dir / "checkpoints" / "best"
-    if not resume and existing_directory(checkpoint_dir) is not None:
+    if not resume and existing_directory(run_dir / "checkpoints" / "last") is not None:
         raise WhetError(f"{run_dir} already holds a run; resume it with --resume, or choose another "
                         f"output.dir (--set output.dir=...)")
     # bf16 autocast is applied by the loop itself rather than by accelerate's mixed_precision,
@@ -152,9 +144,93 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
              config.task, len(data.train), len(data.dev), len(train_features), len(dev_features), max_length,
              len(data.labels))
 
-    # Schedule: its length comes from the number of batches per epoch (AdaLoRA's rank schedule needs it too).
+    # Model: pretrained body plus a new head sized for the labels, then the method decides what
+    # trains; AdaLoRA's rank schedule needs the number of optimizer steps.
+    auto_class = getattr(transformers, task.auto_class)
+    model = load_model(auto_class, config.model, **task.model_kwargs(data.labels, config.data))
+    heads = head_module_names(model)
+    total_steps = planned_steps(train_features, training, accelerator.num_processes)
+    model = apply_method(model, config.method, config.task, task.peft_task_type, total_steps)
+
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     collate = functools.partial(task.collate, pad_token_id=pad_id)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+
+    def evaluate(current: Any) -> dict[str, float]:
+        _, metrics = evaluate_features(current, task, data.dev, dev_features, data.labels, config, collate,
+                                       accelerator.device, accelerator, tokenizer=tokenizer)
+        return metrics
+
+    model, state = fit(model, heads=heads, train_features=train_features, collate=collate, evaluate=evaluate,
+                       training=training, metric=metric, run_dir=run_dir, accelerator=accelerator, resume=resume,
+                       on_step=on_step, method=method)
+
+    # The best weights seen on dev are the model; the final reports are computed with them.
+    results = {"best_step": state.best_step, metric: state.best_score}
+    if main:
+        results = finish_run(run_dir, model, tokenizer, config, task, data, collate, accelerator.device,
+                             max_length, state, merge=merge)
+    accelerator.wait_for_everyone()
+    return results
+
+
+def planned_steps(train_features: list[dict], training: TrainingConfig, world_size: int) -> int:
+    """Optimizer steps the run will take: from the number of batches per epoch, or max_steps."""
+    from whet.batching import TokenBudgetBatchSampler
+
+    sampler = TokenBudgetBatchSampler([len(f["input_ids"]) for f in train_features], training.batch_size,
+                                      training.max_tokens, shuffle=True, seed=training.seed, rank=0,
+                                      world_size=world_size)
+    steps_per_epoch = math.ceil(len(sampler.epoch_batches) / training.grad_accum)
+    return training.max_steps or steps_per_epoch * training.epochs
+
+
+def apply_method(model: Any, method_config: MethodConfig, task_name: str, peft_task_type: str | None,
+                 total_steps: int) -> Any:
+    """The model with the configured method applied (what trains, and any adapter added)."""
+    from whet.methods import METHODS
+    from whet.methods.common import count_parameters
+
+    method = METHODS.get(method_config.name)
+    settings = getattr(method_config, method.section) if method.section else None
+    model = method.apply(model, settings, peft_task_type, total_steps=total_steps)
+    trainable, total = count_parameters(model)
+    if trainable == 0:
+        raise ConfigError(f"method {method_config.name} trains no parameter of this {task_name} model "
+                          f"(it has no new task head, or no biases); choose another method.name")
+    log.info("method %s: training %s of %s parameters (%.2f%%)", method_config.name, f"{trainable:,}",
+             f"{total:,}", 100 * trainable / total)
+    return model
+
+
+def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Callable,
+        evaluate: Callable[[Any], dict[str, float]], training: TrainingConfig, metric: str, run_dir: Path,
+        accelerator: Any, resume: bool = False, on_step: Callable[[Any], None] | None = None,
+        batch_loss: Callable[[Any, dict], torch.Tensor] | None = None, method: Any = None) -> tuple[Any, Any]:
+    """Train ``model`` on ``train_features``: the loop with checkpoints, logging, early stopping and Ctrl-C.
+
+    ``evaluate(model)`` gives the dev metrics; the weights that score best on ``metric`` are
+    kept under ``run_dir/checkpoints/best`` and loaded back at the end. ``batch_loss(model,
+    batch)`` replaces the model's own loss when given. ``method`` (a ``whet.methods`` record)
+    adds its per-step work and its finishing step. Returns the unwrapped model holding the best
+    weights, and the final ``LoopState``.
+    """
+    import transformers
+    from torch.utils.data import DataLoader
+
+    from whet.batching import TokenBudgetBatchSampler
+    from whet.checkpoint import load_checkpoint, save_checkpoint, trainable_state
+    from whet.loop import LoopState, training_steps
+    from whet.progress import TrainingProgress
+
+    STOP.clear()
+    main = accelerator.is_main_process
+    checkpoint_dir = run_dir / "checkpoints" / "last"
+    best_dir = run_dir / "checkpoints" / "best"
+
+    # Optimisation: the schedule length comes from the number of batches per epoch.
     sampler = TokenBudgetBatchSampler([len(f["input_ids"]) for f in train_features], training.batch_size,
                                       training.max_tokens, shuffle=True, seed=training.seed,
                                       rank=accelerator.process_index, world_size=accelerator.num_processes)
@@ -164,24 +240,13 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     steps_per_epoch = math.ceil(len(sampler.epoch_batches) / training.grad_accum)
     total_steps = training.max_steps or steps_per_epoch * training.epochs
 
-    # Model: pretrained body plus a new head sized for the labels, then the method decides what trains.
-    auto_class = getattr(transformers, task.auto_class)
-    model = load_model(auto_class, config.model, **task.model_kwargs(data.labels, config.data))
-    heads = head_module_names(model)
-    model = method.apply(model, settings, task.peft_task_type, total_steps=total_steps)
-    trainable, total = count_parameters(model)
-    if trainable == 0:
-        raise ConfigError(f"method {config.method.name} trains no parameter of this {config.task} model "
-                          f"(it has no new task head, or no biases); choose another method.name")
-    log.info("method %s: training %s of %s parameters (%.2f%%)", config.method.name, f"{trainable:,}",
-             f"{total:,}", 100 * trainable / total)
-
     optimizer = build_optimizer(model, lr=training.lr, head_lr=training.head_lr,
                                 weight_decay=training.weight_decay, heads=heads)
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(training.warmup_ratio * total_steps),
                                                              total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
-    after_step = method.step_callback(accelerator.unwrap_model(model)) if method.step_callback else None
+    step_callback = method.step_callback if method is not None else None
+    after_step = step_callback(accelerator.unwrap_model(model)) if step_callback else None
 
     state = LoopState()
     if resume:
@@ -190,12 +255,6 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
         log.info("resuming at step %d (epoch %d, batch %d)", state.step, state.epoch + 1, state.batch)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-
-    def evaluate() -> dict[str, float]:
-        _, metrics = evaluate_features(accelerator.unwrap_model(model), task, data.dev, dev_features, data.labels,
-                                       config, collate, accelerator.device, accelerator, tokenizer=tokenizer)
-        return metrics
 
     def checkpoint() -> None:
         if main:
@@ -211,8 +270,10 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
                                         accelerator=accelerator, loader=loader, sampler=sampler, state=state,
                                         epochs=training.epochs, max_steps=training.max_steps,
                                         grad_accum=training.grad_accum, max_grad_norm=training.max_grad_norm,
-                                        evaluate=evaluate, eval_every=training.eval_every, metric=metric,
-                                        precision=training.precision, after_step=after_step):
+                                        evaluate=lambda: evaluate(accelerator.unwrap_model(model)),
+                                        eval_every=training.eval_every, metric=metric,
+                                        precision=training.precision, after_step=after_step,
+                                        batch_loss=batch_loss):
                 lr = scheduler.get_last_lr()[0]
                 progress.update(event)
                 if event.step % training.log_every == 0 or event.metrics is not None:
@@ -249,17 +310,11 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
             writer.close()
     checkpoint()
 
-    # The best weights seen on dev become the model; the final reports are computed with them.
     unwrapped = accelerator.unwrap_model(model)
     _load_trainable(best_dir, unwrapped)
-    if method.finish:
+    if method is not None and method.finish:
         method.finish(unwrapped)
-    results = {"best_step": state.best_step, metric: state.best_score}
-    if main:
-        results = finish_run(run_dir, unwrapped, tokenizer, config, task, data, collate, accelerator.device,
-                             max_length, state, merge=merge)
-    accelerator.wait_for_everyone()
-    return results
+    return unwrapped, state
 
 
 def _tensorboard(path: Path, purge_step: int | None) -> Any:
