@@ -56,9 +56,23 @@ class LoraSettings(Section):
     )
 
 
+class FewShotSettings(Section):
+    shots: int | None = Field(
+        None, ge=1, description="Examples per class drawn from data.train (seeded by training.seed); null: all of them."
+    )
+    pair_iterations: int = Field(
+        20, ge=1, le=1000, description="Contrastive pairs: each iteration gives every example one same-label and one other-label partner."
+    )
+    epochs: int = Field(1, ge=1, le=100, description="Passes over the contrastive pairs.")
+    lr: float = Field(2e-5, gt=0, le=1, description="Learning rate of the encoder during contrastive fine-tuning.")
+    batch_size: int = Field(16, ge=1, description="Sentence pairs per contrastive batch.")
+    head_c: float = Field(1.0, gt=0, description="Inverse L2 strength of the logistic-regression head (scikit-learn's C).")
+
+
 class MethodConfig(Section):
-    name: str = Field("full", description="full, frozen (head only), bitfit (biases and head) or lora.")
+    name: str = Field("full", description="full, frozen (head only), bitfit (biases and head), lora, or fewshot (SetFit).")
     lora: LoraSettings = Field(default_factory=LoraSettings, description="Settings used when name is lora.")
+    fewshot: FewShotSettings = Field(default_factory=FewShotSettings, description="Settings used when name is fewshot.")
 
     @field_validator("name")
     @classmethod
@@ -128,6 +142,17 @@ class RunConfig(Section):
         metrics = TASK_METRICS.get(self.task)
         if metrics and self.training.metric is not None and self.training.metric not in metrics:
             raise ValueError("training.metric: " + unknown_name_message("metric", self.training.metric, metrics))
+        return self
+
+    @model_validator(mode="after")
+    def _check_fewshot(self) -> RunConfig:
+        if self.method.name != "fewshot":
+            return self
+        if self.task != "sequence-classification":
+            raise ValueError(f"method.name: fewshot trains sequence classifiers; task is {self.task}")
+        if self.data.multi_label or self.data.text_pair_column:
+            raise ValueError("method.name: fewshot classifies single texts into one label; unset "
+                             "data.multi_label and data.text_pair_column or choose another method")
         return self
 
 

@@ -1,7 +1,8 @@
 """Saved model directories: Hugging Face layout plus ``whet.json``.
 
 A full model directory (config.json with id2label/label2id, model.safetensors, tokenizer
-files) loads with plain transformers. A LoRA run saves the peft adapter
+files) loads with plain transformers. A few-shot run (``method: fewshot``) saves a sentence
+encoder with a linear head (see ``whet.sentence_model``). A LoRA run saves the peft adapter
 (adapter_config.json, adapter_model.safetensors) and, when merging, a full model beside it
 under ``merged/``. ``whet.json`` holds what whet needs on top: task, labels, label
 scheme, data settings and the metrics the model reached.
@@ -90,7 +91,11 @@ def load_saved_model(path: Path) -> tuple[Any, Any, ModelInfo]:
     task = TASKS.get(info.task)
     auto_class = getattr(transformers, task.auto_class)
     tokenizer = load_tokenizer(str(found))
-    if info.quantization:
+    if info.method == "fewshot":
+        from whet.sentence_model import load_sentence_classifier
+
+        model = load_sentence_classifier(found)
+    elif info.quantization:
         from whet.quantize import load_weights
 
         config = transformers.AutoConfig.from_pretrained(str(found))
@@ -114,6 +119,9 @@ def export_int8(source: Path, output: Path) -> Path:
     """Write an int8 copy of a saved model (LoRA adapters merged first) for CPU inference."""
     from whet.quantize import SCHEME, quantize, save_weights
 
+    if read_info(source).method == "fewshot":
+        raise ModelError(f"{source} is a few-shot (sentence-embedding) model; int8 export supports models "
+                         f"trained with the other methods")
     model, tokenizer, info = load_saved_model(source)
     if info.quantization:
         raise ModelError(f"{source} is already quantized; export from the float model directory")

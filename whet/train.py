@@ -87,6 +87,12 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
         merge: LoRA only; also save the merged model (default: ``config.output.merge``).
         on_step: called with every ``StepEvent``; may set ``whet.train.STOP`` to interrupt.
     """
+    if config.method.name == "fewshot":
+        # SetFit trains on sentence pairs and then fits a head: its own recipe, not the loop below.
+        from whet.methods import METHODS
+
+        return METHODS.get("fewshot")(config, resume=resume)
+
     import transformers
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -299,7 +305,9 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
 
     started = time.perf_counter()
     results: dict[str, Any] = {"best_step": state.best_step}
-    splits = [("dev", data.dev, config.data.dev or f"{config.data.dev_split:.0%} of {config.data.train}")]
+    splits = []
+    if data.dev:  # empty for a few-shot run without data.dev
+        splits.append(("dev", data.dev, config.data.dev or f"{config.data.dev_split:.0%} of {config.data.train}"))
     if data.test:
         splits.append(("test", data.test, config.data.test))
     encode = functools.partial(task.encode, tokenizer=tokenizer, labels=data.labels, max_length=max_length,

@@ -8,3 +8,6 @@ METHODS.register("full", "whet.methods.full:apply")
 METHODS.register("frozen", "whet.methods.frozen:apply")
 METHODS.register("bitfit", "whet.methods.bitfit:apply")
 METHODS.register("lora", "whet.methods.lora:apply")
+# SetFit has its own recipe (contrastive pairs, then a fitted head) instead of the shared loop:
+# its entry is ``train(config) -> results``, which ``whet.train.train`` hands the run to.
+METHODS.register("fewshot", "whet.fewshot.train:train")
