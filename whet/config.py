@@ -63,6 +63,9 @@ class FewShotSettings(Section):
     pair_iterations: int = Field(
         20, ge=1, le=1000, description="Contrastive pairs: each iteration gives every example one same-label and one other-label partner."
     )
+    max_pairs: int | None = Field(
+        None, ge=1, description="Most contrastive pairs (a random subset beyond it), to bound training time; null: all."
+    )
     epochs: int = Field(1, ge=1, le=100, description="Passes over the contrastive pairs.")
     lr: float = Field(2e-5, gt=0, le=1, description="Learning rate of the encoder during contrastive fine-tuning.")
     batch_size: int = Field(16, ge=1, description="Sentence pairs per contrastive batch.")

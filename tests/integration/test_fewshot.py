@@ -127,3 +127,11 @@ def test_logistic_head_as_a_linear_layer_matches_scikit_learn(classes):
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     reference = LogisticRegression(C=0.5, max_iter=2000, random_state=0).fit(x, y).predict_proba(x)
     assert probabilities == pytest.approx(reference, abs=1e-5)
+
+
+def test_validate_reports_more_shots_than_a_class_has(tiny_bert, tmp_path):
+    from whet.validate import config_problems
+
+    assert config_problems(fewshot_config(tmp_path, tiny_bert)) == []
+    [problem] = config_problems(fewshot_config(tmp_path, tiny_bert, shots=40))
+    assert problem.startswith("data.train: ") and "method.fewshot.shots is 40 but 10 label(s)" in problem

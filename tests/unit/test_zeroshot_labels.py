@@ -53,3 +53,14 @@ def test_a_template_with_description_needs_every_label_to_have_one(tmp_path):
 def test_label_names_read_as_words():
     assert readable("card_arrival") == "card arrival"
     assert readable("lost-or_stolen  card") == "lost or stolen card"
+
+
+def test_the_shipped_demo_labels_file_covers_the_demo_intents():
+    import json
+
+    from tests.conftest import DEMO
+
+    labels = load_labels(DEMO / "intents" / "labels.yaml")
+    intents = {json.loads(line)["label"] for line in (DEMO / "intents" / "train.jsonl").open()}
+    assert set(labels.labels) == intents
+    assert all(spec.description for spec in labels.labels.values())

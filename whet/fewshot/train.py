@@ -71,7 +71,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     tokenizer = load_tokenizer(config.model)
     max_length = min(config.data.max_length or 10**9, encoder.max_seq_length or 512)
     encoder.max_seq_length = max_length
-    pairs = contrastive_pairs(texts, targets, settings.pair_iterations, seed)
+    pairs = contrastive_pairs(texts, targets, settings.pair_iterations, seed)[:settings.max_pairs]  # shuffled
     state = LoopState()
     started = time.perf_counter()
     fine_tune_encoder(encoder, pairs, lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs,
