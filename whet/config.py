@@ -72,10 +72,22 @@ class FewShotSettings(Section):
     head_c: float = Field(1.0, gt=0, description="Inverse L2 strength of the logistic-regression head (scikit-learn's C).")
 
 
+class PetSettings(Section):
+    pattern: str = Field(
+        "{text} Topic: {mask}.", description="Pattern the text is put into; the label's word is predicted at {mask}."
+    )
+    verbalizers: dict[str, str] = Field(
+        default_factory=dict, description="Label -> the word that names it at the mask; default: the label's name."
+    )
+
+
 class MethodConfig(Section):
-    name: str = Field("full", description="full, frozen (head only), bitfit (biases and head), lora, or fewshot (SetFit).")
+    name: str = Field(
+        "full", description="full, frozen (head only), bitfit (biases and head), lora, fewshot (SetFit) or pet (masked-LM pattern)."
+    )
     lora: LoraSettings = Field(default_factory=LoraSettings, description="Settings used when name is lora.")
     fewshot: FewShotSettings = Field(default_factory=FewShotSettings, description="Settings used when name is fewshot.")
+    pet: PetSettings = Field(default_factory=PetSettings, description="Settings used when name is pet.")
 
     @field_validator("name")
     @classmethod
@@ -148,13 +160,14 @@ class RunConfig(Section):
         return self
 
     @model_validator(mode="after")
-    def _check_fewshot(self) -> RunConfig:
-        if self.method.name != "fewshot":
+    def _check_single_text_methods(self) -> RunConfig:
+        name = self.method.name
+        if name not in ("fewshot", "pet"):
             return self
         if self.task != "sequence-classification":
-            raise ValueError(f"method.name: fewshot trains sequence classifiers; task is {self.task}")
+            raise ValueError(f"method.name: {name} trains sequence classifiers; task is {self.task}")
         if self.data.multi_label or self.data.text_pair_column:
-            raise ValueError("method.name: fewshot classifies single texts into one label; unset "
+            raise ValueError(f"method.name: {name} classifies single texts into one label; unset "
                              "data.multi_label and data.text_pair_column or choose another method")
         return self
 

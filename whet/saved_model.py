@@ -2,7 +2,8 @@
 
 A full model directory (config.json with id2label/label2id, model.safetensors, tokenizer
 files) loads with plain transformers. A few-shot run (``method: fewshot``) saves a sentence
-encoder with a linear head (see ``whet.sentence_model``). A LoRA run saves the peft adapter
+encoder with a linear head (see ``whet.sentence_model``), a PET run a masked LM with its
+pattern (``whet.pattern_model``). A LoRA run saves the peft adapter
 (adapter_config.json, adapter_model.safetensors) and, when merging, a full model beside it
 under ``merged/``. ``whet.json`` holds what whet needs on top: task, labels, label
 scheme, data settings and the metrics the model reached.
@@ -95,6 +96,10 @@ def load_saved_model(path: Path) -> tuple[Any, Any, ModelInfo]:
         from whet.sentence_model import load_sentence_classifier
 
         model = load_sentence_classifier(found)
+    elif info.method == "pet":
+        from whet.pattern_model import load_pattern_classifier
+
+        model = load_pattern_classifier(found, tokenizer, info.labels)
     elif info.quantization:
         from whet.quantize import load_weights
 
@@ -119,9 +124,10 @@ def export_int8(source: Path, output: Path) -> Path:
     """Write an int8 copy of a saved model (LoRA adapters merged first) for CPU inference."""
     from whet.quantize import SCHEME, quantize, save_weights
 
-    if read_info(source).method == "fewshot":
-        raise ModelError(f"{source} is a few-shot (sentence-embedding) model; int8 export supports models "
-                         f"trained with the other methods")
+    method = read_info(source).method
+    if method in ("fewshot", "pet"):
+        raise ModelError(f"{source} was trained with method {method}; int8 export supports models trained "
+                         f"with full, frozen, bitfit or lora")
     model, tokenizer, info = load_saved_model(source)
     if info.quantization:
         raise ModelError(f"{source} is already quantized; export from the float model directory")

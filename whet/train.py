@@ -131,6 +131,11 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     model_config = load_model_config(config.model)
     max_length = min(config.data.max_length or 10**9, model_max_length(tokenizer, model_config))
     data = load_run_data(task, config.data, training.seed)
+    pet = config.method.pet if config.method.name == "pet" else None
+    if pet:  # the pattern's words share every window with the text
+        from whet.pattern_model import pattern_length
+
+        max_length -= pattern_length(tokenizer, pet.pattern, data.labels, pet.verbalizers)
     encode = functools.partial(task.encode, tokenizer=tokenizer, labels=data.labels, max_length=max_length,
                                stride=config.data.stride, data=config.data)
     train_features, dev_features = encode(data.train), encode(data.dev)
@@ -139,8 +144,13 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
              len(data.labels))
 
     # Model: pretrained body plus a new head sized for the labels, then the method decides what trains.
-    auto_class = getattr(transformers, task.auto_class)
-    model = load_model(auto_class, config.model, **task.model_kwargs(data.labels, config.data))
+    if pet:  # PET: the masked LM's predictions at the pattern's mask are the class scores, no new head
+        from whet.pattern_model import build_pattern_classifier
+
+        model = build_pattern_classifier(config.model, tokenizer, data.labels, pet.pattern, pet.verbalizers)
+    else:
+        model = load_model(getattr(transformers, task.auto_class), config.model,
+                           **task.model_kwargs(data.labels, config.data))
     heads = head_module_names(model)
     model = METHODS.get(config.method.name)(model, config.method.lora, task.peft_task_type)
     trainable, total = count_parameters(model)

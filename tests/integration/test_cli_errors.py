@@ -54,7 +54,7 @@ ONE_LINE_ERRORS = {
     "unknown method": (
         ["train", "ner.yaml", "--set", "method.name=lorra"],
         r"ner\.yaml: 1 problem: method\.name: unknown method 'lorra'; did you mean 'lora'\? "
-        r"choose one of: bitfit, fewshot, frozen, full, lora"),
+        r"choose one of: bitfit, fewshot, frozen, full, lora, pet"),
     "unknown task": (
         ["train", "ner.yaml", "--set", "task=token-clasification"],
         r"task: unknown task 'token-clasification'; did you mean 'token-classification'\? "

@@ -89,7 +89,7 @@ def test_predict_and_eval_commands_load_the_fewshot_model(fewshot_run, monkeypat
 def test_fewshot_model_refuses_int8_export(fewshot_run, tmp_path):
     from whet.saved_model import export_int8
 
-    with pytest.raises(ModelError, match=r"is a few-shot \(sentence-embedding\) model; int8 export supports"):
+    with pytest.raises(ModelError, match=r"was trained with method fewshot; int8 export supports models trained"):
         export_int8(fewshot_run[0] / "model", tmp_path / "int8")
 
 

@@ -87,7 +87,7 @@ def test_unknown_task_lists_tasks_and_suggests_the_closest() -> None:
 
 def test_unknown_method_lists_methods_and_suggests_the_closest() -> None:
     assert validation_problems(with_("method", name="lorra")) == [
-        "method.name: unknown method 'lorra'; did you mean 'lora'? choose one of: bitfit, fewshot, frozen, full, lora"]
+        "method.name: unknown method 'lorra'; did you mean 'lora'? choose one of: bitfit, fewshot, frozen, full, lora, pet"]
 
 
 def test_unknown_name_without_a_close_match_only_lists_the_names() -> None:

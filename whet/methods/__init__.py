@@ -11,3 +11,6 @@ METHODS.register("lora", "whet.methods.lora:apply")
 # SetFit has its own recipe (contrastive pairs, then a fitted head) instead of the shared loop:
 # its entry is ``train(config) -> results``, which ``whet.train.train`` hands the run to.
 METHODS.register("fewshot", "whet.fewshot.train:train")
+# PET trains every parameter of a masked LM whose mask predictions are the class scores;
+# whet.train builds that model (whet.pattern_model) instead of adding a head.
+METHODS.register("pet", "whet.methods.full:apply")

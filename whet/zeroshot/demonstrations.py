@@ -9,8 +9,9 @@ last, right before the text.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,8 @@ class Demonstrations:
     selection: str = "random"
     seed: int = 0
     selection_model: str = "builtin:minilm"  # the sentence encoder that ``similar`` ranks with
+    # Loaded and embedded once, on the first ``similar`` choice, for every later batch of texts.
+    _ranking: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
 
 
 def read_examples(path: str | Path, labels: LabelsFile, *, text_column: str = "text",
@@ -50,18 +53,26 @@ def example_pool(labels: LabelsFile, examples: list[TextExample]) -> list[TextEx
     return own + list(examples)
 
 
-def choose(demonstrations: Demonstrations, texts: list[str]) -> list[list[TextExample]]:
-    """The demonstrations shown before each text."""
-    pool, k = demonstrations.pool, demonstrations.shots
+def check_shots(pool: list[TextExample], k: int) -> list[TextExample]:
+    """``pool``, when it holds at least ``k`` examples."""
     if k > len(pool):
         raise DataError(f"--shots {k} but only {len(pool)} labelled example(s) are available (labels file "
                         f"examples and --examples); lower --shots or add examples")
+    return pool
+
+
+def choose(demonstrations: Demonstrations, texts: list[str]) -> list[list[TextExample]]:
+    """The demonstrations shown before each text."""
+    pool, k = check_shots(demonstrations.pool, demonstrations.shots), demonstrations.shots
     if demonstrations.selection == "random":
         chosen = random.Random(demonstrations.seed).sample(pool, k)
         return [chosen] * len(texts)
     from whet.sentence_model import embed, load_sentence_encoder, unit_rows
 
-    encoder = load_sentence_encoder(demonstrations.selection_model)
-    similarity = unit_rows(embed(encoder, texts)) @ unit_rows(embed(encoder, [ex.text for ex in pool])).T
+    if demonstrations._ranking is None:
+        encoder = load_sentence_encoder(demonstrations.selection_model)
+        demonstrations._ranking = encoder, unit_rows(embed(encoder, [ex.text for ex in pool]))
+    encoder, pool_vectors = demonstrations._ranking
+    similarity = unit_rows(embed(encoder, texts)) @ pool_vectors.T  # (texts, pool)
     nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :k]  # (texts, k), closest first
     return [[pool[j] for j in reversed(row)] for row in nearest]

@@ -58,7 +58,7 @@ def build_scorer(labels: LabelsFile, *, model: str, mode: str = "auto", examples
     each text, chosen by ``selection`` (random or similar).
     """
     from whet.zeroshot import MODES
-    from whet.zeroshot.demonstrations import SELECTIONS, Demonstrations, example_pool, read_examples
+    from whet.zeroshot.demonstrations import SELECTIONS, Demonstrations, check_shots, example_pool, read_examples
 
     if mode == "auto":
         mode = detect_mode(model)
@@ -68,8 +68,9 @@ def build_scorer(labels: LabelsFile, *, model: str, mode: str = "auto", examples
         raise ConfigError(f"--selection {selection!r}: choose one of {', '.join(SELECTIONS)}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     build = MODES.get(mode)
-    file_examples = read_examples(examples, labels, text_column=text_column, label_column=label_column) \
-        if examples else []
+    file_examples = []
+    if examples:
+        file_examples = read_examples(examples, labels, text_column=text_column, label_column=label_column)
     if mode == "embedding":
         if shots:
             raise ConfigError("--shots chooses demonstrations for mode causal; embedding mode adds every example "
@@ -78,12 +79,27 @@ def build_scorer(labels: LabelsFile, *, model: str, mode: str = "auto", examples
     if mode == "causal":
         if file_examples and not shots:
             raise ConfigError("--examples in mode causal needs --shots: how many demonstrations each prompt shows")
-        demonstrations = Demonstrations(example_pool(labels, file_examples), shots, selection, seed,
-                                        selection_model) if shots else None
+        demonstrations = None
+        if shots:
+            demonstrations = Demonstrations(check_shots(example_pool(labels, file_examples), shots), shots, selection,
+                                            seed, selection_model)
         return build(model, labels, device=device, demonstrations=demonstrations), mode
     if shots or examples:
         raise ConfigError(f"--examples and --shots work in modes embedding and causal, not {mode}")
     return build(model, labels, device=device), mode
+
+
+def score_in_chunks(scorer: Scorer, texts: list[str], chunk_size: int = 256) -> Scores:
+    """``scorer.score`` over chunks of texts, with a progress bar (stderr)."""
+    from whet.progress import prediction_progress
+
+    parts = []
+    with prediction_progress(len(texts)) as progress:
+        bar = progress.add_task("predict", total=len(texts))
+        for start in range(0, len(texts), chunk_size):
+            parts.append(scorer.score(texts[start:start + chunk_size]))
+            progress.advance(bar, len(parts[-1].confidence))
+    return Scores(np.concatenate([p.probabilities for p in parts]), np.concatenate([p.confidence for p in parts]))
 
 
 def read_inputs(path: Path, *, text_column: str = "text", label_column: str = "label") -> tuple[list[str], list[str] | None]:
@@ -194,7 +210,7 @@ def run_zeroshot(labels: LabelsFile, input_path: Path, *, model: str = "builtin:
     elif threshold is None:
         threshold = labels.threshold
     started = time.perf_counter()
-    scores = scorer.score(texts)
+    scores = score_in_chunks(scorer, texts)
     seconds = time.perf_counter() - started
     log.info("%s mode: %d texts scored in %.1fs", mode, len(texts), seconds)
     decided = decide(names, scores.probabilities, scores.confidence, threshold, labels.none_label)
@@ -208,7 +224,7 @@ def tune_on_dev(scorer: Scorer, names: list[str], dev: Path, target_precision: f
     from whet.data.formats import read_classification_file
 
     examples = read_classification_file(dev, text_column=text_column, label_column=label_column)
-    scores = scorer.score([ex.text for ex in examples])
+    scores = score_in_chunks(scorer, [ex.text for ex in examples])
     best = [names[i] for i in np.asarray(scores.probabilities).argmax(axis=1)]
     choice = tune_threshold(scores.confidence, best, [ex.labels[0] for ex in examples], target_precision)
     choice.dev = str(dev)
