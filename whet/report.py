@@ -8,6 +8,10 @@ A report is a plain dict, built by the evaluation code from the metric functions
 * sequence classification: ``{"task": "sequence-classification", "classes":
   <classification_report or multilabel_report>, "multi_label": bool}``
 
+* any other task (causal-lm): ``{"task": ..., "metrics": {name: number}}``, optionally with
+  ``"generation"`` (``{name: number}`` about generated text) and ``"samples"`` (a list of
+  ``{column: text}`` rows, e.g. prompt, reference and generated reply)
+
 plus the optional keys ``"dataset"`` (path of the evaluated file), ``"examples"`` (how many
 examples it held), ``"mode"`` (NER entity matching, ``"default"`` or ``"strict"``) and
 ``"unknown_labels"`` (``{label: count}`` for labels in the evaluated data that the model
@@ -71,6 +75,8 @@ def render_report(report: dict) -> RenderableType:
     if warning:
         parts.append(Text(f"Warning: {warning}", style="yellow"))
     task = _task(report)
+    if task not in TASKS:
+        return Group(*parts, *_rich_metrics(report))
     if task == TOKEN_TASK:
         entity = report["entity"]
         parts.append(_rich_table("Entities", "type", entity["per_type"], {f"{a} avg": entity[a] for a in _AVERAGES}))
@@ -97,6 +103,24 @@ def render_report(report: dict) -> RenderableType:
             if len(classes["labels"]) <= CONSOLE_MATRIX_MAX:
                 parts.append(_rich_confusion(classes["labels"], classes["confusion_matrix"]))
     return Group(*parts)
+
+
+def _rich_metrics(report: dict) -> list[RenderableType]:
+    table = Table(title="Metrics", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in _flat_metrics(report):
+        table.add_row(name, value)
+    parts: list[RenderableType] = [table]
+    samples = report.get("samples") or []
+    if samples:
+        listed = Table(title="Samples", title_justify="left")
+        for column in samples[0]:
+            listed.add_column(column, overflow="fold")
+        for sample in samples:
+            listed.add_row(*(Text(_short(str(v), 120)) for v in sample.values()))
+        parts.append(listed)
+    return parts
 
 
 def _rich_table(title: str, first: str, rows: dict[str, dict], averages: dict[str, dict]) -> Table:
@@ -153,6 +177,15 @@ def report_markdown(report: dict) -> str:
     warning = _unknown_labels_line(report)
     if warning:
         lines += ["", f"> **Warning:** {warning}"]
+    if _task(report) not in TASKS:
+        lines += ["", "## Metrics", "", "| metric | value |", "|---|---:|"]
+        lines += [f"| {_md(name)} | {value} |" for name, value in _flat_metrics(report)]
+        samples = report.get("samples") or []
+        if samples:
+            columns = list(samples[0])
+            lines += ["", "## Samples", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+            lines += ["| " + " | ".join(_md(str(s[c])).replace("\n", " ") for c in columns) + " |" for s in samples]
+        return "\n".join(lines) + "\n"
     if _task(report) == TOKEN_TASK:
         entity = report["entity"]
         lines += ["", "## Entities", ""]
@@ -224,6 +257,8 @@ def write_report(report: dict, out_dir: Path, *, name: str = "report") -> list[P
     write_json_atomic(json_path, report)
     write_text_atomic(markdown_path, report_markdown(report))
     written = [json_path, markdown_path]
+    if task not in TASKS:  # flat metrics: the tables say it all
+        return written
 
     if task == TOKEN_TASK:
         rows, what = report["entity"]["per_type"], "entity type"
@@ -382,9 +417,16 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def _task(report: dict) -> str:
     task = report.get("task")
-    if task not in TASKS:
-        raise ValueError(f"report task {task!r} is not one of {', '.join(TASKS)}")
+    if task not in TASKS and "metrics" not in report:
+        raise ValueError(f"report task {task!r} is not one of {', '.join(TASKS)} and the report has no metrics")
     return task
+
+
+def _flat_metrics(report: dict) -> list[tuple[str, str]]:
+    """(name, formatted value) of a flat report's metrics, then its generation metrics."""
+    rows = list(report["metrics"].items())
+    rows += [(f"generation {name}", value) for name, value in (report.get("generation") or {}).items()]
+    return [(name, str(value) if isinstance(value, int) else _fmt(value)) for name, value in rows]
 
 
 def _summary_line(report: dict) -> str:

@@ -71,8 +71,6 @@ def test_export_refuses_bad_requests(ner_models, tmp_path):
         return subprocess.run([sys.executable, "-m", "whet", "export", *args], capture_output=True, text=True,
                               timeout=120)
 
-    missing = export(str(ner_models["full"]), "-o", str(tmp_path / "a"))
-    assert missing.returncode == 2 and "choose --quantize int8" in missing.stderr
     wrong = export(str(ner_models["full"]), "--quantize", "int4", "-o", str(tmp_path / "b"))
     assert wrong.returncode == 2 and "only int8" in wrong.stderr
     (tmp_path / "taken").mkdir()
@@ -80,7 +78,11 @@ def test_export_refuses_bad_requests(ner_models, tmp_path):
     assert taken.returncode == 2 and "already exists" in taken.stderr
     nothing = export(str(tmp_path / "nope"), "--quantize", "int8", "-o", str(tmp_path / "c"))
     assert nothing.returncode == 2 and "does not exist" in nothing.stderr
-    assert "Traceback" not in missing.stderr + wrong.stderr + taken.stderr + nothing.stderr
+    int8 = tmp_path / "int8"
+    assert export(str(ner_models["full"]), "--quantize", "int8", "-o", str(int8)).returncode == 0
+    again = export(str(int8), "--quantize", "int8", "-o", str(tmp_path / "d"))
+    assert again.returncode == 2 and "already quantized" in again.stderr
+    assert "Traceback" not in wrong.stderr + taken.stderr + nothing.stderr + again.stderr
 
 
 def test_int8_state_round_trips_exactly(ner_models):

@@ -86,11 +86,15 @@ def test_predict_and_eval_commands_load_the_fewshot_model(fewshot_run, monkeypat
     assert report["classes"]["accuracy"] == pytest.approx(results["dev"]["accuracy"])
 
 
-def test_fewshot_model_refuses_int8_export(fewshot_run, tmp_path):
-    from whet.saved_model import export_int8
+def test_fewshot_model_exports_as_a_copy_but_not_to_int8(fewshot_run, tmp_path):
+    from whet.export import export_model
 
-    with pytest.raises(ModelError, match=r"was trained with method fewshot; int8 export supports models trained"):
-        export_int8(fewshot_run[0] / "model", tmp_path / "int8")
+    with pytest.raises(ModelError, match=r"was trained with method fewshot, whose model is not a transformers model; "
+                                         r"int8 export is for the other methods"):
+        export_model(fewshot_run[0] / "model", tmp_path / "int8", quantize="int8")
+    copy = export_model(fewshot_run[0] / "model", tmp_path / "copy")
+    texts = ["I lost my card", "what is my balance"]
+    assert load(str(copy)).predict(texts) == load(str(fewshot_run[0] / "model")).predict(texts)
 
 
 def test_more_shots_than_a_class_has_is_a_clear_error(tiny_bert, tmp_path):
@@ -104,8 +108,8 @@ def test_more_shots_than_a_class_has_is_a_clear_error(tiny_bert, tmp_path):
 
 def test_fewshot_config_needs_single_label_sequence_classification(tiny_bert, tmp_path):
     path = fewshot_config(tmp_path, tiny_bert)
-    with pytest.raises(ConfigError, match=r"method\.name: fewshot trains sequence classifiers; task is "
-                                          r"token-classification"):
+    with pytest.raises(ConfigError, match=r"method 'fewshot' cannot train task 'token-classification' \(it "
+                                          r"classifies whole texts into one label\); for token-classification"):
         load_config(path, ["task=token-classification"])
     with pytest.raises(ConfigError, match=r"fewshot classifies single texts into one label"):
         load_config(path, ["data.multi_label=true"])

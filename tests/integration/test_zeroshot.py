@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import DEMO
 from whet.errors import ConfigError, DataError, ModelError
 from whet.zeroshot.labels import load_labels
 from whet.zeroshot.run import build_scorer, detect_mode, run_zeroshot
@@ -43,26 +42,6 @@ def write_jsonl(path: Path, rows: list) -> Path:
 def labels_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("labels") / "labels.yaml"
     path.write_text(LABELS, encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_gpt2(tmp_path_factory) -> Path:
-    """A 2-layer GPT-2 with a 400-token byte-level BPE trained on the demo intents."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    path = tmp_path_factory.mktemp("tiny-gpt2")
-    texts = [json.loads(line)["text"] for line in (DEMO / "intents" / "train.jsonl").open()]
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts + ["Topic: transfer balance"], vocab_size=400, special_tokens=["<|endoftext|>"],
-                            show_progress=False)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<|endoftext|>",
-                                        eos_token="<|endoftext|>", pad_token="<|endoftext|>")
-    tokenizer.save_pretrained(path)
-    torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=2,
-                               bos_token_id=0, eos_token_id=0)).save_pretrained(path)
     return path
 
 

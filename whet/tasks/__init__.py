@@ -8,10 +8,12 @@ from whet.registry import Registry
 TASKS = Registry("task")
 TASKS.register("token-classification", "whet.tasks.token_classification:TASK")
 TASKS.register("sequence-classification", "whet.tasks.sequence_classification:TASK")
+TASKS.register("causal-lm", "whet.tasks.causal_lm:TASK")
 
 # The dev metrics each task reports, known without importing the task (config validation).
 TASK_METRICS = {
     "token-classification": ("f1", "precision", "recall", "macro_f1", "accuracy", "loss"),
     "sequence-classification": ("accuracy", "macro_f1", "f1", "loss"),
+    "causal-lm": ("loss", "perplexity", "exact_match", "rouge_l"),
 }
-DEFAULT_METRIC = {"token-classification": "f1", "sequence-classification": "accuracy"}
+DEFAULT_METRIC = {"token-classification": "f1", "sequence-classification": "accuracy", "causal-lm": "loss"}

@@ -1,4 +1,15 @@
-"""The seam every task implements. Tasks are plain objects; nothing inherits from this."""
+"""The seam every task implements. Tasks are plain objects; nothing inherits from this.
+
+Optional hooks, called only when a task defines them:
+
+* ``prepare(tokenizer, model_config, data)``: check the pretrained model suits the task and
+  complete the tokenizer (a pad token, a chat template) before anything is encoded.
+* ``reduce_outputs(outputs, batch) -> np.ndarray``: per-row values that evaluation keeps
+  instead of the logits (a language model's logits are too large to keep for a dev set).
+* ``generation_metrics(model, tokenizer, examples, *, max_new_tokens, batch_size)``: scores of
+  generated text, ``(report additions, metrics)``, computed when ``eval.generate`` is on.
+* ``source_scheme`` / ``convert`` / ``unknown_labels``: see token classification.
+"""
 
 from __future__ import annotations
 
