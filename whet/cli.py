@@ -37,7 +37,7 @@ def _setup_logging(debug: bool) -> None:
     handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False, markup=False)
     level = logging.DEBUG if debug else logging.INFO if _is_main_process() else logging.WARNING
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL"):
+    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -202,6 +202,53 @@ def generate_text(
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
+
+
+@app.command()
+def zeroshot(labels: Annotated[Path, typer.Option("--labels", help="Labels file (YAML): names, descriptions, examples, prompts.")],
+             input: Annotated[Path, typer.Option("--input", "-i", help="Texts: JSONL/CSV/TSV (gold labels optional) or one per line.")],
+             model: Annotated[str, typer.Option(help="builtin:minilm, a model directory or a hub id.")] = "builtin:minilm",
+             mode: Annotated[str, typer.Option(help="auto (from the model), embedding, causal, nli or mlm.")] = "auto",
+             output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
+             gold: Annotated[Optional[Path], typer.Option(help="Gold labels, one per line, for the evaluation report.")] = None,
+             threshold: Annotated[Optional[float], typer.Option(help="Texts scoring below it get the none label.")] = None,
+             tune_threshold: Annotated[Optional[Path], typer.Option("--tune-threshold", help="Labelled dev file to tune the threshold on.")] = None,
+             target_precision: Annotated[float, typer.Option(help="Precision of in-scope predictions to tune for.")] = 0.9,
+             examples: Annotated[Optional[Path], typer.Option(help="Labelled examples: label vectors (embedding) or demonstrations (causal).")] = None,
+             shots: Annotated[int, typer.Option(min=0, help="Causal: demonstrations shown before each text.")] = 0,
+             selection: Annotated[str, typer.Option(help="Causal demonstrations: random or similar.")] = "random",
+             selection_model: Annotated[str, typer.Option(help="Sentence encoder for --selection similar.")] = "builtin:minilm",
+             seed: Annotated[int, typer.Option(help="Seed for random demonstrations.")] = 0,
+             report_dir: Annotated[Optional[Path], typer.Option(help="Directory for the report and threshold.json.")] = None,
+             text_column: Annotated[str, typer.Option(help="Column or key holding the text.")] = "text",
+             label_column: Annotated[str, typer.Option(help="Column or key holding gold labels.")] = "label",
+             ) -> None:
+    """Label texts without training: by embedding similarity, LM prompts, NLI or a masked-LM pattern."""
+    from rich.console import Console
+
+    from whet.zeroshot.labels import load_labels
+
+    spec = load_labels(labels)
+    # Imported after the labels file is valid: the modes pull in torch.
+    from whet.io import write_json_atomic
+    from whet.report import render_report, write_report
+    from whet.zeroshot.run import run_zeroshot
+
+    result = run_zeroshot(spec, input, model=model, mode=mode, gold_path=gold, threshold=threshold,
+                          tune_on=tune_threshold, target_precision=target_precision, examples=examples, shots=shots,
+                          selection=selection, selection_model=selection_model, seed=seed,
+                          text_column=text_column, label_column=label_column)
+    out_dir = report_dir or Path("runs") / f"zeroshot-{input.stem}"
+    if result.threshold is not None:
+        write_json_atomic(out_dir / "threshold.json", result.threshold.to_dict())
+        choice = result.threshold
+        typer.echo(f"threshold {choice.threshold:.4f}: precision {choice.precision:.3f} of in-scope predictions, "
+                   f"{choice.coverage:.1%} of {choice.dev} in scope; saved to {out_dir / 'threshold.json'}", err=True)
+    _write_predictions(iter(result.records), output, len(result.records))
+    if result.report is not None:
+        written = write_report(result.report, out_dir)
+        Console(stderr=output is None).print(render_report(result.report))
+        typer.echo(f"report written to {written[0].parent}", err=True)
 
 
 @app.command()

@@ -117,9 +117,35 @@ class BottleneckSettings(Section):
     )
 
 
+class FewShotSettings(Section):
+    shots: int | None = Field(
+        None, ge=1, description="Examples per class drawn from data.train (seeded by training.seed); null: all of them."
+    )
+    pair_iterations: int = Field(
+        20, ge=1, le=1000, description="Contrastive pairs: each iteration gives every example one same-label and one other-label partner."
+    )
+    max_pairs: int | None = Field(
+        None, ge=1, description="Most contrastive pairs (a random subset beyond it), to bound training time; null: all."
+    )
+    epochs: int = Field(1, ge=1, le=100, description="Passes over the contrastive pairs.")
+    lr: float = Field(2e-5, gt=0, le=1, description="Learning rate of the encoder during contrastive fine-tuning.")
+    batch_size: int = Field(16, ge=1, description="Sentence pairs per contrastive batch.")
+    head_c: float = Field(1.0, gt=0, description="Inverse L2 strength of the logistic-regression head (scikit-learn's C).")
+
+
+class PetSettings(Section):
+    pattern: str = Field(
+        "{text} Topic: {mask}.", description="Pattern the text is put into; the label's word is predicted at {mask}."
+    )
+    verbalizers: dict[str, str] = Field(
+        default_factory=dict, description="Label -> the word that names it at the mask; default: the label's name."
+    )
+
+
 class MethodConfig(Section):
     name: str = Field("full", description="How to fine-tune: full, frozen, bitfit, lora, adalora, ia3, prefix-tuning, "
-                                          "prompt-tuning, p-tuning or bottleneck (see docs/methods.md).")
+                                          "prompt-tuning, p-tuning, bottleneck, fewshot (SetFit) or pet "
+                                          "(see docs/methods.md and docs/fewshot.md).")
     lora: LoraSettings = Field(default_factory=LoraSettings, description="Settings used when name is lora.")
     adalora: AdaLoraSettings = Field(default_factory=AdaLoraSettings, description="Settings used when name is adalora.")
     ia3: IA3Settings = Field(default_factory=IA3Settings, description="Settings used when name is ia3.")
@@ -130,6 +156,8 @@ class MethodConfig(Section):
     p_tuning: PTuningSettings = Field(default_factory=PTuningSettings, description="Settings used when name is p-tuning.")
     bottleneck: BottleneckSettings = Field(default_factory=BottleneckSettings,
                                            description="Settings used when name is bottleneck.")
+    fewshot: FewShotSettings = Field(default_factory=FewShotSettings, description="Settings used when name is fewshot.")
+    pet: PetSettings = Field(default_factory=PetSettings, description="Settings used when name is pet.")
 
     @field_validator("name")
     @classmethod
@@ -220,6 +248,16 @@ class RunConfig(Section):
             if self.model.startswith("builtin:"):
                 raise ValueError(f"model: {self.model} is an encoder, not a causal language model; set model to a "
                                  f"GPT-2 or Llama-style model directory or hub id (e.g. model: gpt2)")
+        return self
+
+    @model_validator(mode="after")
+    def _check_single_text_methods(self) -> RunConfig:
+        # The task is checked with every method's supported tasks (_check_method); these two
+        # classify one text into one label.
+        name = self.method.name
+        if name in ("fewshot", "pet") and (self.data.multi_label or self.data.text_pair_column):
+            raise ValueError(f"method.name: {name} classifies single texts into one label; unset "
+                             "data.multi_label and data.text_pair_column or choose another method")
         return self
 
 

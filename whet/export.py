@@ -59,6 +59,12 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
         info = read_info(Path(source))
     if info.quantization:
         raise ModelError(f"{source} is already quantized; export from the float model directory")
+    if quantize:
+        from whet.saved_model import own_model_loader
+
+        if own_model_loader(info.method):
+            raise ModelError(f"{source} was trained with method {info.method}, whose model is not a transformers "
+                             f"model; int8 export is for the other methods")
     merge = merge or bool(quantize and info.adapter)
     if merge:
         check_mergeable(info.method, info.adapter)

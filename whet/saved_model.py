@@ -5,7 +5,9 @@ files) loads with plain transformers. An adapter run saves only what it trained:
 adapter (adapter_config.json, adapter_model.safetensors) or bottleneck adapters
 (bottleneck_config.json, bottleneck_model.safetensors), with the head; when merging, a
 full model goes beside it under ``merged/``. ``whet.json`` holds what whet needs on top:
-task, labels, label scheme, data settings and the metrics the model reached.
+task, labels, label scheme, data settings and the metrics the model reached. Methods with
+a model class of their own (SetFit's sentence classifier, PET's pattern classifier) save
+and load it themselves (``Method.load_saved``).
 """
 
 from __future__ import annotations
@@ -128,7 +130,10 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
     task = TASKS.get(info.task)
     auto_class = getattr(transformers, task.auto_class)
     tokenizer = load_tokenizer(str(found))
-    if info.quantization:
+    own_class = own_model_loader(info.method)
+    if own_class:
+        model = own_class(found, tokenizer, info.labels)
+    elif info.quantization:
         from whet.quantize import load_weights
 
         config = transformers.AutoConfig.from_pretrained(str(found))
@@ -154,6 +159,13 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
         model = load_model(auto_class, str(found))
     model.eval()
     return model, tokenizer, info
+
+
+def own_model_loader(method: str) -> Any:
+    """The loader of a method whose models are a class of its own (``Method.load_saved``), else None."""
+    from whet.methods import METHODS
+
+    return METHODS.get(method).load_saved if method in METHODS else None
 
 
 def share_base_weights(model: Any, base_weights: dict[str, Any], heads: list[str]) -> None:

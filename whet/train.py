@@ -97,13 +97,19 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
         merge: also save the adapter merged into the base weights (default: ``config.output.merge``).
         on_step: called with every ``StepEvent``; may set ``whet.train.STOP`` to interrupt.
     """
+    from whet.methods import METHODS
+
+    method = METHODS.get(config.method.name)
+    if method.recipe:  # e.g. SetFit: pairs, then a fitted head, instead of the loop below
+        return method.recipe(config, resume=resume)
+
     import transformers
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     from whet.data.prepare import load_run_data
     from whet.io import existing_directory
-    from whet.methods import METHODS, method_problem
+    from whet.methods import method_problem
     from whet.methods.common import head_module_names
     from whet.pretrained import load_config as load_model_config
     from whet.pretrained import load_model, load_tokenizer, model_max_length
@@ -123,7 +129,6 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     metric = training.metric or DEFAULT_METRIC[config.task]
 
     # The method first: prompt and prefix methods take input positions from every window.
-    method = METHODS.get(config.method.name)
     settings = getattr(config.method, method.section) if method.section else None
     merge = config.output.merge if merge is None else merge
     if merge and not method.merges:
@@ -137,6 +142,8 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     max_length = window_length(config.data.max_length, model_max_length(tokenizer, model_config),
                                method.virtual_tokens(settings) if method.virtual_tokens else 0)
     data = load_run_data(task, config.data, training.seed)
+    if method.input_tokens:  # e.g. PET's pattern around the text, known once the labels are
+        max_length -= method.input_tokens(settings, tokenizer, data.labels)
     encode = functools.partial(task.encode, tokenizer=tokenizer, labels=data.labels, max_length=max_length,
                                stride=config.data.stride, data=config.data)
     train_features, dev_features = encode(data.train), encode(data.dev)
@@ -144,10 +151,14 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
              config.task, len(data.train), len(data.dev), len(train_features), len(dev_features), max_length,
              len(data.labels))
 
-    # Model: pretrained body plus a new head sized for the labels, then the method decides what
-    # trains; AdaLoRA's rank schedule needs the number of optimizer steps.
-    auto_class = getattr(transformers, task.auto_class)
-    model = load_model(auto_class, config.model, **task.model_kwargs(data.labels, config.data))
+    # Model: pretrained body plus a new head sized for the labels (or the method's own model, such
+    # as PET's masked LM, which has no new head), then the method decides what trains; AdaLoRA's
+    # rank schedule needs the number of optimizer steps.
+    if method.build_model:
+        model = method.build_model(config.model, tokenizer, data.labels, settings)
+    else:
+        model = load_model(getattr(transformers, task.auto_class), config.model,
+                           **task.model_kwargs(data.labels, config.data))
     heads = head_module_names(model)
     total_steps = planned_steps(train_features, training, accelerator.num_processes)
     model = apply_method(model, config.method, config.task, task.peft_task_type, total_steps)
@@ -390,7 +401,9 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
 
     started = time.perf_counter()
     results: dict[str, Any] = {"best_step": state.best_step}
-    splits = [("dev", data.dev, config.data.dev or f"{config.data.dev_split:.0%} of {config.data.train}")]
+    splits = []
+    if data.dev:  # empty for a few-shot run without data.dev
+        splits.append(("dev", data.dev, config.data.dev or f"{config.data.dev_split:.0%} of {config.data.train}"))
     if data.test:
         splits.append(("test", data.test, config.data.test))
     encode = functools.partial(task.encode, tokenizer=tokenizer, labels=data.labels, max_length=max_length,

@@ -42,6 +42,11 @@ def data_problems(config: RunConfig) -> list[str]:
 
                 for example in examples:
                     check_tags(example.tags, example.source)
+            elif split == "train" and config.method.name == "fewshot" and config.method.fewshot.shots:
+                from whet.fewshot.shots import sample_per_class
+
+                sample_per_class(examples, config.method.fewshot.shots, config.training.seed, source=file,
+                                 setting="method.fewshot.shots")
         except WhetError as err:
             problems.append(f"data.{split}: {err}")
     return problems

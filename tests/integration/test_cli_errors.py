@@ -54,7 +54,8 @@ ONE_LINE_ERRORS = {
     "unknown method": (
         ["train", "ner.yaml", "--set", "method.name=lorra"],
         r"ner\.yaml: 1 problem: method\.name: unknown method 'lorra'; did you mean 'lora'\? "
-        r"choose one of: adalora, bitfit, bottleneck, frozen, full, ia3, lora, p-tuning, prefix-tuning, prompt-tuning"),
+        r"choose one of: adalora, bitfit, bottleneck, fewshot, frozen, full, ia3, lora, p-tuning, pet, prefix-tuning, "
+        r"prompt-tuning"),
     "method that cannot train the task": (
         ["train", "ner.yaml", "--set", "method.name=prompt-tuning"],
         r"ner\.yaml: 1 problem: method 'prompt-tuning' cannot train task 'token-classification' \(.+\); "

@@ -88,7 +88,7 @@ def test_unknown_task_lists_tasks_and_suggests_the_closest() -> None:
 def test_unknown_method_lists_methods_and_suggests_the_closest() -> None:
     assert validation_problems(with_("method", name="lorra")) == [
         "method.name: unknown method 'lorra'; did you mean 'lora'? choose one of: adalora, bitfit, bottleneck, "
-        "frozen, full, ia3, lora, p-tuning, prefix-tuning, prompt-tuning"]
+        "fewshot, frozen, full, ia3, lora, p-tuning, pet, prefix-tuning, prompt-tuning"]
 
 
 def test_unknown_name_without_a_close_match_only_lists_the_names() -> None:

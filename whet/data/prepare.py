@@ -51,14 +51,19 @@ def split_off_dev(train: list[Any], share: float, seed: int) -> tuple[list[Any],
     return [ex for i, ex in enumerate(train) if i not in dev_ids], [ex for i, ex in enumerate(train) if i in dev_ids]
 
 
-def load_run_data(task: Any, data: DataConfig, seed: int) -> RunData:
-    """Read train/dev/test, fix the label set from train, and report labels unseen in train."""
+def load_run_data(task: Any, data: DataConfig, seed: int, *, split_dev: bool = True) -> RunData:
+    """Read train/dev/test, fix the label set from train, and report labels unseen in train.
+
+    Without ``data.dev``, ``data.dev_split`` of train is held out as dev, unless ``split_dev``
+    is False (few-shot training, where every example counts): dev is then empty.
+    """
     if data.train is None:
         raise DataError("data.train is not set; give the training file in the config or with --set data.train=PATH")
     train, scheme = read_split(task, data.train, data, "data.train")
+    dev: list[Any] = []
     if data.dev:
         dev, _ = read_split(task, data.dev, data, "data.dev", source_scheme=scheme)
-    else:
+    elif split_dev:
         train, dev = split_off_dev(train, data.dev_split, seed)
         log.info("no data.dev given: holding out %d of %d training examples as dev", len(dev), len(train) + len(dev))
     test = read_split(task, data.test, data, "data.test", source_scheme=scheme)[0] if data.test else None

@@ -16,6 +16,8 @@ METHODS.register("prefix-tuning", "whet.methods.prefix_tuning:METHOD")
 METHODS.register("prompt-tuning", "whet.methods.prompt_tuning:METHOD")
 METHODS.register("p-tuning", "whet.methods.p_tuning:METHOD")
 METHODS.register("bottleneck", "whet.methods.bottleneck:METHOD")
+METHODS.register("fewshot", "whet.methods.fewshot:METHOD")
+METHODS.register("pet", "whet.methods.pet:METHOD")
 
 
 def methods_for(task: str) -> list[str]:

@@ -29,6 +29,18 @@ class Method:
     # finish(model): once training ends, before the final evaluation and saving.
     finish: Callable[[Any], None] | None = None
     why_not: Mapping[str, str] = field(default_factory=dict)  # task -> why it is refused, shown in the error
+    # recipe(config, *, resume) -> results: a method with a training recipe of its own (SetFit)
+    # takes the run instead of the shared loop.
+    recipe: Callable[..., dict] | None = None
+    # build_model(model name, tokenizer, labels, settings) -> the model to train, in place of the
+    # task's model with a new head (PET's masked LM with its pattern).
+    build_model: Callable[..., Any] | None = None
+    # input_tokens(settings, tokenizer, labels) -> positions the method adds to every window once
+    # the labels are known (PET's pattern around the text): windows shrink by this many.
+    input_tokens: Callable[..., int] | None = None
+    # load_saved(model directory, tokenizer, labels) -> model, for methods whose models are a class
+    # of their own; they save themselves (``save_pretrained``) and are not quantized to int8.
+    load_saved: Callable[..., Any] | None = None
 
     def supports(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks

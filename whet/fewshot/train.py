@@ -1,0 +1,161 @@
+"""``method: fewshot``: SetFit (Tunstall et al., 2022) on sentence-transformers.
+
+1. Contrastive fine-tuning: the sentence encoder learns from pairs of the labelled examples
+   (same label: cosine similarity pushed to 1, different labels: to 0; CosineSimilarityLoss).
+2. A logistic-regression head (scikit-learn, multinomial, L2) is fitted on the fine-tuned
+   encoder's embeddings of the same examples.
+
+The head's coefficients become a linear layer, so the saved model is a
+``SentenceClassifier`` in safetensors that whet loads, evaluates and serves like any
+other (nothing is pickled). The ``setfit`` package itself is not used: it stores its head
+with pickle and needs ``datasets``; the method is these few steps.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import random
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from whet.config import RunConfig, save_config
+from whet.errors import ConfigError, WhetError
+
+log = logging.getLogger("whet")
+
+
+def train(config: RunConfig, *, resume: bool = False) -> dict:
+    """Train a few-shot classifier as ``config`` says; return the dev (and test) metrics."""
+    from transformers import set_seed
+
+    from whet.data.prepare import load_run_data
+    from whet.fewshot.pairs import contrastive_pairs
+    from whet.fewshot.shots import sample_per_class
+    from whet.io import existing_directory
+    from whet.loop import LoopState
+    from whet.pretrained import load_tokenizer
+    from whet.sentence_model import SentenceClassifier, embed, load_sentence_encoder
+    from whet.tasks import TASKS
+    from whet.train import finish_run, run_directory
+
+    settings, seed = config.method.fewshot, config.training.seed
+    if resume:
+        raise ConfigError("method fewshot trains in one go and keeps no checkpoints; run it again without --resume")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("method fewshot trains in one process; run it without --processes")
+    run_dir = run_directory(config)
+    if existing_directory(run_dir / "model") is not None:
+        raise WhetError(f"{run_dir} already holds a model; choose another output.dir (--set output.dir=...)")
+    set_seed(seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    task = TASKS.get(config.task)
+
+    # Data: with a few examples per class each one counts, so dev is never split off train.
+    data = load_run_data(task, config.data, seed, split_dev=False)
+    if settings.shots:
+        data.train = sample_per_class(data.train, settings.shots, seed, source=str(config.data.train),
+                                      setting="method.fewshot.shots")
+    label_ids = {label: i for i, label in enumerate(data.labels)}
+    texts = [ex.text for ex in data.train]
+    targets = [label_ids[ex.labels[0]] for ex in data.train]
+    log.info("fewshot: %d training examples, %d labels, %d dev examples", len(texts), len(data.labels),
+             len(data.dev))
+
+    encoder = load_sentence_encoder(config.model, device)
+    tokenizer = load_tokenizer(config.model)
+    max_length = min(config.data.max_length or 10**9, encoder.max_seq_length or 512)
+    encoder.max_seq_length = max_length
+    pairs = contrastive_pairs(texts, targets, settings.pair_iterations, seed)[:settings.max_pairs]  # shuffled
+    state = LoopState()
+    started = time.perf_counter()
+    fine_tune_encoder(encoder, pairs, lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs,
+                      warmup_ratio=config.training.warmup_ratio, max_grad_norm=config.training.max_grad_norm,
+                      seed=seed, log_every=config.training.log_every, state=state)
+    weight, bias = fit_logistic_head(embed(encoder, texts), targets, len(data.labels), c=settings.head_c, seed=seed)
+    log.info("fewshot: %d pairs, encoder and head trained in %.1fs", len(pairs), time.perf_counter() - started)
+    model = SentenceClassifier(encoder, weight, bias).to(device).eval()
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.yaml")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    collate = functools.partial(task.collate, pad_token_id=pad_id)
+    return finish_run(run_dir, model, tokenizer, config, task, data, collate, device, max_length, state, merge=False)
+
+
+def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, epochs: int, warmup_ratio: float,
+                      max_grad_norm: float | None, seed: int, log_every: int, state: Any) -> None:
+    """Contrastive fine-tuning with CosineSimilarityLoss; the loss history goes to ``state``."""
+    import transformers
+    from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+
+    from whet.inference import move_to
+    from whet.loop import StepEvent
+    from whet.progress import TrainingProgress
+
+    loss_fn = CosineSimilarityLoss(encoder)
+    steps_per_epoch = math.ceil(len(pairs) / batch_size)
+    total_steps = steps_per_epoch * epochs
+    optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad], lr=lr)
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), total_steps)
+    # sentence-transformers 6 renamed ``tokenize`` (tokens plus the modality key) to ``preprocess``.
+    prepare = getattr(encoder, "preprocess", None) or encoder.tokenize
+    order = list(range(len(pairs)))
+    rng = random.Random(seed)
+    encoder.train()
+    running, sentences, tick = 0.0, 0, time.perf_counter()
+    with TrainingProgress(total_steps) as progress:
+        for epoch in range(epochs):
+            rng.shuffle(order)
+            for start in range(0, len(order), batch_size):
+                batch = [pairs[i] for i in order[start:start + batch_size]]
+                features = [move_to(prepare([p.first for p in batch]), encoder.device),
+                            move_to(prepare([p.second for p in batch]), encoder.device)]
+                targets = torch.tensor([p.similarity for p in batch], device=encoder.device)
+                loss = loss_fn(features, targets)
+                loss.backward()
+                if max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(encoder.parameters(), max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.step += 1
+                running += loss.detach().item()
+                sentences += 2 * len(batch)
+                if state.step % log_every == 0 or state.step == total_steps:
+                    elapsed = max(time.perf_counter() - tick, 1e-9)
+                    count = (state.step - 1) % log_every + 1
+                    event = StepEvent(step=state.step, epoch=epoch + start / len(order), loss=running / count,
+                                      sentences_per_second=sentences / elapsed)
+                    progress.update(event)
+                    state.history.append({"step": state.step, "epoch": round(event.epoch, 4),
+                                          "train_loss": event.loss, "lr": scheduler.get_last_lr()[0]})
+                    running, sentences, tick = 0.0, 0, time.perf_counter()
+    state.best_step = state.step
+    encoder.eval()
+
+
+def fit_logistic_head(embeddings: np.ndarray, targets: list[int], num_labels: int, *, c: float,
+                      seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression on the embeddings, as a (labels, dim) weight and a bias.
+
+    softmax(weight @ x + bias) equals scikit-learn's ``predict_proba``. With two labels
+    scikit-learn fits one logit z for the second label; the rows [0, z] give the same
+    probabilities under softmax.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    head = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(embeddings, targets)
+    weight = np.zeros((num_labels, embeddings.shape[1]), dtype=np.float32)
+    bias = np.zeros(num_labels, dtype=np.float32)
+    if len(head.classes_) == 2 and head.coef_.shape[0] == 1:
+        weight[head.classes_[1]], bias[head.classes_[1]] = head.coef_[0], head.intercept_[0]
+    else:
+        for row, label in enumerate(head.classes_):
+            weight[label], bias[label] = head.coef_[row], head.intercept_[row]
+    return torch.from_numpy(weight), torch.from_numpy(bias)
