@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from whet.batching import length_grouped_batches
+from whet.batching import feature_length, length_grouped_batches
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -22,9 +22,19 @@ def move_to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "start_positions", "end_positions")
+
+
 def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     """The tensors the model's forward takes (collated batches also carry bookkeeping)."""
-    return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids", "labels")}
+    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
+
+
+def output_logits(outputs: Any) -> torch.Tensor:
+    """The model's logits; a span head's start and end logits stacked on a last axis, (batch, seq, 2)."""
+    if getattr(outputs, "logits", None) is not None:
+        return outputs.logits
+    return torch.stack([outputs.start_logits, outputs.end_logits], dim=-1)
 
 
 def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dict]], dict], *,
@@ -35,7 +45,7 @@ def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dic
     Logits are float32 numpy arrays: (batch, seq, labels) or (batch, labels). The loss is
     summed over labelled items (tokens or examples) so callers can average it exactly.
     """
-    lengths = [len(f["input_ids"]) for f in features]
+    lengths = [feature_length(f) for f in features]
     was_training = model.training
     model.eval()
     try:
@@ -45,13 +55,14 @@ def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dic
                 outputs = model(**model_inputs(batch))
                 count = _loss_count(batch)
                 loss = float(outputs.loss) * count if getattr(outputs, "loss", None) is not None else 0.0
-                yield indices, outputs.logits.float().cpu().numpy(), loss, count
+                yield indices, output_logits(outputs).float().cpu().numpy(), loss, count
     finally:
         model.train(was_training)
 
 
 def _loss_count(batch: dict[str, Any]) -> int:
-    labels = batch.get("labels")
+    # Span heads are scored once per window, at its answer's start_positions.
+    labels = batch.get("labels", batch.get("start_positions"))
     if labels is None:
         return 0
     if labels.dtype.is_floating_point:  # multi-label: one multi-hot row per example

@@ -8,6 +8,11 @@ A report is a plain dict, built by the evaluation code from the metric functions
 * sequence classification: ``{"task": "sequence-classification", "classes":
   <classification_report or multilabel_report>, "multi_label": bool}``
 
+* any other task (question answering, multiple choice): ``{"task": ..., "scores": {row:
+  {metric: value, ...}, ...}}``, one table row per group of examples (e.g. "all",
+  "answerable", "unanswerable"); fractions are shown with 4 decimals, counts as integers.
+  ``"notes"`` (a list of sentences) explains how the numbers were made.
+
 plus the optional keys ``"dataset"`` (path of the evaluated file), ``"examples"`` (how many
 examples it held), ``"mode"`` (NER entity matching, ``"default"`` or ``"strict"``) and
 ``"unknown_labels"`` (``{label: count}`` for labels in the evaluated data that the model
@@ -71,7 +76,10 @@ def render_report(report: dict) -> RenderableType:
     if warning:
         parts.append(Text(f"Warning: {warning}", style="yellow"))
     task = _task(report)
-    if task == TOKEN_TASK:
+    if "scores" in report:
+        parts.append(_rich_scores(report["scores"]))
+        parts += [Text(note) for note in report.get("notes", [])]
+    elif task == TOKEN_TASK:
         entity = report["entity"]
         parts.append(_rich_table("Entities", "type", entity["per_type"], {f"{a} avg": entity[a] for a in _AVERAGES}))
         token = report.get("token")
@@ -110,6 +118,17 @@ def _rich_table(title: str, first: str, rows: dict[str, dict], averages: dict[st
         table.add_row(Text(str(name)), *_cells(row), end_section=i == last)
     for name, row in averages.items():
         table.add_row(name, *_cells(row), style="bold")
+    return table
+
+
+def _rich_scores(scores: dict[str, dict]) -> Table:
+    table = Table(title="Scores", title_justify="left")
+    columns = _score_columns(scores)
+    table.add_column("")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, row in scores.items():
+        table.add_row(Text(str(name)), *(_score_cell(row.get(c)) for c in columns))
     return table
 
 
@@ -153,7 +172,14 @@ def report_markdown(report: dict) -> str:
     warning = _unknown_labels_line(report)
     if warning:
         lines += ["", f"> **Warning:** {warning}"]
-    if _task(report) == TOKEN_TASK:
+    if "scores" in report:
+        columns = _score_columns(report["scores"])
+        lines += ["", "## Scores", "", "| | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+        for name, row in report["scores"].items():
+            lines.append(f"| {_md(name)} | " + " | ".join(_score_cell(row.get(c)) for c in columns) + " |")
+        if report.get("notes"):
+            lines += ["", *report["notes"]]
+    elif _task(report) == TOKEN_TASK:
         entity = report["entity"]
         lines += ["", "## Entities", ""]
         lines += _md_table("type", entity["per_type"], {f"{a} avg": entity[a] for a in _AVERAGES})
@@ -225,6 +251,8 @@ def write_report(report: dict, out_dir: Path, *, name: str = "report") -> list[P
     write_text_atomic(markdown_path, report_markdown(report))
     written = [json_path, markdown_path]
 
+    if "scores" in report:
+        return written  # a few numbers per row: the table says it all
     if task == TOKEN_TASK:
         rows, what = report["entity"]["per_type"], "entity type"
     else:
@@ -382,7 +410,7 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def _task(report: dict) -> str:
     task = report.get("task")
-    if task not in TASKS:
+    if task not in TASKS and not (isinstance(task, str) and "scores" in report):
         raise ValueError(f"report task {task!r} is not one of {', '.join(TASKS)}")
     return task
 
@@ -421,6 +449,17 @@ def _is_number(value: Any) -> bool:
     import numbers
 
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _score_columns(scores: dict[str, dict]) -> list[str]:
+    """Every metric of the rows, in the order they first appear."""
+    return list(dict.fromkeys(key for row in scores.values() for key in row))
+
+
+def _score_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else _fmt(value)
 
 
 def _cells(row: dict) -> list[str]:

@@ -92,7 +92,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     from accelerate.utils import set_seed
     from torch.utils.data import DataLoader
 
-    from whet.batching import TokenBudgetBatchSampler
+    from whet.batching import TokenBudgetBatchSampler, feature_length
     from whet.checkpoint import load_checkpoint, save_checkpoint, trainable_state
     from whet.data.prepare import load_run_data
     from whet.io import existing_directory
@@ -144,7 +144,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     # Optimisation: the schedule length comes from the number of batches per epoch.
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     collate = functools.partial(task.collate, pad_token_id=pad_id)
-    sampler = TokenBudgetBatchSampler([len(f["input_ids"]) for f in train_features], training.batch_size,
+    sampler = TokenBudgetBatchSampler([feature_length(f) for f in train_features], training.batch_size,
                                       training.max_tokens, shuffle=True, seed=training.seed,
                                       rank=accelerator.process_index, world_size=accelerator.num_processes)
     # Its own generator: a DataLoader iterator otherwise draws from the global RNG when created,

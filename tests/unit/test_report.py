@@ -199,3 +199,29 @@ def test_plot_training_curves(tmp_path):
     assert path == tmp_path / "plots" / "curves.png"
     assert_png(path)
     assert os.listdir(tmp_path / "plots") == ["curves.png"]
+
+
+# -- Score tables (question answering, multiple choice). -----------------------------------
+
+
+def qa_eval_report() -> dict:
+    from whet.metrics.squad import squad_scores
+
+    return {"task": "question-answering", "examples": 3, "dataset": "dev.json",
+            "scores": squad_scores([["Porto"], ["baker"], []], ["Porto", "a cook", "Lisbon"]),
+            "notes": ["An empty answer is given when the null score beats the best span by more than 0.0."],
+            "unknown_labels": {"no_answer": 1}}
+
+
+def test_score_table_in_terminal_markdown_and_files(tmp_path):
+    report = qa_eval_report()
+    text = rendered_text(report)
+    assert "Evaluation (question-answering): 3 examples from dev.json" in text
+    for expected in ("exact_match", "answerable", "unanswerable", "0.3333", "null score", "no_answer (1)"):
+        assert expected in text
+    markdown = report_markdown(report)
+    assert "| | exact_match | f1 | examples |" in markdown
+    assert "| unanswerable | 0.0000 | 0.0000 | 1 |" in markdown
+    paths = write_report(report, tmp_path)
+    assert [p.name for p in paths] == ["report.json", "report.md"]
+    assert json.loads(paths[0].read_text())["scores"]["all"]["examples"] == 3

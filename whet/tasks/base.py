@@ -18,12 +18,20 @@ class Task(Protocol):
     def label_list(self, examples: list[Any], data: DataConfig) -> list[str]:
         """The label set, from the training examples."""
 
+    def unknown_labels(self, examples: list[Any], labels: list[str]) -> dict[str, int]:
+        """Counts of labels in (dev or test) examples that training never saw; {} when none."""
+
     def model_kwargs(self, labels: list[str], data: DataConfig) -> dict[str, Any]:
         """Extra ``from_pretrained`` arguments for the head (num_labels, id2label, ...)."""
 
     def encode(self, examples: list[Any], tokenizer: Any, labels: list[str], max_length: int, stride: int,
                data: DataConfig) -> list[dict]:
-        """Tokenise examples into model inputs; long inputs become several overlapping windows."""
+        """Tokenise examples into model inputs; long inputs become several overlapping windows.
+
+        Each feature is a dict with "input_ids" and "example" (the index of its example); a
+        feature holding several sequences (the options of a multiple-choice question) also
+        gives "length", the tokens it adds to a batch.
+        """
 
     def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Any]:
         """Pad a list of features into a batch of tensors."""
