@@ -691,6 +691,10 @@ project's license, Apache-2.0.
 They are small on purpose, so a small pretrained encoder (e.g. all-MiniLM-L6-v2)
 can be fine-tuned on them in a few minutes on a CPU.
 
+A third set, `instructions/` (prompt/response pairs for fine-tuning a causal language
+model), is built from the intents by `scripts/make_demo_instructions.py` and described in
+[instructions/README.md](instructions/README.md).
+
 ## `intents/` - customer-service intent classification
 
 `train.jsonl` and `dev.jsonl`, one JSON object per line:

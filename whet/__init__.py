@@ -10,8 +10,10 @@ if TYPE_CHECKING:
     from whet.predict import Predictor
 
 
-def load(path: str) -> Predictor:
+def load(path: str, adapter: str | None = None) -> Predictor:
     """Load a model saved by ``whet train`` for prediction.
+
+    ``adapter`` names one adapter of an adapter store (see ``whet adapters``) at ``path``.
 
     Example:
         >>> from whet import load
@@ -21,7 +23,7 @@ def load(path: str) -> Predictor:
     """
     from whet.predict import Predictor
 
-    return Predictor.from_directory(path)
+    return Predictor.from_directory(path, adapter)
 
 
 __all__ = ["__version__", "load"]

@@ -22,6 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 state = {"debug": False}
 
 Sets = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value, e.g. --set training.lr=3e-5.")]
+AdapterName = Annotated[Optional[str], typer.Option("--adapter", help="Adapter name, when MODEL is an adapter store.")]
 
 
 def _is_main_process() -> bool:
@@ -50,7 +51,7 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Show traceback
 def train(config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
           set_: Sets = None,
           resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last checkpoint.")] = False,
-          merge: Annotated[bool, typer.Option("--merge", help="LoRA: also save the merged model.")] = False,
+          merge: Annotated[bool, typer.Option("--merge", help="Also save the adapter merged into the base weights.")] = False,
           output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run directory (output.dir).")] = None,
           processes: Annotated[int, typer.Option("--processes", min=1, help="Train data-parallel in N local processes.")] = 1,
           ) -> None:
@@ -58,7 +59,7 @@ def train(config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
     from whet.config import load_config
     from whet.launch import is_distributed_child, launch
 
-    overrides = list(set_ or []) + ([f"output.dir={output}"] if output else [])
+    overrides = list(set_ or []) + ([f"output.dir={output}"] if output else []) + (["output.merge=true"] if merge else [])
     run_config = load_config(config, overrides)
     if processes > 1 and not is_distributed_child():
         arguments = ["--debug"] * state["debug"] + ["train", str(config), *(f"--set={o}" for o in overrides)]
@@ -80,6 +81,9 @@ def evaluate(model: Annotated[Path, typer.Argument(help="A model directory saved
              mode: Annotated[str, typer.Option(help="NER entity matching: default or strict.")] = "default",
              format: Annotated[Optional[str], typer.Option(help="Data format (default: from the extension).")] = None,
              encoding: Annotated[Optional[str], typer.Option(help="Text encoding of the data file.")] = None,
+             adapter: AdapterName = None,
+             generate: Annotated[bool, typer.Option("--generate", help="Causal LM: also reply to each prompt and score the replies (exact match, ROUGE-L).")] = False,
+             max_new_tokens: Annotated[int, typer.Option(min=1, help="Causal LM with --generate: most tokens per reply.")] = 128,
              ) -> None:
     """Evaluate a saved model on a labelled file: print the report, write JSON, Markdown and plots."""
     from rich.console import Console
@@ -89,7 +93,8 @@ def evaluate(model: Annotated[Path, typer.Argument(help="A model directory saved
 
     if mode not in ("default", "strict"):
         raise WhetError(f"--mode {mode!r}: choose default or strict")
-    report = load(str(model)).evaluate(str(data), mode=mode, format=format, encoding=encoding)
+    report = load(str(model), adapter).evaluate(str(data), mode=mode, format=format, encoding=encoding,
+                                                generate=generate, max_new_tokens=max_new_tokens)
     out_dir = output or model.parent / f"eval-{data.stem}"
     written = write_report(report, out_dir)
     Console().print(render_report(report))
@@ -102,6 +107,7 @@ def predict(model: Annotated[Path, typer.Argument(help="A model directory saved 
             input: Annotated[Optional[Path], typer.Option("--input", "-i", help="JSONL (objects or strings) or text file, one input per line.")] = None,
             output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
             batch_size: Annotated[int, typer.Option(help="Most inputs per batch.")] = 64,
+            adapter: AdapterName = None,
             ) -> None:
     """Predict for texts (or JSON records) given as arguments or in a file; JSON lines out."""
     if not texts and input is None:
@@ -111,7 +117,7 @@ def predict(model: Annotated[Path, typer.Argument(help="A model directory saved 
     # Imported after the argument checks: whet.predict pulls in torch.
     from whet.predict import Predictor, read_prediction_inputs
 
-    predictor = Predictor.from_directory(model)
+    predictor = Predictor.from_directory(model, adapter)
     if texts:
         for record in predictor.predict(texts, batch_size=batch_size):
             typer.echo(json.dumps(record, ensure_ascii=False))
@@ -150,6 +156,54 @@ def _write_predictions(results, output: Optional[Path], total: Optional[int]) ->
     typer.echo(f"predictions written to {output}", err=True)
 
 
+@app.command("generate")
+def generate_text(
+        model: Annotated[str, typer.Argument(help="A causal-lm model saved by whet train, or any causal LM: a directory or hub id.")],
+        prompts: Annotated[Optional[list[str]], typer.Argument(help="Prompts to continue.")] = None,
+        input: Annotated[Optional[Path], typer.Option("--input", "-i", help="JSONL (strings, or objects with 'prompt' or 'messages') or a text file with one prompt per line.")] = None,
+        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL (each input with 'generated') here instead of stdout.")] = None,
+        max_new_tokens: Annotated[int, typer.Option(help="Most tokens generated per prompt.")] = 128,
+        sample: Annotated[bool, typer.Option("--sample", help="Sample instead of greedy decoding.")] = False,
+        temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (with --sample).")] = None,
+        top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling: keep the smallest token set with this probability (with --sample).")] = None,
+        top_k: Annotated[Optional[int], typer.Option(help="Sample among the k likeliest tokens; 0 for all (with --sample).")] = None,
+        seed: Annotated[Optional[int], typer.Option(help="Seed that makes sampling repeatable.")] = None,
+        stop: Annotated[Optional[list[str]], typer.Option("--stop", help="End the reply before this string (repeatable).")] = None,
+        chat: Annotated[bool, typer.Option("--chat", help="Send plain-text prompts as a user message through the model's chat template.")] = False,
+        batch_size: Annotated[int, typer.Option(min=1, help="Prompts generated together.")] = 8,
+) -> None:
+    """Generate text with a causal language model: greedy or sampled, for prompts or a file."""
+    if not prompts and input is None:
+        raise WhetError("nothing to generate: give prompts as arguments or a file with --input")
+    if prompts and input is not None:
+        raise WhetError("give prompts as arguments or --input, not both")
+    # Imported after the argument checks: whet.generate pulls in torch.
+    from whet.data.causal_lm import read_prompts
+    from whet.generate import GenerationSettings, generate_records, generate_stream, load_generator
+
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, sample=sample, temperature=temperature, top_p=top_p,
+                                  top_k=top_k, seed=seed, stop=list(stop or []))
+    loaded, tokenizer = load_generator(model)
+    if input is not None:
+        total = None
+        if input.is_file():  # counted first so the progress bar can show an ETA
+            with open(input, encoding="utf-8") as handle:
+                total = sum(1 for line in handle if line.strip())
+        records = generate_records(loaded, tokenizer, read_prompts(input), settings, chat=chat, batch_size=batch_size)
+        _write_predictions(records, output, total)
+        return
+    if output is not None:
+        inputs = ((f"prompt {n}", {"prompt": p}, p) for n, p in enumerate(prompts, 1))
+        _write_predictions(generate_records(loaded, tokenizer, inputs, settings, chat=chat, batch_size=batch_size),
+                           output, len(prompts))
+        return
+    for prompt in prompts:  # to the terminal as it is generated
+        for piece in generate_stream(loaded, tokenizer, prompt, settings, chat=chat):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+
+
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Run config (YAML).")], set_: Sets = None) -> None:
     """Check a config and its data files and report every problem at once (no model is loaded)."""
@@ -161,6 +215,55 @@ def validate(config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
             typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
     typer.echo(f"{config}: ok")
+
+
+@app.command()
+def export(model: Annotated[Path, typer.Argument(help="A model directory saved by whet train, or an adapter store.")],
+           output: Annotated[Path, typer.Option("--output", "-o", help="New directory to write.")],
+           merge: Annotated[bool, typer.Option("--merge", help="Merge the adapter into the base weights (LoRA family, IA3).")] = False,
+           adapter: AdapterName = None,
+           quantize: Annotated[Optional[str], typer.Option(help="int8: int8 weights for fast CPU prediction (adapters are merged first).")] = None,
+           ) -> None:
+    """Write a model to a new directory, transformed by the options given (--merge, --quantize)."""
+    if quantize not in (None, "int8"):
+        raise WhetError(f"--quantize {quantize!r}: only int8 is supported")
+    from whet.export import export_model
+
+    export_model(model, output, merge=merge, adapter=adapter, quantize=quantize)
+    typer.echo(f"{'int8 ' if quantize else ''}model written to {output}", err=True)
+
+
+adapters_app = typer.Typer(no_args_is_help=True, help="Several named adapters sharing one base model (adapter stores).")
+app.add_typer(adapters_app, name="adapters")
+
+
+@adapters_app.command("add")
+def adapters_add(store: Annotated[Path, typer.Argument(help="Adapter store (created on first use).")],
+                 name: Annotated[str, typer.Argument(help="Adapter name: letters, digits, '_', '.', '-'.")],
+                 model: Annotated[Path, typer.Argument(help="The model directory of an adapter run.")]) -> None:
+    """Copy a trained adapter into a store under NAME."""
+    from whet.adapters import add_adapter
+
+    typer.echo(f"adapter '{name}' written to {add_adapter(store, name, model)}", err=True)
+
+
+@adapters_app.command("list")
+def adapters_list(store: Annotated[Path, typer.Argument(help="Adapter store.")]) -> None:
+    """Print the adapter names in a store, one per line."""
+    from whet.adapters import list_adapters
+
+    for name in list_adapters(store):
+        typer.echo(name)
+
+
+@adapters_app.command("remove")
+def adapters_remove(store: Annotated[Path, typer.Argument(help="Adapter store.")],
+                    name: Annotated[str, typer.Argument(help="Adapter name.")]) -> None:
+    """Delete one adapter from a store."""
+    from whet.adapters import remove_adapter
+
+    remove_adapter(store, name)
+    typer.echo(f"adapter '{name}' removed from {store}", err=True)
 
 
 def main() -> None:

@@ -22,10 +22,10 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    train: str | None = Field(None, description="Training file (CoNLL, JSONL, CSV, TSV or SQuAD JSON).")
+    train: str | None = Field(None, description="Training file (CoNLL, JSONL, CSV, TSV, SQuAD JSON, or plain text for causal-lm).")
     dev: str | None = Field(None, description="Dev file for evaluation during training; split from train when absent.")
     test: str | None = Field(None, description="Test file evaluated once with the best model at the end.")
-    format: Literal["auto", "conll", "jsonl", "csv", "tsv", "squad"] = Field(
+    format: Literal["auto", "conll", "jsonl", "csv", "tsv", "text", "squad"] = Field(
         "auto", description="File format; 'auto' decides from the file extension (and, for .json, the content)."
     )
     encoding: str = Field("utf-8", description="Text encoding of the data files (e.g. latin-1).")
@@ -45,6 +45,12 @@ class DataConfig(Section):
         None, ge=16, description="Tokens per window; longer inputs are split into overlapping windows. Default: the model's limit."
     )
     stride: int = Field(32, ge=0, description="Tokens shared by consecutive windows of a long input.")
+    packing: bool = Field(
+        False, description="Causal LM: pack several examples into each row of max_length tokens; attention stays within each example."
+    )
+    chat_template: str | None = Field(
+        None, description="Causal LM: Jinja chat template for 'messages' data, when the tokenizer has none (or to replace it)."
+    )
     max_answer_length: int = Field(30, ge=1, description="Question answering: longest answer span, in tokens.")
     n_best: int = Field(20, ge=1, description="Question answering: best start and end tokens per window paired into candidate spans.")
     null_score_threshold: float = Field(
@@ -60,11 +66,76 @@ class LoraSettings(Section):
     target_modules: list[str] | None = Field(
         None, description="Module names to adapt; default: peft's choice for the architecture (query/value for BERT)."
     )
+    use_dora: bool = Field(False, description="DoRA: learn each weight's magnitude apart from its LoRA direction update.")
+    use_rslora: bool = Field(False, description="rsLoRA: scale by alpha / sqrt(r) instead of alpha / r (stable at high rank).")
+
+
+class AdaLoraSettings(Section):
+    init_r: int = Field(12, ge=1, le=1024, description="Rank every adapted matrix starts with.")
+    target_r: int = Field(8, ge=1, le=1024, description="Average rank left once the budget is allocated.")
+    alpha: float = Field(16.0, gt=0, description="Scaling numerator, as for LoRA.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the adapter input.")
+    target_modules: list[str] | None = Field(None, description="Module names to adapt; default: peft's choice.")
+    tinit: float = Field(0.1, ge=0, lt=1, description="Share of the planned optimizer steps trained at init_r before ranks are pruned.")
+    tfinal: float = Field(0.2, ge=0, lt=1, description="Share of the planned steps trained at the final ranks after pruning.")
+    delta_t: int = Field(10, ge=1, description="Optimizer steps between two rank reallocations.")
+    orth_reg_weight: float = Field(0.5, ge=0, description="Weight of the orthogonality regulariser on the singular vectors.")
+
+    @model_validator(mode="after")
+    def _schedule(self) -> AdaLoraSettings:
+        if self.tinit + self.tfinal >= 1:
+            raise ValueError(f"tinit + tfinal must be below 1 to leave steps for rank allocation "
+                             f"(got {self.tinit} + {self.tfinal})")
+        if self.target_r > self.init_r:
+            raise ValueError(f"target_r ({self.target_r}) must not exceed init_r ({self.init_r})")
+        return self
+
+
+class IA3Settings(Section):
+    target_modules: list[str] | None = Field(None, description="Modules whose outputs are rescaled; default: peft's choice (key, value, FFN output).")
+    feedforward_modules: list[str] | None = Field(
+        None, description="Which of target_modules are feed-forward (rescaled on their input); default: peft's choice."
+    )
+
+
+class PrefixTuningSettings(Section):
+    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Prefix length: trained key/value positions in every layer.")
+    projection: bool = Field(False, description="Reparameterise the prefix through a two-layer MLP (more stable, more memory).")
+    projection_hidden: int | None = Field(None, ge=1, description="Hidden size of that MLP; default: the model's hidden size.")
+
+
+class PromptTuningSettings(Section):
+    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Trained soft-prompt embeddings put before the input.")
+    init_text: str | None = Field(None, description="Start the prompt from this text's token embeddings; default: random.")
+
+
+class PTuningSettings(Section):
+    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Virtual tokens put before the input.")
+    encoder: Literal["mlp", "lstm"] = Field("mlp", description="Prompt encoder producing the virtual token embeddings.")
+    encoder_hidden_size: int | None = Field(None, ge=1, description="Prompt encoder hidden size; default: the model's hidden size.")
+
+
+class BottleneckSettings(Section):
+    size: int = Field(64, ge=1, le=8192, description="Bottleneck width: down-projection size of each adapter.")
+    activation: Literal["gelu", "relu", "tanh", "silu"] = Field("gelu", description="Nonlinearity between down- and up-projection.")
+    target_modules: list[str] | None = Field(
+        None, description="Output projections an adapter follows; default: per architecture (attention and FFN output)."
+    )
 
 
 class MethodConfig(Section):
-    name: str = Field("full", description="full, frozen (head only), bitfit (biases and head) or lora.")
+    name: str = Field("full", description="How to fine-tune: full, frozen, bitfit, lora, adalora, ia3, prefix-tuning, "
+                                          "prompt-tuning, p-tuning or bottleneck (see docs/methods.md).")
     lora: LoraSettings = Field(default_factory=LoraSettings, description="Settings used when name is lora.")
+    adalora: AdaLoraSettings = Field(default_factory=AdaLoraSettings, description="Settings used when name is adalora.")
+    ia3: IA3Settings = Field(default_factory=IA3Settings, description="Settings used when name is ia3.")
+    prefix_tuning: PrefixTuningSettings = Field(default_factory=PrefixTuningSettings,
+                                                description="Settings used when name is prefix-tuning.")
+    prompt_tuning: PromptTuningSettings = Field(default_factory=PromptTuningSettings,
+                                                description="Settings used when name is prompt-tuning.")
+    p_tuning: PTuningSettings = Field(default_factory=PTuningSettings, description="Settings used when name is p-tuning.")
+    bottleneck: BottleneckSettings = Field(default_factory=BottleneckSettings,
+                                           description="Settings used when name is bottleneck.")
 
     @field_validator("name")
     @classmethod
@@ -91,7 +162,7 @@ class TrainingConfig(Section):
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 runs forward/backward under bf16 autocast.")
     seed: int = Field(42, description="Seed for initialisation, shuffling and dropout; the same seed repeats a run.")
     eval_every: int | None = Field(None, ge=1, description="Evaluate on dev every N optimizer steps; default: each epoch.")
-    metric: str | None = Field(None, description="Dev metric for best checkpoint and early stopping (task default: f1 or accuracy).")
+    metric: str | None = Field(None, description="Dev metric for best checkpoint and early stopping (task default: f1, accuracy, or loss for causal-lm).")
     patience: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement.")
     log_every: int = Field(20, ge=1, description="Log training loss every N optimizer steps.")
 
@@ -101,15 +172,20 @@ class EvalConfig(Section):
         "default", description="NER entity matching: seqeval's default (lenient) or strict with the label scheme."
     )
     batch_size: int = Field(64, ge=1, description="Most sentences in one evaluation/prediction batch.")
+    generate: bool = Field(
+        False, description="Causal LM: also generate a reply to each dev/test prompt and score it (exact match, ROUGE-L); slow."
+    )
+    max_new_tokens: int = Field(128, ge=1, description="Causal LM: most tokens generated per prompt when eval.generate is on.")
 
 
 class OutputConfig(Section):
     dir: str | None = Field(None, description="Run directory; default: runs/<config file name>.")
-    merge: bool = Field(False, description="LoRA: also save the adapter merged into the base weights.")
+    merge: bool = Field(False, description="Also save the adapter merged into the base weights (LoRA family, IA3).")
 
 
 class RunConfig(Section):
-    task: str = Field(..., description="token-classification, sequence-classification, question-answering or multiple-choice.")
+    task: str = Field(..., description="token-classification, sequence-classification, causal-lm, question-answering "
+                                        "or multiple-choice.")
     model: str = Field("builtin:minilm", description="builtin:minilm, a local model directory, or a Hugging Face hub id.")
     data: DataConfig = Field(default_factory=DataConfig, description="Data files and how to read them.")
     method: MethodConfig = Field(default_factory=MethodConfig, description="Which parameters are fine-tuned.")
@@ -127,6 +203,16 @@ class RunConfig(Section):
         return task
 
     @model_validator(mode="after")
+    def _check_method(self) -> RunConfig:
+        # Needs the task, so it runs once every field is valid; refuses pairs that cannot train.
+        from whet.methods import method_problem
+
+        problem = method_problem(self.method.name, self.task, merge=self.output.merge)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
     def _check_metric(self) -> RunConfig:
         # Needs the task, so it runs once every field is valid.
         from whet.tasks import TASK_METRICS
@@ -134,6 +220,13 @@ class RunConfig(Section):
         metrics = TASK_METRICS.get(self.task)
         if metrics and self.training.metric is not None and self.training.metric not in metrics:
             raise ValueError("training.metric: " + unknown_name_message("metric", self.training.metric, metrics))
+        if self.task == "causal-lm":
+            if self.training.metric in ("exact_match", "rouge_l") and not self.eval.generate:
+                raise ValueError(f"training.metric: {self.training.metric} is measured on generated replies; "
+                                 f"set eval.generate: true, or use loss or perplexity")
+            if self.model.startswith("builtin:"):
+                raise ValueError(f"model: {self.model} is an encoder, not a causal language model; set model to a "
+                                 f"GPT-2 or Llama-style model directory or hub id (e.g. model: gpt2)")
         return self
 
 

@@ -22,7 +22,8 @@ def move_to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "start_positions", "end_positions")
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "labels", "use_cache",
+                "start_positions", "end_positions")
 
 
 def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
@@ -30,20 +31,17 @@ def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
 
 
-def output_logits(outputs: Any) -> torch.Tensor:
-    """The model's logits; a span head's start and end logits stacked on a last axis, (batch, seq, 2)."""
-    if getattr(outputs, "logits", None) is not None:
-        return outputs.logits
-    return torch.stack([outputs.start_logits, outputs.end_logits], dim=-1)
-
-
 def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dict]], dict], *,
-                   max_sentences: int, max_tokens: int, device: torch.device,
-                   precision: str = "fp32") -> Iterator[tuple[list[int], np.ndarray, float, int]]:
+                   max_sentences: int, max_tokens: int, device: torch.device, precision: str = "fp32",
+                   reduce: Callable[[Any, dict], np.ndarray] | None = None
+                   ) -> Iterator[tuple[list[int], np.ndarray, float, int]]:
     """Yield ``(feature indices, logits, summed loss, loss count)`` batch by batch.
 
     Logits are float32 numpy arrays: (batch, seq, labels) or (batch, labels). The loss is
     summed over labelled items (tokens or examples) so callers can average it exactly.
+    ``reduce(outputs, batch)``, when given, replaces the logits with what it returns (one row
+    per feature), for tasks whose logits are too large to keep (a language model's vocabulary)
+    or that have more than one (a span head's start and end logits).
     """
     lengths = [feature_length(f) for f in features]
     was_training = model.training
@@ -55,7 +53,8 @@ def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dic
                 outputs = model(**model_inputs(batch))
                 count = _loss_count(batch)
                 loss = float(outputs.loss) * count if getattr(outputs, "loss", None) is not None else 0.0
-                yield indices, output_logits(outputs).float().cpu().numpy(), loss, count
+                values = reduce(outputs, batch) if reduce else outputs.logits.float().cpu().numpy()
+                yield indices, values, loss, count
     finally:
         model.train(was_training)
 
@@ -72,14 +71,15 @@ def _loss_count(batch: dict[str, Any]) -> int:
 
 def run_model(model: Any, features: list[dict], collate: Callable[[list[dict]], dict], *,
               max_sentences: int, max_tokens: int, device: torch.device,
-              precision: str = "fp32", progress: Callable[[int], None] | None = None
-              ) -> tuple[list[np.ndarray], float, int]:
+              precision: str = "fp32", progress: Callable[[int], None] | None = None,
+              reduce: Callable[[Any, dict], np.ndarray] | None = None) -> tuple[list[np.ndarray], float, int]:
     """Logits for every feature (padding removed), in feature order, with the summed loss and
     the number of labelled items it sums over (0 when the features carry no labels)."""
     logits: list[np.ndarray | None] = [None] * len(features)
     loss_sum, loss_count = 0.0, 0
     for indices, batch_logits, loss, count in batched_logits(model, features, collate, max_sentences=max_sentences,
-                                                             max_tokens=max_tokens, device=device, precision=precision):
+                                                             max_tokens=max_tokens, device=device, precision=precision,
+                                                             reduce=reduce):
         for row, index in enumerate(indices):
             value = batch_logits[row]
             logits[index] = value[: len(features[index]["input_ids"])] if value.ndim == 2 else value

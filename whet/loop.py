@@ -44,17 +44,25 @@ class StepEvent:
     is_best: bool = False
 
 
+LOWER_IS_BETTER = ("loss", "perplexity")
+
+
 def improved(score: float, best: float | None, metric: str) -> bool:
     if best is None:
         return True
-    return score < best if metric == "loss" else score > best
+    return score < best if metric in LOWER_IS_BETTER else score > best
 
 
 def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any, accelerator: Any,
                    loader: torch.utils.data.DataLoader, sampler: TokenBudgetBatchSampler, state: LoopState,
                    epochs: int, max_steps: int | None, grad_accum: int, max_grad_norm: float | None,
                    evaluate: Callable[[], dict[str, float]], eval_every: int | None, metric: str,
-                   precision: str = "fp32") -> Iterator[StepEvent]:
+                   precision: str = "fp32", after_step: Callable[[int], None] | None = None) -> Iterator[StepEvent]:
+    """Train until ``epochs`` or ``max_steps``, yielding after every optimizer step.
+
+    ``after_step(step)`` runs after each optimizer step while the gradients are still there
+    (a method's own per-step work, e.g. AdaLoRA's rank allocation); ``step`` counts from 0.
+    """
     device = accelerator.device
     started = time.perf_counter()
     sentences_at_start = state.sentences
@@ -82,6 +90,8 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
                 accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
             optimizer.step()
             scheduler.step()
+            if after_step is not None:
+                after_step(state.step)
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
 

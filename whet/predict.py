@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-
-from whet.errors import DataError
 
 
 class Predictor:
@@ -25,16 +22,18 @@ class Predictor:
         self.task = TASKS.get(info.task)
         self.labels = info.labels
         self.data = info.data_config()
-        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        # int8 models run on torch's CPU kernels only.
+        use_cuda = torch.cuda.is_available() and not getattr(info, "quantization", None)
+        self.device = device or torch.device("cuda" if use_cuda else "cpu")
         self.model.to(self.device)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.collate = functools.partial(self.task.collate, pad_token_id=pad_id)
 
     @classmethod
-    def from_directory(cls, path: str | Path) -> Predictor:
+    def from_directory(cls, path: str | Path, adapter: str | None = None) -> Predictor:
         from whet.saved_model import load_saved_model
 
-        model, tokenizer, info = load_saved_model(Path(path))
+        model, tokenizer, info = load_saved_model(Path(path), adapter)
         return cls(model, tokenizer, info)
 
     def _encode(self, examples: list[Any]) -> list[dict]:
@@ -45,7 +44,7 @@ class Predictor:
         from whet.inference import run_model
 
         logits, _, _ = run_model(self.model, features, self.collate, max_sentences=batch_size, max_tokens=max_tokens,
-                              device=self.device)
+                                 device=self.device, reduce=getattr(self.task, "reduce_outputs", None))
         return logits
 
     def predict(self, inputs: Iterable[Any], *, batch_size: int = 64, max_tokens: int = 16384) -> list[dict]:
@@ -83,8 +82,13 @@ class Predictor:
             yield from self.predict(chunk, batch_size=batch_size, max_tokens=max_tokens)
 
     def evaluate(self, path: str, *, mode: str = "default", format: str | None = None,
-                 encoding: str | None = None, batch_size: int = 64, max_tokens: int = 16384) -> dict:
-        """The evaluation report of this model on a labelled data file."""
+                 encoding: str | None = None, batch_size: int = 64, max_tokens: int = 16384,
+                 generate: bool = False, max_new_tokens: int = 128) -> dict:
+        """The evaluation report of this model on a labelled data file.
+
+        ``generate``: causal-lm models also reply to each prompt of the file and the replies are
+        scored against the file's (exact match, ROUGE-L).
+        """
         from whet.data.prepare import read_split
 
         data = self.data.model_copy(update={k: v for k, v in (("format", format), ("encoding", encoding)) if v})
@@ -92,23 +96,17 @@ class Predictor:
         features = self._encode(examples)
         logits = self._logits(features, batch_size, max_tokens)
         report, _ = self.task.evaluate(examples, features, logits, self.labels, data, mode)
+        if generate and hasattr(self.task, "generation_metrics"):
+            extra, _ = self.task.generation_metrics(self.model, self.tokenizer, examples,
+                                                    max_new_tokens=max_new_tokens, batch_size=batch_size)
+            report.update(extra)
         report["dataset"] = str(path)
         return report
 
 
 def read_prediction_inputs(path: Path, encoding: str = "utf-8") -> Iterator[Any]:
     """Inputs from a file, lazily: JSONL records (or strings), or plain text with one input per line."""
-    if not path.is_file():
-        raise DataError(f"input file {path} not found; check the path given to --input")
-    is_jsonl = path.suffix.lower() in (".jsonl", ".json")
-    with open(path, encoding=encoding) as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            if not is_jsonl:
-                yield line.rstrip("\n")
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: invalid JSON ({err.msg}); one JSON object per line") from None
+    from whet.data.formats import input_records
+
+    for _, record in input_records(path, encoding):
+        yield record

@@ -8,10 +8,12 @@ A report is a plain dict, built by the evaluation code from the metric functions
 * sequence classification: ``{"task": "sequence-classification", "classes":
   <classification_report or multilabel_report>, "multi_label": bool}``
 
-* any other task (question answering, multiple choice): ``{"task": ..., "scores": {row:
-  {metric: value, ...}, ...}}``, one table row per group of examples (e.g. "all",
-  "answerable", "unanswerable"); fractions are shown with 4 decimals, counts as integers.
-  ``"notes"`` (a list of sentences) explains how the numbers were made.
+* any other task (causal-lm, question answering, multiple choice): ``{"task": ...,
+  "metrics": {name: number}}``, optionally with ``"generation"`` (``{name: number}`` about
+  generated text), ``"samples"`` (a list of ``{column: text}`` rows, e.g. prompt, reference
+  and generated reply), ``"breakdown"`` (``{group: {name: number}}``, the metrics of groups
+  of examples, e.g. answerable and unanswerable questions) and ``"notes"`` (sentences on
+  how the numbers were made)
 
 plus the optional keys ``"dataset"`` (path of the evaluated file), ``"examples"`` (how many
 examples it held), ``"mode"`` (NER entity matching, ``"default"`` or ``"strict"``) and
@@ -76,10 +78,9 @@ def render_report(report: dict) -> RenderableType:
     if warning:
         parts.append(Text(f"Warning: {warning}", style="yellow"))
     task = _task(report)
-    if "scores" in report:
-        parts.append(_rich_scores(report["scores"]))
-        parts += [Text(note) for note in report.get("notes", [])]
-    elif task == TOKEN_TASK:
+    if task not in TASKS:
+        return Group(*parts, *_rich_metrics(report))
+    if task == TOKEN_TASK:
         entity = report["entity"]
         parts.append(_rich_table("Entities", "type", entity["per_type"], {f"{a} avg": entity[a] for a in _AVERAGES}))
         token = report.get("token")
@@ -107,6 +108,34 @@ def render_report(report: dict) -> RenderableType:
     return Group(*parts)
 
 
+def _rich_metrics(report: dict) -> list[RenderableType]:
+    table = Table(title="Metrics", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in _flat_metrics(report):
+        table.add_row(name, value)
+    parts: list[RenderableType] = [table]
+    breakdown = report.get("breakdown") or {}
+    if breakdown:
+        columns = _breakdown_columns(breakdown)
+        grouped = Table(title="By group", title_justify="left")
+        for column in ["", *columns]:
+            grouped.add_column(column, justify="right" if column else "left")
+        for name, row in breakdown.items():
+            grouped.add_row(Text(str(name)), *(_number(row.get(c)) for c in columns))
+        parts.append(grouped)
+    parts += [Text(note) for note in report.get("notes") or []]
+    samples = report.get("samples") or []
+    if samples:
+        listed = Table(title="Samples", title_justify="left")
+        for column in samples[0]:
+            listed.add_column(column, overflow="fold")
+        for sample in samples:
+            listed.add_row(*(Text(_short(str(v), 120)) for v in sample.values()))
+        parts.append(listed)
+    return parts
+
+
 def _rich_table(title: str, first: str, rows: dict[str, dict], averages: dict[str, dict]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column(first)
@@ -118,17 +147,6 @@ def _rich_table(title: str, first: str, rows: dict[str, dict], averages: dict[st
         table.add_row(Text(str(name)), *_cells(row), end_section=i == last)
     for name, row in averages.items():
         table.add_row(name, *_cells(row), style="bold")
-    return table
-
-
-def _rich_scores(scores: dict[str, dict]) -> Table:
-    table = Table(title="Scores", title_justify="left")
-    columns = _score_columns(scores)
-    table.add_column("")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for name, row in scores.items():
-        table.add_row(Text(str(name)), *(_score_cell(row.get(c)) for c in columns))
     return table
 
 
@@ -172,14 +190,24 @@ def report_markdown(report: dict) -> str:
     warning = _unknown_labels_line(report)
     if warning:
         lines += ["", f"> **Warning:** {warning}"]
-    if "scores" in report:
-        columns = _score_columns(report["scores"])
-        lines += ["", "## Scores", "", "| | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
-        for name, row in report["scores"].items():
-            lines.append(f"| {_md(name)} | " + " | ".join(_score_cell(row.get(c)) for c in columns) + " |")
+    if _task(report) not in TASKS:
+        lines += ["", "## Metrics", "", "| metric | value |", "|---|---:|"]
+        lines += [f"| {_md(name)} | {value} |" for name, value in _flat_metrics(report)]
+        breakdown = report.get("breakdown") or {}
+        if breakdown:
+            columns = _breakdown_columns(breakdown)
+            lines += ["", "## By group", "", "| | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+            lines += [f"| {_md(name)} | " + " | ".join(_number(row.get(c)) for c in columns) + " |"
+                      for name, row in breakdown.items()]
         if report.get("notes"):
             lines += ["", *report["notes"]]
-    elif _task(report) == TOKEN_TASK:
+        samples = report.get("samples") or []
+        if samples:
+            columns = list(samples[0])
+            lines += ["", "## Samples", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+            lines += ["| " + " | ".join(_md(str(s[c])).replace("\n", " ") for c in columns) + " |" for s in samples]
+        return "\n".join(lines) + "\n"
+    if _task(report) == TOKEN_TASK:
         entity = report["entity"]
         lines += ["", "## Entities", ""]
         lines += _md_table("type", entity["per_type"], {f"{a} avg": entity[a] for a in _AVERAGES})
@@ -250,9 +278,9 @@ def write_report(report: dict, out_dir: Path, *, name: str = "report") -> list[P
     write_json_atomic(json_path, report)
     write_text_atomic(markdown_path, report_markdown(report))
     written = [json_path, markdown_path]
+    if task not in TASKS:  # flat metrics: the tables say it all
+        return written
 
-    if "scores" in report:
-        return written  # a few numbers per row: the table says it all
     if task == TOKEN_TASK:
         rows, what = report["entity"]["per_type"], "entity type"
     else:
@@ -410,9 +438,16 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def _task(report: dict) -> str:
     task = report.get("task")
-    if task not in TASKS and not (isinstance(task, str) and "scores" in report):
-        raise ValueError(f"report task {task!r} is not one of {', '.join(TASKS)}")
+    if task not in TASKS and "metrics" not in report:
+        raise ValueError(f"report task {task!r} is not one of {', '.join(TASKS)} and the report has no metrics")
     return task
+
+
+def _flat_metrics(report: dict) -> list[tuple[str, str]]:
+    """(name, formatted value) of a flat report's metrics, then its generation metrics."""
+    rows = list(report["metrics"].items())
+    rows += [(f"generation {name}", value) for name, value in (report.get("generation") or {}).items()]
+    return [(name, _number(value)) for name, value in rows]
 
 
 def _summary_line(report: dict) -> str:
@@ -451,12 +486,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _score_columns(scores: dict[str, dict]) -> list[str]:
-    """Every metric of the rows, in the order they first appear."""
-    return list(dict.fromkeys(key for row in scores.values() for key in row))
+def _breakdown_columns(breakdown: dict[str, dict]) -> list[str]:
+    """Every metric of the groups, in the order they first appear."""
+    return list(dict.fromkeys(key for row in breakdown.values() for key in row))
 
 
-def _score_cell(value: Any) -> str:
+def _number(value: Any) -> str:
+    """Counts as integers, scores with 4 decimals, a missing value as an empty cell."""
     if value is None:
         return ""
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else _fmt(value)

@@ -1,14 +1,16 @@
 """Saved model directories: Hugging Face layout plus ``whet.json``.
 
 A full model directory (config.json with id2label/label2id, model.safetensors, tokenizer
-files) loads with plain transformers. A LoRA run saves the peft adapter
-(adapter_config.json, adapter_model.safetensors) and, when merging, a full model beside it
-under ``merged/``. ``whet.json`` holds what whet needs on top: task, labels, label
-scheme, data settings and the metrics the model reached.
+files) loads with plain transformers. An adapter run saves only what it trained: the peft
+adapter (adapter_config.json, adapter_model.safetensors) or bottleneck adapters
+(bottleneck_config.json, bottleneck_model.safetensors), with the head; when merging, a
+full model goes beside it under ``merged/``. ``whet.json`` holds what whet needs on top:
+task, labels, label scheme, data settings and the metrics the model reached.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,8 @@ class ModelInfo:
     metrics: dict = field(default_factory=dict)
     adapter: bool = False
     whet_version: str = ""
+    # {"scheme": ..., "modules": [...]} for a model exported with int8 weights (whet.quantize).
+    quantization: dict | None = None
 
     def data_config(self) -> DataConfig:
         return DataConfig.model_validate(self.data)
@@ -44,26 +48,45 @@ def is_peft_model(model: Any) -> bool:
     return hasattr(model, "peft_config")
 
 
-def save_model(path: Path, model: Any, tokenizer: Any, info: ModelInfo, *, merge: bool = False) -> Path:
-    """Write the model directory atomically; with ``merge``, a LoRA model also gets ``merged/``."""
-    from whet.pretrained import quiet_transformers
+def is_adapter_model(model: Any) -> bool:
+    """True when the model saves as an adapter on a base (peft or bottleneck) rather than whole."""
+    from whet.methods.bottleneck import is_bottleneck_model
 
-    with atomic_directory(path) as tmp, quiet_transformers():
-        info.adapter = is_peft_model(model)
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        if info.adapter:
-            # The base config with this model's labels, so the adapter can be rebuilt offline.
-            model.get_base_model().config.save_pretrained(str(tmp))
+    return is_peft_model(model) or is_bottleneck_model(model)
+
+
+def save_model(path: Path, model: Any, tokenizer: Any, info: ModelInfo, *, merge: bool = False) -> Path:
+    """Write the model directory atomically; with ``merge``, an adapter model also gets ``merged/``."""
+    with atomic_directory(path) as tmp:
+        write_model_files(tmp, model, tokenizer, info)
         if info.adapter and merge:
             import copy
 
-            merged = copy.deepcopy(model).merge_and_unload()
-            merged.save_pretrained(str(tmp / "merged"))
-            tokenizer.save_pretrained(str(tmp / "merged"))
-            write_json_atomic(tmp / "merged" / METADATA, {**info.__dict__, "adapter": False})
-        write_json_atomic(tmp / METADATA, info.__dict__)
+            from whet.export import merge_adapter
+
+            write_model_files(tmp / "merged", merge_adapter(copy.deepcopy(model), info.method), tokenizer,
+                              dataclasses.replace(info))
     return path
+
+
+def write_model_files(directory: Path, model: Any, tokenizer: Any, info: ModelInfo) -> None:
+    """The model (whole, or adapter and head), tokenizer and ``whet.json`` into ``directory``."""
+    from whet.methods import bottleneck
+    from whet.pretrained import quiet_transformers
+
+    directory.mkdir(parents=True, exist_ok=True)
+    info.adapter = is_adapter_model(model)
+    with quiet_transformers():
+        if bottleneck.is_bottleneck_model(model):
+            bottleneck.save(model, directory)
+        else:
+            model.save_pretrained(str(directory))
+        tokenizer.save_pretrained(str(directory))
+        if info.adapter:
+            # The base config with this model's labels, so the adapter can be rebuilt offline.
+            base = model.get_base_model() if is_peft_model(model) else model
+            base.config.save_pretrained(str(directory))
+    write_json_atomic(directory / METADATA, info.__dict__)
 
 
 def read_info(path: Path) -> ModelInfo:
@@ -72,32 +95,79 @@ def read_info(path: Path) -> ModelInfo:
         raise ModelError(f"model directory {path} does not exist; give the 'model' directory of a whet run")
     meta = found / METADATA
     if not meta.is_file():
+        from whet.adapters import is_adapter_store
+
+        if is_adapter_store(found):
+            raise ModelError(f"{found} holds named adapters; choose one (--adapter NAME, or adapter= in Python)")
         raise ModelError(f"{found} has no {METADATA}; it is not a model saved by whet (train one with whet train)")
     return ModelInfo(**json.loads(meta.read_text(encoding="utf-8")))
 
 
-def load_saved_model(path: Path) -> tuple[Any, Any, ModelInfo]:
-    """(model, tokenizer, info) from a whet model directory; weights from safetensors only."""
+def load_saved_model(path: Path, adapter: str | None = None, *,
+                     base_weights: dict[str, Any] | None = None) -> tuple[Any, Any, ModelInfo]:
+    """(model, tokenizer, info) from a whet model directory; weights from safetensors only.
+
+    Args:
+        path: a model directory saved by whet, or an adapter store (see ``whet.adapters``).
+        adapter: the name of an adapter in the store at ``path``.
+        base_weights: pass the same dict to several loads of adapters on one base to keep one
+            copy of the base weights: the first load fills it, later loads reuse its tensors.
+    """
     import transformers
 
-    from whet.pretrained import load_model, load_tokenizer
+    from whet.pretrained import load_model, load_tokenizer, quiet_transformers
     from whet.tasks import TASKS
 
-    info = read_info(path)
-    found = existing_directory(path)
+    found = existing_directory(path) or Path(path)  # read_info says what is missing
+    base_location = None
+    if adapter is not None:
+        from whet.adapters import adapter_directory, base_directory
+
+        found, base_location = adapter_directory(Path(path), adapter), str(base_directory(Path(path)))
+    info = read_info(found)
     task = TASKS.get(info.task)
     auto_class = getattr(transformers, task.auto_class)
     tokenizer = load_tokenizer(str(found))
-    if info.adapter:
-        from peft import PeftModel
-
-        from whet.pretrained import quiet_transformers
+    if info.quantization:
+        from whet.quantize import load_weights
 
         config = transformers.AutoConfig.from_pretrained(str(found))
-        base = load_model(auto_class, info.base_model, config=config)
         with quiet_transformers():
-            model = PeftModel.from_pretrained(base, str(found))
+            skeleton = auto_class.from_config(config)
+        model = load_weights(found, skeleton, info.quantization["modules"])
+    elif info.adapter:
+        from whet.methods import bottleneck
+        from whet.methods.common import new_head_names
+
+        config = transformers.AutoConfig.from_pretrained(str(found))
+        model = load_model(auto_class, base_location or info.base_model, config=config)
+        if base_weights is not None:
+            share_base_weights(model, base_weights, new_head_names(model, task.peft_task_type))
+        if bottleneck.is_saved_here(found):
+            model = bottleneck.load(model, found)
+        else:
+            from peft import PeftModel
+
+            with quiet_transformers():
+                model = PeftModel.from_pretrained(model, str(found))
     else:
         model = load_model(auto_class, str(found))
     model.eval()
     return model, tokenizer, info
+
+
+def share_base_weights(model: Any, base_weights: dict[str, Any], heads: list[str]) -> None:
+    """Point the pretrained parameters of ``model`` (not its new heads) at those in ``base_weights``;
+    fill ``base_weights`` from this model when it is empty. Adapters never change these tensors."""
+    from whet.methods.common import is_head_parameter
+
+    own = {name: parameter for name, parameter in model.named_parameters(remove_duplicate=False)
+           if not is_head_parameter(name, heads)}
+    if not base_weights:
+        base_weights.update(own)
+        return
+    for name, parameter in own.items():
+        shared = base_weights.get(name)
+        if shared is not None and shared.shape == parameter.shape and shared.dtype == parameter.dtype:
+            module_name, _, leaf = name.rpartition(".")
+            setattr(model.get_submodule(module_name), leaf, shared)

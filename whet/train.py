@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from whet.config import RunConfig, save_config
-from whet.errors import Interrupted, WhetError
+from whet.errors import ConfigError, Interrupted, WhetError
 
 log = logging.getLogger("whet")
 
@@ -56,6 +56,16 @@ def build_optimizer(model: Any, *, lr: float, head_lr: float | None, weight_deca
         return torch.optim.AdamW(param_groups, lr=lr, foreach=True)
 
 
+def window_length(configured: int | None, model_limit: int, virtual_tokens: int) -> int:
+    """Tokens per input window: the configured length within the model's limit, less the
+    positions a prompt or prefix method puts before the input."""
+    length = min(configured or 10**9, model_limit - virtual_tokens)
+    if length < 16:
+        raise WhetError(f"the model takes {model_limit} positions and the method adds {virtual_tokens} virtual tokens, "
+                        f"leaving {model_limit - virtual_tokens} for the input; lower num_virtual_tokens")
+    return length
+
+
 def run_directory(config: RunConfig) -> Path:
     return Path(config.output.dir)
 
@@ -84,7 +94,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     Args:
         config: a validated run configuration (see ``whet.config.load_config``).
         resume: continue from the run directory's last checkpoint.
-        merge: LoRA only; also save the merged model (default: ``config.output.merge``).
+        merge: also save the adapter merged into the base weights (default: ``config.output.merge``).
         on_step: called with every ``StepEvent``; may set ``whet.train.STOP`` to interrupt.
     """
     import transformers
@@ -97,7 +107,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     from whet.data.prepare import load_run_data
     from whet.io import existing_directory
     from whet.loop import LoopState, training_steps
-    from whet.methods import METHODS
+    from whet.methods import METHODS, method_problem
     from whet.methods.common import count_parameters, head_module_names
     from whet.pretrained import load_config as load_model_config
     from whet.pretrained import load_model, load_tokenizer, model_max_length
@@ -120,10 +130,20 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     task = TASKS.get(config.task)
     metric = training.metric or DEFAULT_METRIC[config.task]
 
-    # Data: the tokenizer decides the window size, the training labels decide the head.
+    # The method first: prompt and prefix methods take input positions from every window.
+    method = METHODS.get(config.method.name)
+    settings = getattr(config.method, method.section) if method.section else None
+    merge = config.output.merge if merge is None else merge
+    if merge and not method.merges:
+        raise WhetError(method_problem(config.method.name, config.task, merge=True))
+
+    # Data: the tokenizer and the method decide the window size, the training labels decide the head.
     tokenizer = load_tokenizer(config.model)
     model_config = load_model_config(config.model)
-    max_length = min(config.data.max_length or 10**9, model_max_length(tokenizer, model_config))
+    if hasattr(task, "prepare"):  # e.g. a pad token for a causal LM that ships none, before encoding
+        task.prepare(tokenizer, model_config, config.data)
+    max_length = window_length(config.data.max_length, model_max_length(tokenizer, model_config),
+                               method.virtual_tokens(settings) if method.virtual_tokens else 0)
     data = load_run_data(task, config.data, training.seed)
     encode = functools.partial(task.encode, tokenizer=tokenizer, labels=data.labels, max_length=max_length,
                                stride=config.data.stride, data=config.data)
@@ -132,16 +152,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
              config.task, len(data.train), len(data.dev), len(train_features), len(dev_features), max_length,
              len(data.labels))
 
-    # Model: pretrained body plus a new head sized for the labels, then the method decides what trains.
-    auto_class = getattr(transformers, task.auto_class)
-    model = load_model(auto_class, config.model, **task.model_kwargs(data.labels, config.data))
-    heads = head_module_names(model)
-    model = METHODS.get(config.method.name)(model, config.method.lora, task.peft_task_type)
-    trainable, total = count_parameters(model)
-    log.info("method %s: training %s of %s parameters (%.2f%%)", config.method.name, f"{trainable:,}",
-             f"{total:,}", 100 * trainable / total)
-
-    # Optimisation: the schedule length comes from the number of batches per epoch.
+    # Schedule: its length comes from the number of batches per epoch (AdaLoRA's rank schedule needs it too).
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     collate = functools.partial(task.collate, pad_token_id=pad_id)
     sampler = TokenBudgetBatchSampler([feature_length(f) for f in train_features], training.batch_size,
@@ -152,11 +163,25 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     loader = DataLoader(train_features, batch_sampler=sampler, collate_fn=collate, generator=torch.Generator())
     steps_per_epoch = math.ceil(len(sampler.epoch_batches) / training.grad_accum)
     total_steps = training.max_steps or steps_per_epoch * training.epochs
+
+    # Model: pretrained body plus a new head sized for the labels, then the method decides what trains.
+    auto_class = getattr(transformers, task.auto_class)
+    model = load_model(auto_class, config.model, **task.model_kwargs(data.labels, config.data))
+    heads = head_module_names(model)
+    model = method.apply(model, settings, task.peft_task_type, total_steps=total_steps)
+    trainable, total = count_parameters(model)
+    if trainable == 0:
+        raise ConfigError(f"method {config.method.name} trains no parameter of this {config.task} model "
+                          f"(it has no new task head, or no biases); choose another method.name")
+    log.info("method %s: training %s of %s parameters (%.2f%%)", config.method.name, f"{trainable:,}",
+             f"{total:,}", 100 * trainable / total)
+
     optimizer = build_optimizer(model, lr=training.lr, head_lr=training.head_lr,
                                 weight_decay=training.weight_decay, heads=heads)
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(training.warmup_ratio * total_steps),
                                                              total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
+    after_step = method.step_callback(accelerator.unwrap_model(model)) if method.step_callback else None
 
     state = LoopState()
     if resume:
@@ -169,7 +194,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
 
     def evaluate() -> dict[str, float]:
         _, metrics = evaluate_features(accelerator.unwrap_model(model), task, data.dev, dev_features, data.labels,
-                                       config, collate, accelerator.device, accelerator)
+                                       config, collate, accelerator.device, accelerator, tokenizer=tokenizer)
         return metrics
 
     def checkpoint() -> None:
@@ -187,7 +212,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
                                         epochs=training.epochs, max_steps=training.max_steps,
                                         grad_accum=training.grad_accum, max_grad_norm=training.max_grad_norm,
                                         evaluate=evaluate, eval_every=training.eval_every, metric=metric,
-                                        precision=training.precision):
+                                        precision=training.precision, after_step=after_step):
                 lr = scheduler.get_last_lr()[0]
                 progress.update(event)
                 if event.step % training.log_every == 0 or event.metrics is not None:
@@ -227,10 +252,12 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     # The best weights seen on dev become the model; the final reports are computed with them.
     unwrapped = accelerator.unwrap_model(model)
     _load_trainable(best_dir, unwrapped)
+    if method.finish:
+        method.finish(unwrapped)
     results = {"best_step": state.best_step, metric: state.best_score}
     if main:
         results = finish_run(run_dir, unwrapped, tokenizer, config, task, data, collate, accelerator.device,
-                             max_length, state, merge=config.output.merge if merge is None else merge)
+                             max_length, state, merge=merge)
     accelerator.wait_for_everyone()
     return results
 
@@ -262,16 +289,18 @@ def _load_trainable(path: Path, model: Any) -> None:
 
 def evaluate_features(model: Any, task: Any, examples: list, features: list[dict], labels: list[str],
                       config: RunConfig, collate: Callable, device: torch.device,
-                      accelerator: Any = None) -> tuple[dict, dict[str, float]]:
+                      accelerator: Any = None, tokenizer: Any = None) -> tuple[dict, dict[str, float]]:
     """Dev metrics; in a distributed run each process scores every N-th feature and the
-    logits are gathered, so no feature is scored twice and every process gets the same result."""
+    logits are gathered, so no feature is scored twice and every process gets the same result.
+    With ``eval.generate`` (and a ``tokenizer``), a generating task also scores generated text."""
     from whet.inference import run_model
 
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     mine = list(range(rank, len(features), world))
     logits_part, loss_sum, loss_count = run_model(
         model, [features[i] for i in mine], collate, max_sentences=config.eval.batch_size,
-        max_tokens=config.training.max_tokens * 2, device=device, precision=config.training.precision)
+        max_tokens=config.training.max_tokens * 2, device=device, precision=config.training.precision,
+        reduce=getattr(task, "reduce_outputs", None))
     pieces = [(mine, logits_part, loss_sum, loss_count)]
     if world > 1:
         from accelerate.utils import gather_object
@@ -287,6 +316,13 @@ def evaluate_features(model: Any, task: Any, examples: list, features: list[dict
     report, metrics = task.evaluate(examples, features, logits, labels, config.data, config.eval.mode)
     if loss_count:
         metrics["loss"] = loss_sum / loss_count
+    if config.eval.generate and tokenizer is not None and hasattr(task, "generation_metrics"):
+        # Each process generates for every example: generation is deterministic (greedy), so all agree.
+        extra_report, extra_metrics = task.generation_metrics(model, tokenizer, examples,
+                                                              max_new_tokens=config.eval.max_new_tokens,
+                                                              batch_size=config.eval.batch_size)
+        report.update(extra_report)
+        metrics.update(extra_metrics)
     return report, metrics
 
 
@@ -306,7 +342,7 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
                                stride=config.data.stride, data=config.data)
     for split, examples, source in splits:
         report, metrics = evaluate_features(model, task, examples, encode(examples), data.labels, config, collate,
-                                            device)
+                                            device, tokenizer=tokenizer)
         report["dataset"] = str(source)
         write_report(report, run_dir, name=f"{split}_report")
         _console().print(render_report(report))

@@ -54,11 +54,22 @@ ONE_LINE_ERRORS = {
     "unknown method": (
         ["train", "ner.yaml", "--set", "method.name=lorra"],
         r"ner\.yaml: 1 problem: method\.name: unknown method 'lorra'; did you mean 'lora'\? "
-        r"choose one of: bitfit, frozen, full, lora"),
+        r"choose one of: adalora, bitfit, bottleneck, frozen, full, ia3, lora, p-tuning, prefix-tuning, prompt-tuning"),
+    "method that cannot train the task": (
+        ["train", "ner.yaml", "--set", "method.name=prompt-tuning"],
+        r"ner\.yaml: 1 problem: method 'prompt-tuning' cannot train task 'token-classification' \(.+\); "
+        r"for token-classification choose one of: full, frozen, bitfit, lora, adalora, ia3, prefix-tuning, bottleneck"),
+    "merge of a method that cannot merge": (
+        ["train", "ner.yaml", "--set", "method.name=bottleneck", "--merge"],
+        r"output\.merge: method 'bottleneck' cannot be merged into the base weights; merging works for lora, "
+        r"adalora, ia3; set output\.merge to false"),
+    "adapter name that is a path": (
+        ["predict", "not-a-model", "--adapter", "../model", "some text"],
+        r"adapter name '\.\./model' is not allowed; use letters, digits, '_', '\.' and '-', not starting with a dot"),
     "unknown task": (
         ["train", "ner.yaml", "--set", "task=token-clasification"],
         r"task: unknown task 'token-clasification'; did you mean 'token-classification'\? "
-        r"choose one of: [a-z, -]*sequence-classification, token-classification"),
+        r"choose one of: (\S+, )*sequence-classification, token-classification"),
     "hyperparameter out of range": (
         ["train", "ner.yaml", "--set", "training.lr=-1e-4", "--set", "training.epochs=0"],
         r"ner\.yaml: 2 problems: training\.epochs: Input should be greater than or equal to 1 \(got 0\); "
@@ -97,6 +108,7 @@ OTHER_RUNS = {
     "validate data problems": ["validate", "ner.yaml", "--set", "data.train=malformed.conll",
                                "--set", "data.dev=mismatch.jsonl", "--set", "data.test=empty.conll"],
     "validate ok": ["validate", "ner.yaml"],
+    "validate method for task": ["validate", "ner.yaml", "--set", "method.name=p-tuning"],
     "debug": ["--debug", "train", "ner.yaml", "--set", "task=token-clasification"],
 }
 
@@ -174,6 +186,14 @@ def test_validate_accepts_a_good_config(results: dict) -> None:
     result = results["validate ok"]
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.strip() == "ner.yaml: ok"
+
+
+def test_validate_refuses_a_method_that_cannot_train_the_task(results: dict) -> None:
+    result = results["validate method for task"]
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert result.stderr.startswith("error: method 'p-tuning' cannot train task 'token-classification'")
+    assert result.stderr.count("\n") == 1
 
 
 def test_debug_shows_the_traceback(results: dict) -> None:

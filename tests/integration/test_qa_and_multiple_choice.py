@@ -80,8 +80,8 @@ def test_question_answering_learns_spans_and_empty_answers_across_windows(qa_run
     # Chance: a quarter of the questions are unanswerable and the rest have one of ~50 tokens.
     assert qa_run["results"]["dev"]["f1"] > 0.7
     report = json.loads((qa_run["dir"] / "dev_report.json").read_text())
-    assert report["scores"]["unanswerable"]["examples"] + report["scores"]["answerable"]["examples"] == 24
-    assert report["scores"]["answerable"]["exact_match"] > 0.5
+    assert report["breakdown"]["unanswerable"]["examples"] + report["breakdown"]["answerable"]["examples"] == 24
+    assert report["breakdown"]["answerable"]["exact_match"] > 0.5
     info = json.loads((qa_run["dir"] / "model" / "whet.json").read_text())
     assert info["labels"] == ["answer", "no_answer"]  # unanswerable questions in training: empty answers allowed
 
@@ -90,7 +90,7 @@ def test_question_answering_eval_and_predict_from_the_command_line(qa_run, tmp_p
     model = str(qa_run["dir"] / "model")
     cli("eval", model, str(qa_run["dev"]), "--output", str(tmp_path / "eval"))
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
-    assert report["scores"]["all"]["f1"] == pytest.approx(qa_run["results"]["dev"]["f1"])
+    assert report["metrics"]["f1"] == pytest.approx(qa_run["results"]["dev"]["f1"])
 
     context = "red cat lamp door porto hill cup"
     [answer] = [json.loads(line) for line in cli("predict", model, json.dumps({"question": "which city is named?",
@@ -130,14 +130,14 @@ def test_multiple_choice_learns_which_option_is_right(choice_run):
     assert choice_run["results"]["dev"]["loss"] < math.log(3) - 0.05  # a uniform guess scores ln 3
     assert choice_run["results"]["dev"]["accuracy"] > 0.6  # chance is 1/3
     report = json.loads((choice_run["dir"] / "dev_report.json").read_text())
-    assert sum(report["scores"][f"option {k}"]["examples"] for k in range(3)) == 24
+    assert sum(report["breakdown"][f"option {k}"]["examples"] for k in range(3)) == 24
 
 
 def test_multiple_choice_eval_and_predict_with_different_option_counts(choice_run, tmp_path):
     model = str(choice_run["dir"] / "model")
     cli("eval", model, str(choice_run["dev"]), "--output", str(tmp_path / "eval"))
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
-    assert report["scores"]["all"]["accuracy"] == pytest.approx(choice_run["results"]["dev"]["accuracy"])
+    assert report["metrics"]["accuracy"] == pytest.approx(choice_run["results"]["dev"]["accuracy"])
 
     lines = cli("predict", model, '{"question": "red cat?", "options": ["no", "yes"]}',
                 '{"id": "x", "question": "blue dog?", "options": ["maybe", "no", "yes", "no"]}').splitlines()

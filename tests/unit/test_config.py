@@ -49,7 +49,7 @@ def test_unknown_key_names_the_path_and_the_closest_key(raw: dict, expected: str
 
 def test_unknown_key_without_a_close_match_lists_the_valid_keys() -> None:
     (problem,) = validation_problems(with_("eval", zzzzzz=1))
-    assert problem == "eval.zzzzzz: unknown key; valid keys: mode, batch_size"
+    assert problem == "eval.zzzzzz: unknown key; valid keys: mode, batch_size, generate, max_new_tokens"
 
 
 # Bad values name the path, the rule and the value given.
@@ -61,7 +61,7 @@ def test_unknown_key_without_a_close_match_lists_the_valid_keys() -> None:
     ("training", "lr", "fast", r"^training\.lr: Input should be a valid number.*'fast'"),
     ("training", "precision", "fp8", r"^training\.precision: Input should be 'fp32' or 'bf16' \(got 'fp8'\)$"),
     ("data", "dev_split", 0.7, r"^data\.dev_split: Input should be less than 0\.5"),
-    ("data", "format", "xml", r"^data\.format: Input should be 'auto', 'conll', 'jsonl', 'csv', 'tsv' or 'squad'"),
+    ("data", "format", "xml", r"^data\.format: Input should be 'auto', 'conll', 'jsonl', 'csv', 'tsv', 'text' or 'squad'"),
 ])
 def test_bad_value_names_the_path(section: str, key: str, value: object, expected: str) -> None:
     (problem,) = validation_problems(with_(section, **{key: value}))
@@ -90,7 +90,8 @@ def test_unknown_task_lists_tasks_and_suggests_the_closest() -> None:
 
 def test_unknown_method_lists_methods_and_suggests_the_closest() -> None:
     assert validation_problems(with_("method", name="lorra")) == [
-        "method.name: unknown method 'lorra'; did you mean 'lora'? choose one of: bitfit, frozen, full, lora"]
+        "method.name: unknown method 'lorra'; did you mean 'lora'? choose one of: adalora, bitfit, bottleneck, "
+        "frozen, full, ia3, lora, p-tuning, prefix-tuning, prompt-tuning"]
 
 
 def test_unknown_name_without_a_close_match_only_lists_the_names() -> None:

@@ -57,8 +57,8 @@ def test_probabilities_ignore_filler_options_and_accuracy_counts_positions():
     logits = [np.array([0.0, 1.0, 3.0]), np.array([2.0, 0.0, 9.0]), np.array([1.0, 0.0, 0.0])]
     report, metrics = TASK.evaluate(examples, [], logits, [], DataConfig(), "default")
     assert metrics == {"accuracy": pytest.approx(2 / 3)}
-    assert report["scores"]["option 1"] == {"accuracy": 0.0, "examples": 1, "predicted": 0}
-    assert report["scores"]["option 0"] == {"accuracy": 1.0, "examples": 1, "predicted": 2}
+    assert report["breakdown"]["option 1"] == {"accuracy": 0.0, "examples": 1, "predicted": 0}
+    assert report["breakdown"]["option 0"] == {"accuracy": 1.0, "examples": 1, "predicted": 2}
     predictions = TASK.predictions(examples, [], logits, [], DataConfig())
     assert predictions[1]["answer"] == 0 and len(predictions[1]["probabilities"]) == 2
     assert predictions[1]["probabilities"][0] == pytest.approx(1 / (1 + np.exp(-2)), abs=1e-4)

@@ -180,7 +180,7 @@ def test_evaluate_and_predictions_from_logits():
     report, metrics = TASK.evaluate(examples, features, [answer_porto, answer_nothing], ["answer", "no_answer"],
                                     data, "default")
     assert metrics == {"exact_match": 1.0, "f1": 1.0}
-    assert report["scores"]["unanswerable"]["examples"] == 1
+    assert report["breakdown"]["unanswerable"]["examples"] == 1
     # Without "no_answer" in the labels the model must answer, and the unanswerable question is an error.
     report, metrics = TASK.evaluate(examples, features, [answer_porto, answer_nothing], ["answer"], data, "default")
     assert metrics["exact_match"] == 0.5 and report["unknown_labels"] == {"no_answer": 1}

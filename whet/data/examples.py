@@ -70,3 +70,19 @@ class ChoiceExample:
     answer: int | None
     id: str | None = None
     source: str = ""
+
+
+@dataclass
+class LMExample:
+    """One example for causal language modelling; exactly one of three kinds is set.
+
+    ``text``: a document, trained on whole. ``prompt`` and ``response``: the loss is on the
+    response only. ``messages``: a chat (``{"role", "content"}`` dicts) rendered with the
+    tokenizer's chat template, the loss on the assistant turns only.
+    """
+
+    text: str | None = None
+    prompt: str | None = None
+    response: str | None = None
+    messages: list[dict] | None = None
+    source: str = ""

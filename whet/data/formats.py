@@ -18,12 +18,14 @@ from whet.errors import DataError
 
 TOKEN_CLASSIFICATION = "token-classification"
 SEQUENCE_CLASSIFICATION = "sequence-classification"
+CAUSAL_LM = "causal-lm"
 QUESTION_ANSWERING = "question-answering"
 MULTIPLE_CHOICE = "multiple-choice"
 
 FORMATS_BY_TASK = {
     TOKEN_CLASSIFICATION: ("conll", "jsonl"),
     SEQUENCE_CLASSIFICATION: ("jsonl", "csv", "tsv"),
+    CAUSAL_LM: ("text", "jsonl"),
     QUESTION_ANSWERING: ("squad", "jsonl"),
     MULTIPLE_CHOICE: ("jsonl",),
 }
@@ -47,6 +49,13 @@ _FORMAT_BY_EXTENSION = {
         ".json": "jsonl",
         ".csv": "csv",
         ".tsv": "tsv",
+    },
+    CAUSAL_LM: {
+        ".txt": "text",
+        ".text": "text",
+        ".md": "text",
+        ".jsonl": "jsonl",
+        ".json": "jsonl",
     },
     # A .json file may hold SQuAD JSON or JSON Lines; the reader looks inside to tell.
     QUESTION_ANSWERING: {".json": "squad", ".jsonl": "jsonl"},
@@ -130,6 +139,19 @@ def json_records(text: str, path: str | Path) -> Iterator[tuple[str, dict[str, A
         if not isinstance(record, dict):
             raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
         yield where, record
+
+
+def input_records(path: Path, encoding: str = "utf-8") -> Iterator[tuple[str, Any]]:
+    """``("file:line", input)`` for each non-blank line of a file given to ``--input``, lazily:
+    the parsed JSON value in a JSON Lines file (.jsonl, .json), the line's text in any other."""
+    if not path.is_file():
+        raise DataError(f"input file {path} not found; check the path given to --input")
+    is_jsonl = path.suffix.lower() in (".jsonl", ".json")
+    with open(path, encoding=encoding) as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                where = f"{path}:{number}"
+                yield where, parse_json_line(line, where) if is_jsonl else line.rstrip("\r\n")
 
 
 def detect_format(

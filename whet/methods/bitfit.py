@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from whet.methods.common import freeze_all_but, head_module_names, is_head_parameter
+from whet.methods.base import EVERY_TASK, Method
+from whet.methods.common import freeze_all_but, is_head_parameter, new_head_names
 
 
-def apply(model: Any, settings: Any, peft_task_type: str) -> Any:
-    heads = head_module_names(model)
+def apply(model: Any, settings: Any, peft_task_type: str | None, *, total_steps: int | None = None) -> Any:
+    heads = new_head_names(model, peft_task_type)
     return freeze_all_but(model, lambda name: name.endswith(".bias") or is_head_parameter(name, heads))
+
+
+METHOD = Method(name="bitfit", apply=apply, tasks=EVERY_TASK, summary="bias terms and the task head")

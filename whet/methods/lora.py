@@ -1,32 +1,29 @@
-"""LoRA (Hu et al., 2021) through peft: low-rank updates on chosen linear layers, head trained whole."""
+"""LoRA (Hu et al., 2021) through peft: low-rank updates on chosen linear layers, head trained whole.
+
+Its variants are options, as in peft: DoRA (Liu et al., 2024, ``use_dora``) splits each
+weight into magnitude and direction and applies LoRA to the direction; rsLoRA (Kalajdzievski,
+2023, ``use_rslora``) scales by alpha / sqrt(r). Both merge into the base weights like LoRA.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from whet.config import LoraSettings
-from whet.errors import ConfigError
-from whet.methods.common import head_module_names
+from whet.methods.base import EVERY_TASK, Method
+from whet.methods.common import new_head_names, peft_default_targets, peft_task, wrap_with_peft
 
 
-def default_target_modules(model: Any) -> list[str] | None:
-    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+def apply(model: Any, settings: LoraSettings, peft_task_type: str | None, *, total_steps: int | None = None) -> Any:
+    from peft import LoraConfig
 
-    targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model.config.model_type)
-    return list(targets) if targets else None
+    targets = settings.target_modules or peft_default_targets(
+        model, "TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING", "method.lora.target_modules")
+    config = LoraConfig(task_type=peft_task(peft_task_type), r=settings.r, lora_alpha=settings.alpha,
+                        lora_dropout=settings.dropout, target_modules=targets, use_dora=settings.use_dora,
+                        use_rslora=settings.use_rslora, modules_to_save=new_head_names(model, peft_task_type) or None)
+    return wrap_with_peft(model, config, f"method.lora.target_modules {targets}")
 
 
-def apply(model: Any, settings: LoraSettings, peft_task_type: str) -> Any:
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    targets = settings.target_modules or default_target_modules(model)
-    if not targets:
-        raise ConfigError(f"no default LoRA target modules for model type '{model.config.model_type}'; "
-                          f"set method.lora.target_modules (e.g. [q_proj, v_proj])")
-    config = LoraConfig(task_type=TaskType[peft_task_type], r=settings.r, lora_alpha=settings.alpha,
-                        lora_dropout=settings.dropout, target_modules=targets,
-                        modules_to_save=head_module_names(model))
-    try:
-        return get_peft_model(model, config)
-    except ValueError as err:
-        raise ConfigError(f"method.lora.target_modules {targets}: {str(err).splitlines()[0]}") from None
+METHOD = Method(name="lora", apply=apply, tasks=EVERY_TASK, section="lora", merges=True,
+                summary="low-rank updates of chosen weight matrices (DoRA and rsLoRA as options) and the task head")

@@ -1,4 +1,15 @@
-"""The seam every task implements. Tasks are plain objects; nothing inherits from this."""
+"""The seam every task implements. Tasks are plain objects; nothing inherits from this.
+
+Optional hooks, called only when a task defines them:
+
+* ``prepare(tokenizer, model_config, data)``: check the pretrained model suits the task and
+  complete the tokenizer (a pad token, a chat template) before anything is encoded.
+* ``reduce_outputs(outputs, batch) -> np.ndarray``: per-row values that evaluation keeps
+  instead of the logits (a language model's logits are too large to keep for a dev set).
+* ``generation_metrics(model, tokenizer, examples, *, max_new_tokens, batch_size)``: scores of
+  generated text, ``(report additions, metrics)``, computed when ``eval.generate`` is on.
+* ``source_scheme`` / ``convert``: see token classification.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +21,7 @@ from whet.config import DataConfig
 class Task(Protocol):
     name: str
     auto_class: str  # the transformers Auto class that adds this task's head
-    peft_task_type: str  # peft.TaskType name, so LoRA keeps the head trainable and saved
+    peft_task_type: str | None  # peft.TaskType name, so LoRA keeps the head trainable and saved; None: no such type
 
     def read(self, path: str, data: DataConfig, *, require_labels: bool = True) -> list[Any]:
         """Read one data file into examples; raise DataError on bad input."""

@@ -27,9 +27,9 @@ from whet.tasks.padding import pad_inputs
 class MultipleChoice:
     name = "multiple-choice"
     auto_class = "AutoModelForMultipleChoice"
-    # peft has no multiple-choice task type; the generic feature-extraction wrapper passes
-    # labels through to the model, and the head is kept trainable by modules_to_save.
-    peft_task_type = "FEATURE_EXTRACTION"
+    # peft has no multiple-choice task type: its generic wrapper passes every input through,
+    # and the methods keep the head trainable with modules_to_save.
+    peft_task_type = None
 
     # -- data ---------------------------------------------------------------------------------
     def read(self, path: str, data: DataConfig, *, require_labels: bool = True) -> list[ChoiceExample]:
@@ -102,18 +102,17 @@ class MultipleChoice:
         predicted = [int(p.argmax()) for p in self.probabilities(examples, logits)]
         gold = [ex.answer for ex in examples]
         correct = [p == g for p, g in zip(predicted, gold)]
-        scores = {"all": {"accuracy": sum(correct) / len(correct), "examples": len(correct),
-                          "predicted": len(correct)}}
+        metrics = {"accuracy": sum(correct) / len(correct)}
         # Per position of the right option: a model that favours one position shows it here.
-        chosen = Counter(predicted)
+        chosen, breakdown = Counter(predicted), {}
         for position in sorted(set(gold) | set(chosen)):
             rows = [c for c, g in zip(correct, gold) if g == position]
-            scores[f"option {position}"] = {"accuracy": sum(rows) / len(rows) if rows else 0.0,
-                                            "examples": len(rows), "predicted": chosen[position]}
-        report = {"task": self.name, "examples": len(examples), "scores": scores,
+            breakdown[f"option {position}"] = {"accuracy": sum(rows) / len(rows) if rows else 0.0,
+                                               "examples": len(rows), "predicted": chosen[position]}
+        report = {"task": self.name, "examples": len(examples), "metrics": dict(metrics), "breakdown": breakdown,
                   "notes": ["Rows 'option N': questions whose right answer is option N (examples) and "
                             "how often option N was chosen (predicted)."]}
-        return report, {"accuracy": scores["all"]["accuracy"]}
+        return report, metrics
 
     def predictions(self, examples: list[ChoiceExample], features: list[dict], logits: list[np.ndarray],
                     labels: list[str], data: DataConfig) -> list[dict]:

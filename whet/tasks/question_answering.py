@@ -164,6 +164,10 @@ class QuestionAnswering:
         return batch
 
     # -- decoding -----------------------------------------------------------------------------
+    def reduce_outputs(self, outputs: Any, batch: dict) -> np.ndarray:
+        """(batch, seq, 2): the start and end logits side by side, what decoding keeps of a batch."""
+        return torch.stack([outputs.start_logits, outputs.end_logits], dim=-1).float().cpu().numpy()
+
     def decode(self, examples: list[QAExample], features: list[dict], logits: list[np.ndarray],
                labels: list[str], data: DataConfig) -> list[tuple[Span, float]]:
         """Each question's answer span and probability; ``logits`` are (tokens, 2): start and end."""
@@ -187,9 +191,12 @@ class QuestionAnswering:
                     f"{data.null_score_threshold} (data.null_score_threshold).")
         else:
             note = "The training data had no unanswerable questions, so the model always gives an answer."
-        report = {"task": self.name, "examples": len(examples), "scores": scores, "notes": [note],
-                  "unknown_labels": self.unknown_labels(examples, labels)}
-        return report, {"exact_match": scores["all"]["exact_match"], "f1": scores["all"]["f1"]}
+        metrics = {"exact_match": scores["all"]["exact_match"], "f1": scores["all"]["f1"]}
+        # The official v2.0 script's HasAns / NoAns split.
+        breakdown = {name: row for name, row in scores.items() if name != "all"}
+        report = {"task": self.name, "examples": len(examples), "metrics": dict(metrics), "breakdown": breakdown,
+                  "notes": [note], "unknown_labels": self.unknown_labels(examples, labels)}
+        return report, metrics
 
     def predictions(self, examples: list[QAExample], features: list[dict], logits: list[np.ndarray],
                     labels: list[str], data: DataConfig) -> list[dict]:

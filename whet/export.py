@@ -1,0 +1,87 @@
+"""``whet export``: load a saved model, transform it, write a new model directory.
+
+Each option is one step applied in turn to the loaded model (``merge``, then ``quantize``), so
+options compose: quantisation takes the merged model. Without options the model
+is written as loaded, which turns a named adapter of a store into a standalone directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from whet.errors import ModelError
+
+
+def check_mergeable(method: str, has_adapter: bool) -> None:
+    """Raise ModelError unless a model trained with ``method`` holds an adapter that can merge."""
+    from whet.methods import METHODS
+
+    if not has_adapter:
+        raise ModelError(f"this model was trained with method '{method}' and holds no adapter to merge; "
+                         f"it already is a full model (drop --merge)")
+    if method not in METHODS or not METHODS.get(method).merges:
+        mergeable = [name for name in METHODS.names() if METHODS.get(name).merges]
+        raise ModelError(f"method '{method}' cannot be merged into the base weights (it adds inputs or layers "
+                         f"rather than changing weights); merging works for {', '.join(mergeable)}")
+
+
+def merge_adapter(model: Any, method: str) -> Any:
+    """Fold a LoRA-family or IA3 adapter into the base weights; return a plain transformers model.
+
+    The trained head (peft's modules_to_save copy) replaces the base model's head.
+    """
+    from whet.saved_model import is_adapter_model
+
+    check_mergeable(method, is_adapter_model(model))
+    return model.merge_and_unload()
+
+
+def export_model(source: Path, output: Path, *, merge: bool = False, adapter: str | None = None,
+                 quantize: str | None = None) -> Path:
+    """Write ``source`` (or its named ``adapter``) to a new directory ``output``, merged and/or
+    quantized (``quantize="int8"``) if asked; quantizing merges an adapter first.
+
+    Example:
+        >>> export_model(Path("runs/intents-lora/model"), Path("dist/intents"), merge=True)
+    """
+    from whet.io import existing_directory
+    from whet.saved_model import load_saved_model, read_info, save_model
+
+    if existing_directory(output) is not None:
+        raise ModelError(f"{output} already exists; choose a new --output directory or remove it first")
+    # Answered from whet.json, before any weights load.
+    if adapter is not None:
+        from whet.adapters import adapter_directory
+
+        info = read_info(adapter_directory(Path(source), adapter))
+    else:
+        info = read_info(Path(source))
+    if info.quantization:
+        raise ModelError(f"{source} is already quantized; export from the float model directory")
+    merge = merge or bool(quantize and info.adapter)
+    if merge:
+        check_mergeable(info.method, info.adapter)
+    model, tokenizer, info = load_saved_model(source, adapter)
+    if merge:
+        model = merge_adapter(model, info.method)
+    if quantize:
+        return save_int8(output, model, tokenizer, info)
+    return save_model(output, model, tokenizer, info)
+
+
+def save_int8(output: Path, model: Any, tokenizer: Any, info: Any) -> Path:
+    """Quantize a full model's linear layers to int8 and write it (see whet.quantize)."""
+    from whet.io import atomic_directory, write_json_atomic
+    from whet.quantize import SCHEME, quantize, save_weights
+    from whet.saved_model import METADATA
+
+    model, modules = quantize(model)
+    info.adapter = False
+    info.quantization = {"scheme": SCHEME, "modules": modules}
+    with atomic_directory(output) as tmp:
+        model.config.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        save_weights(tmp, model, modules)
+        write_json_atomic(tmp / METADATA, info.__dict__)
+    return output

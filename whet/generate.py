@@ -1,0 +1,333 @@
+"""Text generation with a causal language model: the functions behind ``whet generate``.
+
+``generate`` returns one completion per prompt, batched with left padding;
+``generate_stream`` yields the completion of one prompt in pieces as they are produced.
+Both take a model and tokenizer loaded once (``load_generator``), so a server can load at
+start-up and call them per request. A prompt is plain text, or a chat (a list of
+``{"role", "content"}`` messages) rendered with the tokenizer's chat template.
+
+Prompts are tokenised here the same way the causal-lm task tokenises prompts for training
+(``prompt_ids``), so a fine-tuned model sees at generation exactly what it was trained on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+
+from whet.errors import ConfigError, DataError, ModelError
+
+Prompt = Union[str, list[dict]]
+
+
+@dataclass
+class GenerationSettings:
+    """How to decode. Greedy unless ``sample``; sampling settings left as None take the
+    model's own defaults (its ``generation_config.json``)."""
+
+    max_new_tokens: int = 128
+    sample: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None  # 0 turns top-k filtering off
+    seed: int | None = None  # makes sampling repeatable
+    stop: list[str] = field(default_factory=list)  # the completion ends before the first of these
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_new_tokens < 1:
+            problems.append(f"max_new_tokens must be at least 1 (got {self.max_new_tokens})")
+        if self.temperature is not None and self.temperature <= 0:
+            problems.append(f"temperature must be greater than 0 (got {self.temperature}); for greedy decoding "
+                            f"leave sampling off")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            problems.append(f"top_p must be in (0, 1] (got {self.top_p})")
+        if self.top_k is not None and self.top_k < 0:
+            problems.append(f"top_k must be 0 (off) or more (got {self.top_k})")
+        if not self.sample and (self.temperature, self.top_p, self.top_k) != (None, None, None):
+            problems.append("temperature, top_p and top_k apply to sampling; turn sampling on (--sample)")
+        if any(not s for s in self.stop):
+            problems.append("stop strings must not be empty")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+def check_causal_lm(model_config: Any, name: str) -> None:
+    """Refuse models ``AutoModelForCausalLM`` would load but that are not decoders (BERT-like
+    encoders load as a decoder head and generate noise) or that it cannot load at all."""
+    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+    kind = getattr(model_config, "model_type", "")
+    if kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (
+            kind in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(model_config, "is_decoder", False)):
+        raise ModelError(f"model '{name}' ({kind or 'unknown type'}) is not a causal language model; use a "
+                         f"GPT-2, Llama-style or other decoder model (AutoModelForCausalLM)")
+
+
+def ensure_pad_token(tokenizer: Any) -> None:
+    """Batches need a pad token; causal LMs often ship none, and their end-of-sequence token
+    serves (padded positions are masked out of attention and loss)."""
+    if tokenizer.eos_token_id is None:
+        raise ModelError("the tokenizer has no end-of-sequence token, so generation could not learn to stop; "
+                         "use a tokenizer with eos_token set")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def load_generator(name: str | Path) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode on the best device, from a whet causal-lm model
+    directory, or any causal LM: a local directory, a hub id, or a ``builtin:`` name."""
+    import transformers
+
+    from whet.pretrained import load_config, load_model, load_tokenizer
+    from whet.saved_model import METADATA, load_saved_model, read_info
+
+    name = str(name)
+    if (Path(name) / METADATA).is_file() or Path(name + ".old", METADATA).is_file():
+        info = read_info(Path(name))
+        if info.task != "causal-lm":
+            raise ModelError(f"{name} is a {info.task} model; whet generate needs a causal-lm model "
+                             f"(use whet predict for this one)")
+        model, tokenizer, _ = load_saved_model(Path(name))
+    else:
+        check_causal_lm(load_config(name), name)
+        tokenizer = load_tokenizer(name)
+        model = load_model(transformers.AutoModelForCausalLM, name)
+    ensure_pad_token(tokenizer)
+    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    model.eval()
+    return model, tokenizer
+
+
+# -- prompts ------------------------------------------------------------------------------------
+
+TEMPLATE_FIX = "give plain-text prompts, or use a model whose tokenizer has one (train with data.chat_template)"
+
+
+def require_chat_template(tokenizer: Any, where: str, fix: str = TEMPLATE_FIX) -> None:
+    if not getattr(tokenizer, "chat_template", None):
+        raise DataError(f"{where}: 'messages' need a chat template and this model's tokenizer has none; {fix}")
+
+
+def prompt_ids(tokenizer: Any, prompt: Prompt, *, chat: bool = False, where: str = "prompt") -> list[int]:
+    """Token ids that a completion continues: plain text as the tokenizer encodes it (with its
+    special tokens, e.g. a BOS), or a chat rendered up to the assistant's turn."""
+    if isinstance(prompt, str) and not chat:
+        return tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    require_chat_template(tokenizer, where)
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    # The template writes its own special tokens (BOS, turn markers) into the text.
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def position_limit(model: Any) -> int | None:
+    limit = getattr(model.config, "max_position_embeddings", None)
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+def _encode_prompts(model: Any, tokenizer: Any, prompts: Sequence[Prompt], settings: GenerationSettings,
+                    chat: bool, where: Sequence[str] | None) -> list[list[int]]:
+    limit = position_limit(model)
+    rows = []
+    for number, prompt in enumerate(prompts, 1):
+        name = where[number - 1] if where else f"prompt {number}"
+        ids = prompt_ids(tokenizer, prompt, chat=chat, where=name)
+        if not ids:
+            raise DataError(f"{name}: the prompt is empty; give some text to continue")
+        if limit is not None and len(ids) + settings.max_new_tokens > limit:
+            raise DataError(f"{name}: the prompt has {len(ids)} tokens, and with max_new_tokens "
+                            f"{settings.max_new_tokens} that exceeds the model's limit of {limit} positions; "
+                            f"shorten the prompt or lower max_new_tokens")
+        rows.append(ids)
+    return rows
+
+
+# -- decoding -----------------------------------------------------------------------------------
+
+def stop_ids(model: Any, tokenizer: Any) -> list[int]:
+    """End-of-sequence ids: the tokenizer's and the model's (chat models often end turns with
+    their own token, e.g. <|eot_id|>, listed in the generation config)."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = configured if isinstance(configured, list) else [configured]
+    return sorted({i for i in [*ids, tokenizer.eos_token_id] if i is not None})
+
+
+def generation_kwargs(model: Any, tokenizer: Any, settings: GenerationSettings) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.sample,
+                              "eos_token_id": stop_ids(model, tokenizer), "pad_token_id": tokenizer.pad_token_id}
+    if settings.sample:
+        kwargs.update({k: v for k, v in (("temperature", settings.temperature), ("top_p", settings.top_p),
+                                         ("top_k", settings.top_k)) if v is not None})
+    if settings.stop:
+        # transformers stops each row once its text ends with a stop string; the text is cut below.
+        kwargs.update(stop_strings=list(settings.stop), tokenizer=tokenizer)
+    return kwargs
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """``text`` up to (not including) the earliest stop string in it."""
+    ends = [i for i in (text.find(s) for s in stop) if i >= 0]
+    return text[: min(ends)] if ends else text
+
+
+def _held_back(text: str, stop: Sequence[str]) -> int:
+    """Length of the longest end of ``text`` that could still grow into a stop string."""
+    longest = 0
+    for s in stop:
+        for size in range(min(len(s) - 1, len(text)), longest, -1):
+            if text.endswith(s[:size]):
+                longest = size
+                break
+    return longest
+
+
+@contextlib.contextmanager
+def _generating(model: Any, seed: int | None) -> Iterator[None]:
+    """Eval mode (dropout off, so greedy decoding is deterministic) and, with a seed, a seeded
+    random stream that leaves the caller's generator state as it was."""
+    was_training = model.training
+    model.eval()
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    try:
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None), torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _left_padded(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(batch, width) ids and attention mask, padded on the left so every row ends where
+    generation starts."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
+        mask[i, width - len(row):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt], settings: GenerationSettings | None = None,
+             *, chat: bool = False, batch_size: int = 8, where: Sequence[str] | None = None) -> list[str]:
+    """One completion per prompt, in order: the generated text only, without the prompt,
+    cut before the first stop string; generation of a row ends at its end-of-sequence token.
+
+    Args:
+        model: A causal LM (or peft model) from ``load_generator``.
+        tokenizer: Its tokenizer, with a pad token (``ensure_pad_token``).
+        prompts: Plain texts, or chats (lists of ``{"role", "content"}``) ending with the turn
+            to reply to.
+        settings: Decoding settings; greedy with 128 new tokens by default.
+        chat: Render plain-text prompts as one user message with the chat template.
+        batch_size: Prompts generated together.
+        where: A name per prompt for error messages (e.g. "file:line"); default "prompt N".
+
+    Example:
+        >>> model, tokenizer = load_generator("runs/my-lm/model")
+        >>> generate(model, tokenizer, ["count:"], GenerationSettings(max_new_tokens=8))
+        [' one two three four']
+    """
+    settings = settings or GenerationSettings()
+    rows = _encode_prompts(model, tokenizer, prompts, settings, chat, where)
+    kwargs = generation_kwargs(model, tokenizer, settings)
+    device = next(model.parameters()).device
+    texts = []
+    with _generating(model, settings.seed):
+        for start in range(0, len(rows), batch_size):
+            ids, mask = _left_padded(rows[start:start + batch_size], tokenizer.pad_token_id, device)
+            output = model.generate(input_ids=ids, attention_mask=mask, **kwargs)  # (batch, width + new)
+            for row in output[:, ids.shape[1]:]:
+                texts.append(cut_at_stop(tokenizer.decode(row, skip_special_tokens=True), settings.stop))
+    return texts
+
+
+def generate_stream(model: Any, tokenizer: Any, prompt: Prompt, settings: GenerationSettings | None = None,
+                    *, chat: bool = False) -> Iterator[str]:
+    """The completion of one prompt in pieces, as they are generated; joined, the pieces equal
+    what ``generate`` returns. Closing the iterator early stops the generation.
+
+    Example:
+        >>> for piece in generate_stream(model, tokenizer, "count:"):
+        ...     print(piece, end="", flush=True)
+    """
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    settings = settings or GenerationSettings()
+    [row] = _encode_prompts(model, tokenizer, [prompt], settings, chat, None)
+    ids, mask = _left_padded([row], tokenizer.pad_token_id, next(model.parameters()).device)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    cancelled = threading.Event()
+    errors: list[BaseException] = []
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+            return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    def run() -> None:
+        try:
+            with _generating(model, settings.seed):
+                model.generate(input_ids=ids, attention_mask=mask, streamer=streamer,
+                               stopping_criteria=StoppingCriteriaList([Cancelled()]),
+                               **generation_kwargs(model, tokenizer, settings))
+        except BaseException as err:  # handed to the reading thread, which would otherwise wait forever
+            errors.append(err)
+            streamer.end()
+
+    # generate() runs in a thread and feeds the streamer's queue; this generator reads it.
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    pending = ""
+    try:
+        for piece in streamer:
+            pending += piece
+            cut = cut_at_stop(pending, settings.stop)
+            if len(cut) < len(pending):  # a stop string: emit what precedes it, and finish
+                if cut:
+                    yield cut
+                return
+            ready = len(pending) - _held_back(pending, settings.stop)
+            if ready:
+                yield pending[:ready]
+                pending = pending[ready:]
+        if pending:
+            yield pending
+    finally:
+        cancelled.set()
+        worker.join()
+    if errors:
+        raise errors[0]
+
+
+def generate_records(model: Any, tokenizer: Any, inputs: Iterable[tuple[str, dict, Prompt]],
+                     settings: GenerationSettings | None = None, *, chat: bool = False,
+                     batch_size: int = 8) -> Iterator[dict]:
+    """``{**record, "generated": text}`` for each ``(name, record, prompt)`` input, in order,
+    reading the inputs lazily one batch at a time (an input file of any size)."""
+    batch: list[tuple[str, dict, Prompt]] = []
+    for item in inputs:
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield from _generated_records(model, tokenizer, batch, settings, chat)
+            batch = []
+    if batch:
+        yield from _generated_records(model, tokenizer, batch, settings, chat)
+
+
+def _generated_records(model: Any, tokenizer: Any, batch: list[tuple[str, dict, Prompt]],
+                       settings: GenerationSettings | None, chat: bool) -> Iterator[dict]:
+    texts = generate(model, tokenizer, [prompt for _, _, prompt in batch], settings, chat=chat,
+                     batch_size=len(batch), where=[name for name, _, _ in batch])
+    for (_, record, _), text in zip(batch, texts):
+        yield {**record, "generated": text}

@@ -1,0 +1,41 @@
+"""The seam every fine-tuning method fills: a record of plain functions and facts.
+
+A method module builds one ``Method`` and registers it in ``whet.methods``. Everything in
+it except ``apply`` and the hooks is data, read at config validation time without torch,
+so ``whet validate`` can refuse a method x task pair that cannot work before any model loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    # apply(model, settings, peft_task_type, *, total_steps) -> model whose trainable parameters are the method's
+    apply: Callable[..., Any]
+    # Task names this method can train; None means every task (full fine-tuning).
+    tasks: frozenset[str] | None
+    summary: str  # what trains, for tables and messages
+    section: str | None = None  # the ``method.<section>`` config block holding its settings
+    merges: bool = False  # ``whet export --merge`` can fold it into the base weights
+    # Positions the method puts before the input (prompt and prefix tokens): windows shrink by this many.
+    virtual_tokens: Callable[[Any], int] | None = None
+    # step_callback(model) -> fn(step) called after each optimizer step, before gradients are cleared.
+    step_callback: Callable[[Any], Callable[[int], None] | None] | None = None
+    # finish(model): once training ends, before the final evaluation and saving.
+    finish: Callable[[Any], None] | None = None
+    why_not: Mapping[str, str] = field(default_factory=dict)  # task -> why it is refused, shown in the error
+
+    def supports(self, task: str) -> bool:
+        return self.tasks is None or task in self.tasks
+
+
+# The tasks the support tables speak of. A task registered later is refused by every method
+# except full until the methods that suit it list it.
+HEAD_TASKS = frozenset({"sequence-classification", "token-classification", "question-answering", "multiple-choice"})
+CAUSAL_LM = "causal-lm"
+EVERY_TASK = HEAD_TASKS | {CAUSAL_LM}

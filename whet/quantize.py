@@ -1,0 +1,107 @@
+"""Dynamic int8 quantization for CPU inference.
+
+Every ``nn.Linear`` of the encoder gets int8 weights with one scale per output channel;
+activations are quantized on the fly per batch (torch's dynamic quantization, fbgemm/x86
+kernels). The task head stays in float32: it is tiny and sits right before the decision.
+
+Quantized weights have no safetensors form of their own, so they are stored as plain
+tensors, ``<module>.weight_int8`` (int8) and ``<module>.weight_scale`` (float64), next to
+the float parameters in ``model.int8.safetensors``; loading rebuilds the quantized modules
+from them. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from whet.errors import ModelError
+
+SCHEME = "dynamic-int8-per-channel"
+WEIGHTS = "model.int8.safetensors"
+
+
+def _quantize_dynamic(model: torch.nn.Module, modules: list[str]) -> torch.nn.Module:
+    """Swap the named Linear modules for dynamically quantized ones, in place."""
+    with warnings.catch_warnings():
+        # torch.ao.quantization warns that it moves to torchao, whose int8 path is not fast
+        # on CPU without torch.compile; torch's own kernels are the fast ones here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        return quantize_dynamic(model, {name: per_channel_dynamic_qconfig for name in modules},
+                                dtype=torch.qint8, inplace=True)
+
+
+def linear_modules(model: torch.nn.Module, keep_float: list[str]) -> list[str]:
+    """Names of the Linear modules to quantize: all but those inside a top-level ``keep_float`` module."""
+    return [name for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and name.split(".", 1)[0] not in keep_float]
+
+
+def quantize(model: torch.nn.Module) -> tuple[torch.nn.Module, list[str]]:
+    """Quantize ``model``'s body in place for CPU inference; returns it and the quantized module names."""
+    from whet.methods.common import head_module_names
+
+    modules = linear_modules(model, head_module_names(model))
+    if not modules:
+        raise ModelError("the model has no Linear layers to quantize")
+    model.to("cpu").eval()
+    return _quantize_dynamic(model, modules), modules
+
+
+def quantized_state(model: torch.nn.Module, modules: list[str]) -> dict[str, torch.Tensor]:
+    """All tensors needed to rebuild the quantized model, as plain safetensors-ready tensors."""
+    state = {}
+    quantized = set(modules)
+    for name, module in model.named_modules():
+        if name not in quantized:
+            continue
+        weight, bias = module._packed_params._weight_bias()
+        state[f"{name}.weight_int8"] = weight.int_repr().contiguous()
+        state[f"{name}.weight_scale"] = weight.q_per_channel_scales().to(torch.float64).contiguous()
+        if bias is not None:
+            state[f"{name}.bias"] = bias.detach().contiguous()
+    prefixes = tuple(f"{name}." for name in modules)
+    for key, tensor in model.state_dict().items():
+        if torch.is_tensor(tensor) and not key.startswith(prefixes) and not tensor.is_quantized:
+            state[key] = tensor.detach().contiguous()
+    return state
+
+
+def save_weights(path: Path, model: torch.nn.Module, modules: list[str]) -> None:
+    from safetensors.torch import save_file
+
+    state = quantized_state(model, modules)
+    # Tied weights share storage; safetensors wants each tensor stored once.
+    save_file({k: v.clone() for k, v in state.items()}, str(path / WEIGHTS), metadata={"scheme": SCHEME})
+
+
+def load_weights(path: Path, model: torch.nn.Module, modules: list[str]) -> torch.nn.Module:
+    """Rebuild a quantized model from a float skeleton (``from_config``) and the stored tensors."""
+    from safetensors.torch import load_file
+
+    file = path / WEIGHTS
+    if not file.is_file():
+        raise ModelError(f"{path} is marked int8 but has no {WEIGHTS}; export it again with whet export --quantize int8")
+    state = load_file(str(file))
+    prefixes = tuple(f"{name}." for name in modules)
+    floats = {k: v for k, v in state.items() if not k.startswith(prefixes)}
+    missing, unexpected = model.load_state_dict(floats, strict=False)
+    missing = [k for k in missing if not k.startswith(prefixes)]
+    if missing or unexpected:
+        raise ModelError(f"{file} does not match the model config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.eval()
+    _quantize_dynamic(model, modules)
+    named = dict(model.named_modules())
+    for name in modules:
+        try:
+            int8, scale = state[f"{name}.weight_int8"], state[f"{name}.weight_scale"]
+        except KeyError:
+            raise ModelError(f"{file} lacks the int8 weight of {name}; export it again") from None
+        weight = torch._make_per_channel_quantized_tensor(int8, scale, torch.zeros_like(scale, dtype=torch.long), 0)
+        named[name].set_weight_bias(weight, state.get(f"{name}.bias"))
+    return model
