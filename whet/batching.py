@@ -10,6 +10,12 @@ import random
 from collections.abc import Iterator, Sequence
 
 
+def feature_length(feature: dict) -> int:
+    """Tokens a feature adds to a batch: its own "length" when it holds several sequences
+    (the options of a multiple-choice question), else its input_ids."""
+    return feature.get("length") or len(feature["input_ids"])
+
+
 def length_grouped_batches(lengths: Sequence[int], max_sentences: int, max_tokens: int,
                            *, shuffle: bool, seed: int = 0) -> list[list[int]]:
     """Split ``range(len(lengths))`` into batches of similar length.

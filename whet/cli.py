@@ -103,13 +103,13 @@ def evaluate(model: Annotated[Path, typer.Argument(help="A model directory saved
 
 @app.command()
 def predict(model: Annotated[Path, typer.Argument(help="A model directory saved by whet train.")],
-            texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to predict on.")] = None,
+            texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to predict on (question answering, multiple choice: JSON objects).")] = None,
             input: Annotated[Optional[Path], typer.Option("--input", "-i", help="JSONL (objects or strings) or text file, one input per line.")] = None,
             output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
             batch_size: Annotated[int, typer.Option(help="Most inputs per batch.")] = 64,
             adapter: AdapterName = None,
             ) -> None:
-    """Predict entities or labels for texts given as arguments or in a file; JSON lines out."""
+    """Predict for texts (or JSON records) given as arguments or in a file; JSON lines out."""
     if not texts and input is None:
         raise WhetError("nothing to predict: give texts as arguments or a file with --input")
     if texts and input is not None:

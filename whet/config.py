@@ -22,11 +22,11 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    train: str | None = Field(None, description="Training file (CoNLL, JSONL, CSV, TSV, or plain text for causal-lm).")
+    train: str | None = Field(None, description="Training file (CoNLL, JSONL, CSV, TSV, SQuAD JSON, or plain text for causal-lm).")
     dev: str | None = Field(None, description="Dev file for evaluation during training; split from train when absent.")
     test: str | None = Field(None, description="Test file evaluated once with the best model at the end.")
-    format: Literal["auto", "conll", "jsonl", "csv", "tsv", "text"] = Field(
-        "auto", description="File format; 'auto' decides from the file extension."
+    format: Literal["auto", "conll", "jsonl", "csv", "tsv", "text", "squad"] = Field(
+        "auto", description="File format; 'auto' decides from the file extension (and, for .json, the content)."
     )
     encoding: str = Field("utf-8", description="Text encoding of the data files (e.g. latin-1).")
     scheme: Literal["auto", "iob1", "iob2", "bioes"] = Field(
@@ -50,6 +50,12 @@ class DataConfig(Section):
     )
     chat_template: str | None = Field(
         None, description="Causal LM: Jinja chat template for 'messages' data, when the tokenizer has none (or to replace it)."
+    )
+    max_answer_length: int = Field(30, ge=1, description="Question answering: longest answer span, in tokens.")
+    n_best: int = Field(20, ge=1, description="Question answering: best start and end tokens per window paired into candidate spans.")
+    null_score_threshold: float = Field(
+        0.0, description="Question answering: answer empty when the null score beats the best span's by more than this "
+                         "(only if training had unanswerable questions)."
     )
 
 
@@ -206,7 +212,8 @@ class OutputConfig(Section):
 
 
 class RunConfig(Section):
-    task: str = Field(..., description="token-classification, sequence-classification or causal-lm.")
+    task: str = Field(..., description="token-classification, sequence-classification, causal-lm, question-answering "
+                                        "or multiple-choice.")
     model: str = Field("builtin:minilm", description="builtin:minilm, a local model directory, or a Hugging Face hub id.")
     data: DataConfig = Field(default_factory=DataConfig, description="Data files and how to read them.")
     method: MethodConfig = Field(default_factory=MethodConfig, description="Which parameters are fine-tuned.")

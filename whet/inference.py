@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from whet.batching import length_grouped_batches
+from whet.batching import feature_length, length_grouped_batches
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -22,10 +22,13 @@ def move_to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "labels", "use_cache",
+                "start_positions", "end_positions")
+
+
 def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     """The tensors the model's forward takes (collated batches also carry bookkeeping)."""
-    return {k: v for k, v in batch.items()
-            if k in ("input_ids", "attention_mask", "token_type_ids", "position_ids", "labels", "use_cache")}
+    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
 
 
 def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dict]], dict], *,
@@ -37,9 +40,10 @@ def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dic
     Logits are float32 numpy arrays: (batch, seq, labels) or (batch, labels). The loss is
     summed over labelled items (tokens or examples) so callers can average it exactly.
     ``reduce(outputs, batch)``, when given, replaces the logits with what it returns (one row
-    per feature), for tasks whose logits are too large to keep (a language model's vocabulary).
+    per feature), for tasks whose logits are too large to keep (a language model's vocabulary)
+    or that have more than one (a span head's start and end logits).
     """
-    lengths = [len(f["input_ids"]) for f in features]
+    lengths = [feature_length(f) for f in features]
     was_training = model.training
     model.eval()
     try:
@@ -56,7 +60,8 @@ def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dic
 
 
 def _loss_count(batch: dict[str, Any]) -> int:
-    labels = batch.get("labels")
+    # Span heads are scored once per window, at its answer's start_positions.
+    labels = batch.get("labels", batch.get("start_positions"))
     if labels is None:
         return 0
     if labels.dtype.is_floating_point:  # multi-label: one multi-hot row per example

@@ -48,11 +48,16 @@ class Predictor:
         return logits
 
     def predict(self, inputs: Iterable[Any], *, batch_size: int = 64, max_tokens: int = 16384) -> list[dict]:
-        """Predict for texts (str) or records (dicts with "text", "text_pair" or "tokens").
+        """Predict for texts (str) or records (dicts with "text", "text_pair" or "tokens";
+        "question" and "context" for question answering; "question" and "options" for
+        multiple choice, where a string holding a JSON object also works).
 
         Returns one dict per input: ``{"text", "entities": [{"type", "text", "start", "end",
         "score"}, ...]}`` for NER, ``{"text", "label", "score", "probabilities"}`` for
-        classification (``"labels"`` instead of ``"label"`` for multi-label models).
+        classification (``"labels"`` instead of ``"label"`` for multi-label models),
+        ``{"question", "answer", "start", "end", "score"}`` for question answering and
+        ``{"question", "answer", "option", "score", "probabilities"}`` for multiple choice
+        (with ``"id"`` first when the input has one).
         """
         examples = self.task.prediction_inputs(list(inputs), self.data)
         if not examples:

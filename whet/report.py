@@ -8,9 +8,12 @@ A report is a plain dict, built by the evaluation code from the metric functions
 * sequence classification: ``{"task": "sequence-classification", "classes":
   <classification_report or multilabel_report>, "multi_label": bool}``
 
-* any other task (causal-lm): ``{"task": ..., "metrics": {name: number}}``, optionally with
-  ``"generation"`` (``{name: number}`` about generated text) and ``"samples"`` (a list of
-  ``{column: text}`` rows, e.g. prompt, reference and generated reply)
+* any other task (causal-lm, question answering, multiple choice): ``{"task": ...,
+  "metrics": {name: number}}``, optionally with ``"generation"`` (``{name: number}`` about
+  generated text), ``"samples"`` (a list of ``{column: text}`` rows, e.g. prompt, reference
+  and generated reply), ``"breakdown"`` (``{group: {name: number}}``, the metrics of groups
+  of examples, e.g. answerable and unanswerable questions) and ``"notes"`` (sentences on
+  how the numbers were made)
 
 plus the optional keys ``"dataset"`` (path of the evaluated file), ``"examples"`` (how many
 examples it held), ``"mode"`` (NER entity matching, ``"default"`` or ``"strict"``) and
@@ -110,6 +113,16 @@ def _rich_metrics(report: dict) -> list[RenderableType]:
     for name, value in _flat_metrics(report):
         table.add_row(name, value)
     parts: list[RenderableType] = [table]
+    breakdown = report.get("breakdown") or {}
+    if breakdown:
+        columns = _breakdown_columns(breakdown)
+        grouped = Table(title="By group", title_justify="left")
+        for column in ["", *columns]:
+            grouped.add_column(column, justify="right" if column else "left")
+        for name, row in breakdown.items():
+            grouped.add_row(Text(str(name)), *(_number(row.get(c)) for c in columns))
+        parts.append(grouped)
+    parts += [Text(note) for note in report.get("notes") or []]
     samples = report.get("samples") or []
     if samples:
         listed = Table(title="Samples", title_justify="left")
@@ -178,6 +191,14 @@ def report_markdown(report: dict) -> str:
     if _task(report) not in TASKS:
         lines += ["", "## Metrics", "", "| metric | value |", "|---|---:|"]
         lines += [f"| {_md(name)} | {value} |" for name, value in _flat_metrics(report)]
+        breakdown = report.get("breakdown") or {}
+        if breakdown:
+            columns = _breakdown_columns(breakdown)
+            lines += ["", "## By group", "", "| | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+            lines += [f"| {_md(name)} | " + " | ".join(_number(row.get(c)) for c in columns) + " |"
+                      for name, row in breakdown.items()]
+        if report.get("notes"):
+            lines += ["", *report["notes"]]
         samples = report.get("samples") or []
         if samples:
             columns = list(samples[0])
@@ -406,7 +427,7 @@ def _flat_metrics(report: dict) -> list[tuple[str, str]]:
     """(name, formatted value) of a flat report's metrics, then its generation metrics."""
     rows = list(report["metrics"].items())
     rows += [(f"generation {name}", value) for name, value in (report.get("generation") or {}).items()]
-    return [(name, str(value) if isinstance(value, int) else _fmt(value)) for name, value in rows]
+    return [(name, _number(value)) for name, value in rows]
 
 
 def _summary_line(report: dict) -> str:
@@ -443,6 +464,18 @@ def _is_number(value: Any) -> bool:
     import numbers
 
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _breakdown_columns(breakdown: dict[str, dict]) -> list[str]:
+    """Every metric of the groups, in the order they first appear."""
+    return list(dict.fromkeys(key for row in breakdown.values() for key in row))
+
+
+def _number(value: Any) -> str:
+    """Counts as integers, scores with 4 decimals, a missing value as an empty cell."""
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else _fmt(value)
 
 
 def _cells(row: dict) -> list[str]:

@@ -189,9 +189,9 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
 
 def planned_steps(train_features: list[dict], training: TrainingConfig, world_size: int) -> int:
     """Optimizer steps the run will take: from the number of batches per epoch, or max_steps."""
-    from whet.batching import TokenBudgetBatchSampler
+    from whet.batching import TokenBudgetBatchSampler, feature_length
 
-    sampler = TokenBudgetBatchSampler([len(f["input_ids"]) for f in train_features], training.batch_size,
+    sampler = TokenBudgetBatchSampler([feature_length(f) for f in train_features], training.batch_size,
                                       training.max_tokens, shuffle=True, seed=training.seed, rank=0,
                                       world_size=world_size)
     steps_per_epoch = math.ceil(len(sampler.epoch_batches) / training.grad_accum)
@@ -231,7 +231,7 @@ def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Ca
     import transformers
     from torch.utils.data import DataLoader
 
-    from whet.batching import TokenBudgetBatchSampler
+    from whet.batching import TokenBudgetBatchSampler, feature_length
     from whet.checkpoint import load_checkpoint, save_checkpoint, trainable_state
     from whet.loop import LoopState, training_steps
     from whet.progress import TrainingProgress
@@ -242,7 +242,7 @@ def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Ca
     best_dir = run_dir / "checkpoints" / "best"
 
     # Optimisation: the schedule length comes from the number of batches per epoch.
-    sampler = TokenBudgetBatchSampler([len(f["input_ids"]) for f in train_features], training.batch_size,
+    sampler = TokenBudgetBatchSampler([feature_length(f) for f in train_features], training.batch_size,
                                       training.max_tokens, shuffle=True, seed=training.seed,
                                       rank=accelerator.process_index, world_size=accelerator.num_processes)
     # Its own generator: a DataLoader iterator otherwise draws from the global RNG when created,

@@ -92,6 +92,14 @@ ONE_LINE_ERRORS = {
         r"not-a-model has no whet\.json; it is not a model saved by whet"),
     "predict with no texts": (
         ["predict", "not-a-model"], r"nothing to predict: give texts as arguments or a file with --input"),
+    "answer not in its context": (
+        ["validate", "qa.yaml"],
+        r"data\.train: \S*bad-qa\.jsonl:2: answer 1 'Lisbon' is not at answer_start 19 of the context "
+        r"\(found 'Porto\.'\); the text does not occur in the context; fix the answer text"),
+    "options of unequal number": (
+        ["validate", "mc.yaml"],
+        r"data\.train: \S*bad-mc\.jsonl:2: 2 options, but \S*bad-mc\.jsonl:1 has 3; every question in a file "
+        r"needs the same number of options"),
 }
 
 OTHER_RUNS = {
@@ -119,6 +127,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         '{"tokens": ["Alice", "smiled"], "tags": ["B-PER", "O"]}\n'
         '{"tokens": ["Bob", "smiled", "too"], "tags": ["B-PER", "O"]}\n')
     (path / "empty.conll").write_text("")
+    context = "Ana Silva lives in Porto."
+    write_yaml(path / "qa.yaml", {"task": "question-answering", "data": {"train": write_jsonl(path / "bad-qa.jsonl", [
+        {"question": "Where?", "context": context, "answers": [{"text": "Porto", "answer_start": 19}]},
+        {"question": "Where?", "context": context, "answers": [{"text": "Lisbon", "answer_start": 19}]}])}})
+    write_yaml(path / "mc.yaml", {"task": "multiple-choice", "data": {"train": write_jsonl(path / "bad-mc.jsonl", [
+        {"question": "Which?", "options": ["a", "b", "c"], "answer": 0},
+        {"question": "Which?", "options": ["a", "b"], "answer": 1}])}})
     (path / "not-a-model").mkdir()
     (path / "not-a-model" / "notes.txt").write_text("not a model")
     return path

@@ -52,10 +52,32 @@ def causal_lm_fixture(tmp_path: Path, models: dict[str, Path]) -> tuple[Path, di
     return models["decoder"], {"train": str(tmp_path / "train.jsonl"), "dev": str(tmp_path / "dev.jsonl")}
 
 
+def question_answering_fixture(tmp_path: Path, models: dict[str, Path]) -> tuple[Path, dict]:
+    rows = []
+    for i in range(18):
+        words = [WORDS[(i + k) % 8] for k in range(6)]
+        start = len(" ".join(words[:3])) + 1  # the fourth word is the answer, or none every third row
+        answers = [] if i % 3 == 0 else [{"text": words[3], "answer_start": start}]
+        rows.append({"question": f"which word follows {words[2]}?", "context": " ".join(words), "answers": answers})
+    for split, part in (("train", rows[:12]), ("dev", rows[12:])):
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+    return models["encoder"], {"train": str(tmp_path / "train.jsonl"), "dev": str(tmp_path / "dev.jsonl")}
+
+
+def multiple_choice_fixture(tmp_path: Path, models: dict[str, Path]) -> tuple[Path, dict]:
+    rows = [{"question": f"{WORDS[i % 8]} {i}?", "options": [WORDS[(i + k) % 8] for k in range(3)], "answer": i % 3}
+            for i in range(18)]
+    for split, part in (("train", rows[:12]), ("dev", rows[12:])):
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+    return models["encoder"], {"train": str(tmp_path / "train.jsonl"), "dev": str(tmp_path / "dev.jsonl")}
+
+
 TASK_FIXTURES: dict[str, Callable[[Path, dict[str, Path]], tuple[Path, dict]]] = {
     "sequence-classification": sequence_classification_fixture,
     "token-classification": token_classification_fixture,
     "causal-lm": causal_lm_fixture,
+    "question-answering": question_answering_fixture,
+    "multiple-choice": multiple_choice_fixture,
 }
 
 # Method options worth running on their own: LoRA's variants are options of the lora method.
@@ -194,12 +216,19 @@ def test_method_trains_only_its_parameters_and_reloads_identically(task, method,
     # Saved and loaded again through whet.saved_model: the same outputs.
     loaded, _, info = load_saved_model(tmp_path / "run" / "model")
     assert info.adapter == (method not in (*TRAINS_EVERYTHING, "frozen", "bitfit"))
-    batch = {"input_ids": torch.tensor([[5, 20, 30, 40, 50, 60]]),  # in every tiny vocabulary
-             "attention_mask": torch.ones(1, 6, dtype=torch.long)}
     model.eval()
     with torch.inference_mode():
-        expected, got = model(**batch).logits, loaded(**batch).logits
+        expected, got = probe_outputs(model, task), probe_outputs(loaded, task)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def probe_outputs(model, task: str) -> torch.Tensor:
+    """The model's outputs on a fixed input: its logits, or a span head's start and end logits."""
+    ids = torch.tensor([[5, 20, 30, 40, 50, 60]])  # in every tiny vocabulary
+    if task == "multiple-choice":  # (batch, options, tokens)
+        ids = torch.stack([ids, ids.flip(-1)], dim=1)
+    output = model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    return torch.stack([output.start_logits, output.end_logits]) if task == "question-answering" else output.logits
 
 
 def model_prefix(model) -> str:

@@ -19,6 +19,7 @@ from whet.config import (
     validation_problems,
 )
 from whet.errors import ConfigError
+from whet.tasks import TASKS
 from whet.validate import config_problems
 
 NER = {"task": "token-classification"}
@@ -60,7 +61,7 @@ def test_unknown_key_without_a_close_match_lists_the_valid_keys() -> None:
     ("training", "lr", "fast", r"^training\.lr: Input should be a valid number.*'fast'"),
     ("training", "precision", "fp8", r"^training\.precision: Input should be 'fp32' or 'bf16' \(got 'fp8'\)$"),
     ("data", "dev_split", 0.7, r"^data\.dev_split: Input should be less than 0\.5"),
-    ("data", "format", "xml", r"^data\.format: Input should be 'auto', 'conll', 'jsonl', 'csv', 'tsv' or 'text'"),
+    ("data", "format", "xml", r"^data\.format: Input should be 'auto', 'conll', 'jsonl', 'csv', 'tsv', 'text' or 'squad'"),
 ])
 def test_bad_value_names_the_path(section: str, key: str, value: object, expected: str) -> None:
     (problem,) = validation_problems(with_(section, **{key: value}))
@@ -79,10 +80,12 @@ def test_missing_task_is_reported() -> None:
 
 # Registry names list what exists and suggest the closest.
 
+ALL_TASKS = ", ".join(sorted(TASKS.names()))  # e.g. "multiple-choice, ..., token-classification"
+
 def test_unknown_task_lists_tasks_and_suggests_the_closest() -> None:
     assert validation_problems({"task": "token-clasification"}) == [
         "task: unknown task 'token-clasification'; did you mean 'token-classification'? "
-        "choose one of: causal-lm, sequence-classification, token-classification"]
+        f"choose one of: {ALL_TASKS}"]
 
 
 def test_unknown_method_lists_methods_and_suggests_the_closest() -> None:
@@ -94,7 +97,7 @@ def test_unknown_method_lists_methods_and_suggests_the_closest() -> None:
 def test_unknown_name_without_a_close_match_only_lists_the_names() -> None:
     (problem,) = validation_problems({"task": "ner"})
     assert "did you mean" not in problem
-    assert problem.endswith("choose one of: causal-lm, sequence-classification, token-classification")
+    assert problem.endswith(f"choose one of: {ALL_TASKS}")
 
 
 @pytest.mark.parametrize(("task", "metric", "suggestion", "choices"), [

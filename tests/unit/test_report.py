@@ -199,3 +199,33 @@ def test_plot_training_curves(tmp_path):
     assert path == tmp_path / "plots" / "curves.png"
     assert_png(path)
     assert os.listdir(tmp_path / "plots") == ["curves.png"]
+
+
+# -- Flat metrics with a breakdown by group (question answering, multiple choice). ----------
+
+
+def qa_eval_report() -> dict:
+    from whet.metrics.squad import squad_scores
+
+    scores = squad_scores([["Porto"], ["baker"], []], ["Porto", "a cook", "Lisbon"])
+    return {"task": "question-answering", "examples": 3, "dataset": "dev.json",
+            "metrics": {k: v for k, v in scores["all"].items() if k != "examples"},
+            "breakdown": {k: v for k, v in scores.items() if k != "all"},
+            "notes": ["An empty answer is given when the null score beats the best span by more than 0.0."],
+            "unknown_labels": {"no_answer": 1}}
+
+
+def test_breakdown_table_in_terminal_markdown_and_files(tmp_path):
+    report = qa_eval_report()
+    text = rendered_text(report)
+    assert "Evaluation (question-answering): 3 examples from dev.json" in text
+    for expected in ("exact_match", "By group", "answerable", "unanswerable", "0.3333", "null score", "no_answer (1)"):
+        assert expected in text
+    markdown = report_markdown(report)
+    assert "| exact_match | 0.3333 |" in markdown
+    assert "| | exact_match | f1 | examples |" in markdown
+    assert "| unanswerable | 0.0000 | 0.0000 | 1 |" in markdown
+    assert "null score beats" in markdown
+    paths = write_report(report, tmp_path)
+    assert [p.name for p in paths] == ["report.json", "report.md"]
+    assert json.loads(paths[0].read_text())["breakdown"]["answerable"]["examples"] == 2

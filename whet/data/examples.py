@@ -35,6 +35,44 @@ class TextExample:
 
 
 @dataclass
+class Answer:
+    """One gold answer of a question: its text and where it starts in the context (characters)."""
+
+    text: str
+    start: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+@dataclass
+class QAExample:
+    """One question about a context, for extractive question answering.
+
+    ``answers`` is None for a question to predict on, empty for an unanswerable question
+    (SQuAD v2.0), and otherwise lists the gold answers (training uses the first).
+    """
+
+    question: str
+    context: str
+    answers: list[Answer] | None
+    id: str | None = None
+    source: str = ""
+
+
+@dataclass
+class ChoiceExample:
+    """One multiple-choice question: the options and the index of the right one (None to predict)."""
+
+    question: str
+    options: list[str]
+    answer: int | None
+    id: str | None = None
+    source: str = ""
+
+
+@dataclass
 class LMExample:
     """One example for causal language modelling; exactly one of three kinds is set.
 

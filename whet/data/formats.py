@@ -19,11 +19,15 @@ from whet.errors import DataError
 TOKEN_CLASSIFICATION = "token-classification"
 SEQUENCE_CLASSIFICATION = "sequence-classification"
 CAUSAL_LM = "causal-lm"
+QUESTION_ANSWERING = "question-answering"
+MULTIPLE_CHOICE = "multiple-choice"
 
 FORMATS_BY_TASK = {
     TOKEN_CLASSIFICATION: ("conll", "jsonl"),
     SEQUENCE_CLASSIFICATION: ("jsonl", "csv", "tsv"),
     CAUSAL_LM: ("text", "jsonl"),
+    QUESTION_ANSWERING: ("squad", "jsonl"),
+    MULTIPLE_CHOICE: ("jsonl",),
 }
 
 # CoNLL files are often tab separated, so for NER a .tsv is CoNLL; for classification it
@@ -53,6 +57,9 @@ _FORMAT_BY_EXTENSION = {
         ".jsonl": "jsonl",
         ".json": "jsonl",
     },
+    # A .json file may hold SQuAD JSON or JSON Lines; the reader looks inside to tell.
+    QUESTION_ANSWERING: {".json": "squad", ".jsonl": "jsonl"},
+    MULTIPLE_CHOICE: {".json": "jsonl", ".jsonl": "jsonl"},
 }
 
 
