@@ -23,7 +23,9 @@ Figures printed (a table, then one JSON line starting with ``RESULT ``):
 - train sentences/s over the whole ``train()`` call: also model loading, tokenisation,
   the final reports and saving the model.
 - wall time of the whole run (this script), peak RSS (``ru_maxrss`` of this process and of
-  its children), dev entity micro F1 after each epoch and final (best checkpoint).
+  its children), the largest RSS seen at an optimizer step (the training phase alone: model,
+  gradients, optimizer state, activations), dev entity micro F1 after each epoch and final
+  (best checkpoint).
 """
 
 from __future__ import annotations
@@ -79,6 +81,12 @@ def peak_rss_mib() -> tuple[float, float]:
     return own / 1024, children / 1024
 
 
+def current_rss_mib() -> float:
+    """This process's resident set now (Linux), in MiB."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 class StepTimer:
     """``on_step`` callback: time between optimizer steps, and the dev metrics of each evaluation."""
 
@@ -88,6 +96,7 @@ class StepTimer:
         self.other_steps: list[dict] = []  # first step and evaluation steps: gap holds more than training
         self.evaluations: list[dict] = []
         self.last_event = None
+        self.training_rss_mib = 0.0  # largest resident set seen at an optimizer step
 
     def __call__(self, event) -> None:
         now = time.perf_counter()
@@ -99,6 +108,7 @@ class StepTimer:
         else:
             self.plain_steps.append(gap)
         self.last_event = event
+        self.training_rss_mib = max(self.training_rss_mib, current_rss_mib())
         # Taken after the bookkeeping so this callback's own time is not charged to the next step.
         self.last = time.perf_counter()
 
@@ -197,6 +207,7 @@ def main() -> int:
         "peak_rss_mib_self": round(rss_self, 1),
         "peak_rss_mib_children": round(rss_children, 1),
         "peak_rss_mib_total": round(rss_self + rss_children, 1),
+        "training_rss_mib_max": round(timer.training_rss_mib, 1),
         "dev_f1_per_eval": [{"step": e["step"], "epoch": e["epoch"], "f1": round(e["f1"], 4)}
                             for e in timer.evaluations],
         "dev_f1_final": round(results["dev"]["f1"], 4),
@@ -224,6 +235,7 @@ def main() -> int:
         ("wall time (whole run)", f"{wall_s:.1f} s ({wall_s / 60:.1f} min)"),
         ("peak RSS self / children / total", f"{rss_self:.0f} / {rss_children:.0f} / "
                                              f"{rss_self + rss_children:.0f} MiB"),
+        ("RSS during training steps (max)", f"{figures['training_rss_mib_max']:.0f} MiB"),
         *[(f"dev entity F1 after epoch {e['epoch']:g} (step {e['step']})", f"{e['f1']:.4f}")
           for e in timer.evaluations],
         ("dev entity micro F1 (final, best checkpoint)", f"{results['dev']['f1']:.4f}"),
