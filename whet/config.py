@@ -141,11 +141,11 @@ def _field_names(model: type[BaseModel], path: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(error: dict) -> str:
+def _describe(error: dict, root: type[BaseModel] = RunConfig) -> str:
     location = tuple(error["loc"])
     where = ".".join(str(p) for p in location) or "config"
     if error["type"] == "extra_forbidden":
-        valid = _field_names(RunConfig, location[:-1])
+        valid = _field_names(root, location[:-1])
         guess = closest(str(location[-1]), valid)
         hint = f"did you mean '{guess}'?" if guess else f"valid keys: {', '.join(valid)}"
         return f"{where}: unknown key; {hint}"
@@ -157,13 +157,20 @@ def _describe(error: dict) -> str:
     return f"{where}: {message} (got {error.get('input')!r})"
 
 
-def validation_problems(raw: dict) -> list[str]:
+def validation_problems(raw: dict, root: type[BaseModel] = RunConfig) -> list[str]:
     """Every problem in a raw config dict, one line each; empty when it is valid."""
     try:
-        RunConfig.model_validate(raw)
+        root.model_validate(raw)
     except ValidationError as err:
-        return [_describe(e) for e in err.errors()]
+        return [_describe(e, root) for e in err.errors()]
     return []
+
+
+def check_problems(where: str | Path, problems: list[str]) -> None:
+    """Raise one ``ConfigError`` listing every problem found in ``where``."""
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise ConfigError(f"{where}: {count}: " + "; ".join(problems))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -219,10 +226,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     """Read, override and validate a run config; raise ``ConfigError`` listing every problem."""
     path = Path(path)
     raw = apply_overrides(read_yaml(path), overrides or [])
-    problems = validation_problems(raw)
-    if problems:
-        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise ConfigError(f"{path}: {count}: " + "; ".join(problems))
+    check_problems(path, validation_problems(raw))
     config = resolve_paths(RunConfig.model_validate(raw), path.parent)
     if config.output.dir is None:
         config.output.dir = str(Path("runs") / path.stem)
