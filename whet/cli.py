@@ -177,7 +177,7 @@ def serve(models: Annotated[Optional[list[str]], typer.Argument(help="Model dire
           timeout: Annotated[Optional[float], typer.Option(help="Request timeout in seconds (default 30).")] = None,
           cors_origins: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Allow this browser origin (repeatable).")] = None,
           rate_limit: Annotated[Optional[float], typer.Option(help="Requests per second per API key.")] = None,
-          set_: Sets = None,
+          set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a serve config value, e.g. --set limits.max_texts=64.")] = None,
           ) -> None:
     """Serve models over HTTP: predictions with batching, API keys, limits, metrics, a playground page."""
     from whet.serve.run import build_config, serve as run_server

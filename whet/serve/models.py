@@ -59,7 +59,7 @@ class ServedModel:
                              text_pair=bool(data.get("text_pair_column")), method=self.info.method,
                              base_model=self.info.base_model, whet_version=self.info.whet_version,
                              metrics=self.info.metrics, adapter=self.info.adapter)
-            described["shared_base"] = (self.lane if self.info.adapter else None)
+            described["shared_base"] = self.lane if self.info.adapter and self.lane else None
         return described
 
 

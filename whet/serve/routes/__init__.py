@@ -1,7 +1,8 @@
 """HTTP routes, one module per resource.
 
 ``ROUTERS`` is what the app includes. A new kind of endpoint (text generation for causal
-LMs, say) is a new module here that submits to the same batch queues, plus one line below.
+LMs, say) is a new module here, with a batch queue of its own kind if it batches
+differently (``ServerState.lane`` shows how one is started), plus one line below.
 """
 
 from whet.serve.routes import admin, health, models, playground, predict
