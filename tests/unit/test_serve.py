@@ -236,16 +236,3 @@ def test_command_line_options_override_the_config(tmp_path):
     with pytest.raises(ConfigError, match="nothing to serve"):
         build_config([], None, {}, [])
 
-
-def test_serve_configuration_reference_is_current():
-    import sys
-
-    from tests.conftest import ROOT
-
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import config_reference
-    finally:
-        sys.path.pop(0)
-    assert (ROOT / "docs" / "serve-configuration.md").read_text() == config_reference.serve_reference(), \
-        "run: python scripts/config_reference.py"
