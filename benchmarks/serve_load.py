@@ -16,11 +16,17 @@ What it does, in order:
    Each client is an ``httpx.AsyncClient`` of its own (one shared pool of many connections costs
    the load generator several times more CPU per request). Reported: requests/s (completed
    requests over the wall time of the level), latency p50/p95/p99 and errors.
-4. Offline: with the servers stopped, ``whet.load(MODEL).predict_stream`` over the same texts
-   (what ``whet predict --input`` runs; batch size 64, length-sorted chunks) for ``--duration``
-   seconds: texts/s.
+4. Offline, before the first server starts and after the last one stops, each time in a fresh
+   process: ``whet.load(MODEL).predict_stream`` over the same texts (what ``whet predict --input``
+   runs; batch size 64, length-sorted chunks) for ``--duration`` seconds: texts/s. The faster of
+   the two is the reference.
 
-Figures: the table (with the CPU the server and the load generator kept busy, in cores), the ratio
+``--threads N`` gives the server and the offline run N torch threads (``OMP_NUM_THREADS``): on a
+machine shared with other busy processes, two threads per process stall at every operation while
+one of them waits for a core, and one thread is faster.
+
+Figures: the table (with the mean texts per model call, from the server's metrics, and the CPU the
+server and the load generator kept busy, in cores), the ratio
 batching on / off at 32 clients, the ratio server / offline (texts/s, at 32 clients and at the
 best level), then one JSON line starting with ``RESULT``. The load generator runs on the same
 machine as the server and takes CPU from it: on a 2-core machine the server/offline ratio is a
@@ -78,10 +84,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(model: Path, batching: bool, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(model: Path, batching: bool, log: Path, threads: int | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-m", "whet", "serve", str(model), "--port", str(port)] + ["--no-batching"] * (not batching)
-    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     with httpx.Client(base_url=url, verify=TLS) as client:
@@ -118,6 +125,14 @@ def process_cpu_s(pid: int) -> float | None:
 def own_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def batch_totals(url: str) -> tuple[float, float]:
+    """(model calls, texts) so far, from the server's whet_batch_size histogram."""
+    text = httpx.get(url + "/metrics", verify=TLS).text
+    def total(name: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+    return total("whet_batch_size_count"), total("whet_batch_size_sum")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -159,15 +174,17 @@ async def run_level(url: str, texts: list[str], clients: int, duration: float, t
 
 
 def measure_server(model: Path, texts: list[str], batching: bool, levels: tuple[int, ...], duration: float,
-                   texts_per_request: int, workdir: Path) -> list[dict]:
+                   texts_per_request: int, workdir: Path, threads: int | None) -> list[dict]:
     name = "on" if batching else "off"
-    process, url = start_server(model, batching, workdir / f"server-batching-{name}.log")
+    process, url = start_server(model, batching, workdir / f"server-batching-{name}.log", threads)
     try:
         asyncio.run(run_level(url, texts, 4, 2.0, texts_per_request))  # warm-up
         results = []
         for clients in levels:
-            server_cpu, client_cpu = process_cpu_s(process.pid), own_cpu_s()
+            server_cpu, client_cpu, (calls, batched) = process_cpu_s(process.pid), own_cpu_s(), batch_totals(url)
             result = asyncio.run(run_level(url, texts, clients, duration, texts_per_request))
+            calls_after, batched_after = batch_totals(url)
+            result["mean_batch"] = round((batched_after - batched) / max(1.0, calls_after - calls), 1)
             # CPU both sides used, as a share of the level's wall time (2.0 = two cores busy).
             result["client_cpu_share"] = round((own_cpu_s() - client_cpu) / result["seconds"], 2)
             if server_cpu is not None:
@@ -179,9 +196,13 @@ def measure_server(model: Path, texts: list[str], batching: bool, levels: tuple[
         stop_server(process)
 
 
-def measure_offline(model: Path, texts: list[str], duration: float) -> dict:
+def measure_offline(model: Path, texts: list[str], duration: float, threads: int | None) -> dict:
+    import torch
+
     from whet import load
 
+    if threads:
+        torch.set_num_threads(threads)
     predictor = load(str(model))
     predictor.predict(texts[:64])  # warm-up
     done, started, cpu = 0, time.perf_counter(), own_cpu_s()
@@ -193,6 +214,16 @@ def measure_offline(model: Path, texts: list[str], duration: float) -> dict:
             "cpu_share": round((own_cpu_s() - cpu) / elapsed, 2)}
 
 
+def measure_offline_process(model: Path, duration: float, threads: int | None) -> dict:
+    """``measure_offline`` in a fresh Python process (torch's threads as a `whet predict` run has them)."""
+    command = [sys.executable, __file__, "--offline-only", "--model", str(model), "--duration", str(duration)]
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    print(f"offline: {result}", file=sys.stderr, flush=True)
+    return result
+
+
 def main() -> int:
     started = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -200,16 +231,27 @@ def main() -> int:
                                                                  "(default: train the demo intent model).")
     parser.add_argument("--duration", type=float, default=10.0, help="Seconds per concurrency level (default 10).")
     parser.add_argument("--texts-per-request", type=int, default=1, help="Texts in each request (default 1).")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of the server and of the offline run "
+                                                                  "(OMP_NUM_THREADS; default: torch's choice).")
+    parser.add_argument("--offline-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     texts = demo_texts()
+    if args.offline_only:
+        print(json.dumps(measure_offline(args.model, texts, args.duration, args.threads)))
+        return 0
     with tempfile.TemporaryDirectory(prefix="whet-serve-load-") as tmp:
         workdir = Path(tmp)
         model = args.model or train_demo_model(workdir)
+        # Offline before and after the servers, in a process of its own like `whet predict`; the
+        # faster of the two is the reference (other load on the machine varies over minutes).
+        offline_runs = [measure_offline_process(model, args.duration, args.threads)]
         rows = []
         for batching in (True, False):
-            rows += measure_server(model, texts, batching, LEVELS, args.duration, args.texts_per_request, workdir)
-        offline = measure_offline(model, texts, args.duration)
+            rows += measure_server(model, texts, batching, LEVELS, args.duration, args.texts_per_request, workdir,
+                                   args.threads)
+        offline_runs.append(measure_offline_process(model, args.duration, args.threads))
+    offline = max(offline_runs, key=lambda r: r["texts_per_s"])
 
     at32 = {r["batching"]: r for r in rows if r["clients"] == 32}
     best = max((r for r in rows if r["batching"]), key=lambda r: r["texts_per_s"])
@@ -218,12 +260,14 @@ def main() -> int:
               "server_over_offline_best": round(best["texts_per_s"] / offline["texts_per_s"], 3),
               "best_clients": best["clients"]}
     print_table(f"whet serve, {args.texts_per_request} text(s) per request, {args.duration:g} s per level",
-                ["batching", "clients", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors", "server CPU", "client CPU"],
+                ["batching", "clients", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors", "mean batch", "server CPU",
+                 "client CPU"],
                 [["on" if r["batching"] else "off", str(r["clients"]), f"{r['requests_per_s']:.1f}", f"{r['p50_ms']:.1f}",
-                  f"{r['p95_ms']:.1f}", f"{r['p99_ms']:.1f}", str(r["errors"]), str(r.get("server_cpu_share", "?")),
-                  str(r["client_cpu_share"])] for r in rows])
+                  f"{r['p95_ms']:.1f}", f"{r['p99_ms']:.1f}", str(r["errors"]), str(r["mean_batch"]),
+                  str(r.get("server_cpu_share", "?")), str(r["client_cpu_share"])] for r in rows])
     print("(CPU: cores kept busy on average, by the server process and by this load generator)")
-    print(f"\noffline predict_stream: {offline['texts_per_s']:.1f} texts/s (CPU {offline['cpu_share']})")
+    print(f"\noffline predict_stream: {offline['texts_per_s']:.1f} texts/s (CPU {offline['cpu_share']}; before and after "
+          f"the servers: {', '.join(str(r['texts_per_s']) for r in offline_runs)})")
     print(f"batching on / off at 32 clients: {ratios['batching_on_over_off_at_32']:.2f}x")
     print(f"server / offline: {ratios['server_over_offline_at_32']:.1%} at 32 clients, "
           f"{ratios['server_over_offline_best']:.1%} at {best['clients']} clients (best)")
@@ -232,7 +276,8 @@ def main() -> int:
     result = {"command": " ".join([".venv/bin/python", "benchmarks/serve_load.py", *sys.argv[1:]]),
               "model": str(args.model) if args.model else "demo-intents (trained by the script)",
               "texts": len(texts), "duration_s": args.duration, "texts_per_request": args.texts_per_request,
-              "levels": rows, "offline": offline, "ratios": ratios, "wall_s": round(time.perf_counter() - started, 1),
+              "threads": args.threads,
+              "levels": rows, "offline": offline, "offline_runs": offline_runs, "ratios": ratios, "wall_s": round(time.perf_counter() - started, 1),
               "nproc": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
               "python": platform.python_version()}
     print("RESULT " + json.dumps(result))

@@ -171,7 +171,7 @@ def serve(models: Annotated[Optional[list[str]], typer.Argument(help="Model dire
           api_keys: Annotated[Optional[Path], typer.Option("--api-keys", help="File of API keys, one per line.")] = None,
           admin_keys: Annotated[Optional[Path], typer.Option("--admin-keys", help="File of admin keys.")] = None,
           adapter_dir: Annotated[Optional[Path], typer.Option("--adapter-dir", help="LoRA models admins may load by name.")] = None,
-          max_batch_size: Annotated[Optional[int], typer.Option(help="Most texts per model call (default 32).")] = None,
+          max_batch_size: Annotated[Optional[int], typer.Option(help="Most texts gathered into one batch (default 64).")] = None,
           max_wait_ms: Annotated[Optional[float], typer.Option(help="Longest wait for a batch to fill (default 5).")] = None,
           no_batching: Annotated[bool, typer.Option("--no-batching", help="Run each request alone.")] = False,
           timeout: Annotated[Optional[float], typer.Option(help="Request timeout in seconds (default 30).")] = None,

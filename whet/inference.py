@@ -37,7 +37,8 @@ def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dic
     """
     lengths = [len(f["input_ids"]) for f in features]
     was_training = model.training
-    model.eval()
+    if was_training:  # switching modes walks every module (~2 ms for MiniLM): only when needed
+        model.eval()
     try:
         with torch.inference_mode(), autocast(device, precision):
             for indices in length_grouped_batches(lengths, max_sentences, max_tokens, shuffle=False):
@@ -47,7 +48,8 @@ def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dic
                 loss = float(outputs.loss) * count if getattr(outputs, "loss", None) is not None else 0.0
                 yield indices, outputs.logits.float().cpu().numpy(), loss, count
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
 
 
 def _loss_count(batch: dict[str, Any]) -> int:

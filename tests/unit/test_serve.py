@@ -11,7 +11,6 @@ import pytest
 
 from whet.config import DataConfig
 from whet.errors import ConfigError, DataError, ModelError
-from whet.saved_model import ModelInfo
 from whet.serve.adapters import AdapterNotFound, adapter_source, check_name, check_safetensors_only
 from whet.serve.auth import ADMIN_KEYS_ENV, API_KEYS_ENV, key_id, load_keys
 from whet.serve.batching import BatchQueue
@@ -175,16 +174,18 @@ def test_adapter_sources_stay_inside_the_adapter_directory(tmp_path):
 # --- Request inputs ----------------------------------------------------------------------------------
 
 
-def info(task: str = "sequence-classification", **data) -> ModelInfo:
-    return ModelInfo(task=task, labels=["a", "b"], base_model="x", method="full",
-                     data=DataConfig(**data).model_dump(), max_length=128)
+def info(task: str = "sequence-classification", **data) -> tuple:
+    """(task, data settings) of a model, as ``prepared_inputs`` takes them."""
+    from whet.tasks import TASKS
+
+    return TASKS.get(task), DataConfig(**data)
 
 
 def test_inputs_become_records_as_whet_predict_reads_them():
     limits = LimitSettings()
-    assert prepared_inputs(["a", {"text": "b"}], info(), limits) == ["a", {"text": "b"}]
-    assert prepared_inputs([("q", "c")], info(text_pair_column="context"), limits) == [{"text": "q", "context": "c"}]
-    assert prepared_inputs([{"tokens": ["A", "b"]}], info("token-classification"), limits) == [{"tokens": ["A", "b"]}]
+    assert prepared_inputs(["a", {"text": "b"}], *info(), limits) == ["a", {"text": "b"}]
+    assert prepared_inputs([("q", "c")], *info(text_pair_column="context"), limits) == [{"text": "q", "context": "c"}]
+    assert prepared_inputs([{"tokens": ["A", "b"]}], *info("token-classification"), limits) == [{"tokens": ["A", "b"]}]
 
 
 @pytest.mark.parametrize("inputs, model, message", [
@@ -199,7 +200,7 @@ def test_inputs_become_records_as_whet_predict_reads_them():
 ])
 def test_bad_inputs_name_the_input_and_the_fix(inputs, model, message):
     with pytest.raises(InputError, match=message):
-        prepared_inputs(inputs, model, LimitSettings(max_texts=3, max_chars=10))
+        prepared_inputs(inputs, *model, LimitSettings(max_texts=3, max_chars=10))
 
 
 # --- The serve config --------------------------------------------------------------------------------
@@ -235,4 +236,6 @@ def test_command_line_options_override_the_config(tmp_path):
     assert config.adapter_dir == str(tmp_path)
     with pytest.raises(ConfigError, match="nothing to serve"):
         build_config([], None, {}, [])
+    with pytest.raises(ModelError, match=r"has no whet\.json; it is not a model saved by whet"):
+        build_config([str(tmp_path)], None, {}, [])
 

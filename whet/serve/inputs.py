@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from whet.config import DataConfig
 from whet.errors import DataError, WhetError
-from whet.saved_model import ModelInfo
 from whet.serve.settings import LimitSettings
 
 SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -20,16 +20,14 @@ class InputError(WhetError):
     """A request's inputs cannot be predicted on as they are."""
 
 
-def prepared_inputs(inputs: list[Any], info: ModelInfo, limits: LimitSettings) -> list[Any]:
-    """The records to give ``Predictor.predict``: text pairs become records, everything is checked."""
-    from whet.tasks import TASKS
-
+def prepared_inputs(inputs: list[Any], task: Any, data: DataConfig, limits: LimitSettings) -> list[Any]:
+    """The records to give ``Predictor.predict`` for a model of ``task`` with data settings ``data``:
+    text pairs become records, everything is checked."""
     if not inputs:
         raise InputError("inputs is empty; send at least one text")
     if len(inputs) > limits.max_texts:
         raise InputError(f"inputs has {len(inputs)} items; this server takes at most {limits.max_texts} per request "
                          f"(limits.max_texts); split the request")
-    data = info.data_config()
     records = []
     for number, item in enumerate(inputs, 1):
         if isinstance(item, tuple):
@@ -40,7 +38,7 @@ def prepared_inputs(inputs: list[Any], info: ModelInfo, limits: LimitSettings) -
             _check_text(text, number, limits)
         records.append(item)
     try:
-        TASKS.get(info.task).prediction_inputs(records, data)
+        task.prediction_inputs(records, data)
     except DataError as err:
         raise InputError(str(err)) from None
     return records

@@ -16,8 +16,9 @@ from whet.config import Section, apply_overrides, check_problems, read_yaml, val
 
 class BatchingSettings(Section):
     enabled: bool = Field(True, description="Gather concurrent requests into one model call; false runs each request alone.")
-    max_batch_size: int = Field(32, ge=1, le=4096, description="Most texts in one model call.")
+    max_batch_size: int = Field(64, ge=1, le=4096, description="Most texts gathered into one batch.")
     max_wait_ms: float = Field(5.0, ge=0, le=10_000, description="How long the oldest waiting request may wait for others to join its batch.")
+    model_batch_size: int = Field(16, ge=1, le=4096, description="Most texts per forward pass: a batch is sorted by length and split into passes of texts of similar length.")
 
 
 class LimitSettings(Section):

@@ -31,7 +31,8 @@ async def predict(body: PredictRequest, request: Request, state: State, caller: 
         raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(sorted(registry.models))}")
     try:
         served = registry.get(name)
-        records = prepared_inputs(body.inputs, served.info, state.config.limits)
+        predictor = served.predictor
+        records = prepared_inputs(body.inputs, predictor.task, predictor.data, state.config.limits)
     except ModelUnavailable as err:
         raise HTTPException(503, str(err)) from None
     except InputError as err:
