@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.whet-installed
 DEMO_RUNS := runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install dev demo test clean-venv
+.PHONY: install dev demo test browser clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,15 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/whet predict $(DEMO_RUNS)/ner/model "Maria Lopez bought a Pixel phone from Northwind Traders in Lisbon."
 	@echo "demo runs written to $(DEMO_RUNS)"
 
-test: $(STAMP)-dev
+test: $(STAMP)-dev browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Headless Chromium for the playground page test: Debian's package, installed only when missing
+# (set WHET_CHROMIUM=/path/to/chromium to use another one).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@[ -n "$(WHET_CHROMIUM)" ] || command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 clean-venv:
 	rm -rf $(VENV)

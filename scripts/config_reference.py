@@ -1,4 +1,5 @@
-"""Write docs/configuration.md from the pydantic config models, so the reference never drifts.
+"""Write docs/configuration.md (runs) and docs/serve-configuration.md (whet serve) from the
+pydantic config models, so the references never drift.
 
     python scripts/config_reference.py          # rewrite the file
     python scripts/config_reference.py --check  # exit 1 if the file is out of date
@@ -12,8 +13,19 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from whet.config import RunConfig
+from whet.serve.settings import ServeConfig
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+SERVE_OUT = OUT.with_name("serve-configuration.md")
+RUN_INTRO = ["# Configuration reference", "",
+             "Generated from `whet/config.py` by `scripts/config_reference.py`; every key, its default and",
+             "what it does. Unknown keys are errors. Override any key on the command line with",
+             "`--set section.key=value` (values are read as YAML)."]
+SERVE_INTRO = ["# `whet serve` configuration reference", "",
+               "Generated from `whet/serve/settings.py` by `scripts/config_reference.py`; every key of the",
+               "file given with `whet serve --config`, its default and what it does. Unknown keys are errors.",
+               "Override any key with `--set section.key=value`; the common ones also have options (see",
+               "[serving.md](serving.md))."]
 
 
 def _default(field) -> str:
@@ -34,13 +46,10 @@ def _section(model: type[BaseModel], prefix: str, lines: list[str], nested: list
         lines.append(f"| `{prefix}{name}` | {_default(field)} | {field.description} |")
 
 
-def reference() -> str:
-    lines = ["# Configuration reference", "",
-             "Generated from `whet/config.py` by `scripts/config_reference.py`; every key, its default and",
-             "what it does. Unknown keys are errors. Override any key on the command line with",
-             "`--set section.key=value` (values are read as YAML).", "", "## Top level", ""]
+def reference(root: type[BaseModel] = RunConfig, intro: list[str] = RUN_INTRO) -> str:
+    lines = [*intro, "", "## Top level", ""]
     nested: list = []
-    _section(RunConfig, "", lines, nested)
+    _section(root, "", lines, nested)
     while nested:
         prefix, model = nested.pop(0)
         lines += ["", f"## `{prefix}`", ""]
@@ -48,13 +57,18 @@ def reference() -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_or_check(out: Path, text: str) -> None:
-    """The scripts' command line: rewrite ``out``, or with --check exit 1 when it is out of date."""
+def serve_reference() -> str:
+    return reference(ServeConfig, SERVE_INTRO)
+
+
+def write_or_check(outputs: dict[Path, str]) -> None:
+    """The scripts' command line: rewrite the files, or with --check exit 1 when one is out of date."""
     if "--check" in sys.argv:
-        sys.exit(0 if out.read_text() == text else 1)
-    out.write_text(text)
-    print(f"wrote {out}")
+        sys.exit(0 if all(path.read_text() == text for path, text in outputs.items()) else 1)
+    for path, text in outputs.items():
+        path.write_text(text)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    write_or_check(OUT, reference())
+    write_or_check({OUT: reference(), SERVE_OUT: serve_reference()})

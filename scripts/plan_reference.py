@@ -41,4 +41,4 @@ def reference() -> str:
 
 
 if __name__ == "__main__":
-    write_or_check(OUT, reference())
+    write_or_check({OUT: reference()})

@@ -345,6 +345,31 @@ def adapters_remove(store: Annotated[Path, typer.Argument(help="Adapter store.")
     typer.echo(f"adapter '{name}' removed from {store}", err=True)
 
 
+@app.command()
+def serve(models: Annotated[Optional[list[str]], typer.Argument(help="Model directories, as DIR or NAME=DIR.")] = None,
+          config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Serve config (YAML).")] = None,
+          host: Annotated[Optional[str], typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+          port: Annotated[Optional[int], typer.Option(help="Port (default 8000).")] = None,
+          api_keys: Annotated[Optional[Path], typer.Option("--api-keys", help="File of API keys, one per line.")] = None,
+          admin_keys: Annotated[Optional[Path], typer.Option("--admin-keys", help="File of admin keys.")] = None,
+          adapter_dir: Annotated[Optional[Path], typer.Option("--adapter-dir", help="LoRA models admins may load by name.")] = None,
+          max_batch_size: Annotated[Optional[int], typer.Option(help="Most texts gathered into one batch (default 64).")] = None,
+          max_wait_ms: Annotated[Optional[float], typer.Option(help="Longest wait for a batch to fill (default 5).")] = None,
+          no_batching: Annotated[bool, typer.Option("--no-batching", help="Run each request alone.")] = False,
+          timeout: Annotated[Optional[float], typer.Option(help="Request timeout in seconds (default 30).")] = None,
+          cors_origins: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Allow this browser origin (repeatable).")] = None,
+          rate_limit: Annotated[Optional[float], typer.Option(help="Requests per second per API key.")] = None,
+          set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a serve config value, e.g. --set limits.max_texts=64.")] = None,
+          ) -> None:
+    """Serve models over HTTP: predictions with batching, API keys, limits, metrics, a playground page."""
+    from whet.serve.run import build_config, serve as run_server
+
+    options = {"host": host, "port": port, "api_keys": api_keys, "admin_keys": admin_keys, "adapter_dir": adapter_dir,
+               "max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms, "no_batching": no_batching,
+               "timeout": timeout, "cors_origins": cors_origins, "rate_limit": rate_limit}
+    run_server(build_config(list(models or []), config, options, list(set_ or [])))
+
+
 def main() -> None:
     """Console entry point: run the app, turning user errors into one line and exit code 2."""
     try:

@@ -308,6 +308,13 @@ def validation_problems(raw: dict, model: type[BaseModel] = RunConfig) -> list[s
     return []
 
 
+def check_problems(where: str | Path, problems: list[str]) -> None:
+    """Raise one ``ConfigError`` listing every problem found in ``where``."""
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise ConfigError(f"{where}: {count}: " + "; ".join(problems))
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``training.lr=3e-5`` -> (["training", "lr"], "3e-5"); values are parsed as YAML, and the
     config model then converts them to the field types."""
@@ -360,10 +367,7 @@ def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
 def read_validated(path: Path, overrides: list[str] | None, model: type[BaseModel]) -> Any:
     """Read, override and validate a YAML file as ``model``; raise ``ConfigError`` listing every problem."""
     raw = apply_overrides(read_yaml(path), overrides or [])
-    problems = validation_problems(raw, model)
-    if problems:
-        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise ConfigError(f"{path}: {count}: " + "; ".join(problems))
+    check_problems(path, validation_problems(raw, model))
     return model.model_validate(raw)
 
 

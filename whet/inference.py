@@ -45,7 +45,8 @@ def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dic
     """
     lengths = [feature_length(f) for f in features]
     was_training = model.training
-    model.eval()
+    if was_training:  # switching modes walks every module (~2 ms for MiniLM): only when needed
+        model.eval()
     try:
         with torch.inference_mode(), autocast(device, precision):
             for indices in length_grouped_batches(lengths, max_sentences, max_tokens, shuffle=False):
@@ -56,7 +57,8 @@ def batched_logits(model: Any, features: list[dict], collate: Callable[[list[dic
                 values = reduce(outputs, batch) if reduce else outputs.logits.float().cpu().numpy()
                 yield indices, values, loss, count
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
 
 
 def _loss_count(batch: dict[str, Any]) -> int:

@@ -16,6 +16,8 @@ def test_configuration_reference_is_current():
         sys.path.pop(0)
     assert (ROOT / "docs" / "configuration.md").read_text() == config_reference.reference(), \
         "run: python scripts/config_reference.py"
+    assert (ROOT / "docs" / "serve-configuration.md").read_text() == config_reference.serve_reference(), \
+        "run: python scripts/config_reference.py"
 
 
 def test_every_shipped_config_starts_with_the_command_that_runs_it():

@@ -1,0 +1,288 @@
+"""Benchmark: ``whet serve`` under load, with and without batching, against offline prediction.
+
+    .venv/bin/python benchmarks/serve_load.py                                   # trains the demo intent model first (~1 min)
+    .venv/bin/python benchmarks/serve_load.py --model runs/demo-intents/model --duration 10
+
+What it does, in order:
+
+1. The model: ``--model DIR`` (a directory saved by ``whet train``), or the builtin MiniLM
+   fine-tuned on the bundled intent set (``whet train configs/demo-intents.yaml`` into a temp dir).
+2. The texts: the 400 customer-service queries of ``demo/intents`` (train and dev), one text per
+   request (``--texts-per-request``).
+3. For batching on, then off (``--no-batching``): start ``whet serve MODEL`` as a subprocess on a
+   free port of 127.0.0.1 with the default settings otherwise (access log on), wait for /readyz,
+   warm up, then for each of 1, 8, 32 and 128 concurrent clients run a closed loop for
+   ``--duration`` seconds: every client sends its next request as soon as the last one returns.
+   Each client is an ``httpx.AsyncClient`` of its own (one shared pool of many connections costs
+   the load generator several times more CPU per request). Reported: requests/s (completed
+   requests over the wall time of the level), latency p50/p95/p99 and errors.
+4. Offline, before the first server starts and after the last one stops, each time in a fresh
+   process: ``whet.load(MODEL).predict_stream`` over the same texts (what ``whet predict --input``
+   runs; batch size 64, length-sorted chunks) for ``--duration`` seconds: texts/s. The faster of
+   the two is the reference.
+
+``--threads N`` gives the server and the offline run N torch threads (``OMP_NUM_THREADS``): on a
+machine shared with other busy processes, two threads per process stall at every operation while
+one of them waits for a core, and one thread is faster.
+
+Figures: the table (with the mean texts per model call, from the server's metrics, and the CPU the
+server and the load generator kept busy, in cores), the ratio
+batching on / off at 32 clients, the ratio server / offline (texts/s, at 32 clients and at the
+best level), then one JSON line starting with ``RESULT``. The load generator runs on the same
+machine as the server and takes CPU from it: on a 2-core machine the server/offline ratio is a
+lower bound.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import resource
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+# Reused from the training benchmark next to this file.
+from train_ner import print_table
+
+ROOT = Path(__file__).resolve().parent.parent
+LEVELS = (1, 8, 32, 128)
+TLS = ssl.create_default_context()  # unused over http://; built once instead of once per client
+
+
+def demo_texts() -> list[str]:
+    texts = []
+    for name in ("train.jsonl", "dev.jsonl"):
+        with open(ROOT / "demo" / "intents" / name, encoding="utf-8") as handle:
+            texts += [json.loads(line)["text"] for line in handle if line.strip()]
+    return texts
+
+
+def train_demo_model(workdir: Path) -> Path:
+    print("training the demo intent model (configs/demo-intents.yaml) ...", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "whet", "train", str(ROOT / "configs" / "demo-intents.yaml"),
+                    "--output", str(workdir / "run")], check=True, stdout=subprocess.DEVNULL)
+    return workdir / "run" / "model"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(model: Path, batching: bool, log: Path, threads: int | None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [sys.executable, "-m", "whet", "serve", str(model), "--port", str(port)] + ["--no-batching"] * (not batching)
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    with httpx.Client(base_url=url, verify=TLS) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited:\n{log.read_text()[-2000:]}")
+            try:
+                if client.get("/readyz").status_code == 200:
+                    return process, url
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("the server did not get ready in 300 s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used so far; None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def batch_totals(url: str) -> tuple[float, float]:
+    """(model calls, texts) so far, from the server's whet_batch_size histogram."""
+    text = httpx.get(url + "/metrics", verify=TLS).text
+    def total(name: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+    return total("whet_batch_size_count"), total("whet_batch_size_sum")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+async def run_level(url: str, texts: list[str], clients: int, duration: float, texts_per_request: int) -> dict:
+    """``clients`` closed-loop clients for ``duration`` seconds."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration
+
+    async def client_loop(client: httpx.AsyncClient, rng: random.Random) -> None:
+        nonlocal errors
+        async with client:
+            while time.perf_counter() < deadline:
+                inputs = [rng.choice(texts) for _ in range(texts_per_request)]
+                sent = time.perf_counter()
+                try:
+                    response = await client.post("/v1/predict", json={"inputs": inputs})
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - sent)
+                else:
+                    errors += 1
+
+    pool = [httpx.AsyncClient(base_url=url, timeout=120, verify=TLS) for _ in range(clients)]
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop(client, random.Random(n)) for n, client in enumerate(pool)))
+    elapsed = time.perf_counter() - started
+    return {"clients": clients, "requests": len(latencies), "errors": errors, "seconds": round(elapsed, 2),
+            "requests_per_s": round(len(latencies) / elapsed, 1),
+            "texts_per_s": round(len(latencies) * texts_per_request / elapsed, 1),
+            "p50_ms": round(percentile(latencies, 0.50) * 1000, 1), "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 1)}
+
+
+def measure_server(model: Path, texts: list[str], batching: bool, levels: tuple[int, ...], duration: float,
+                   texts_per_request: int, workdir: Path, threads: int | None) -> list[dict]:
+    name = "on" if batching else "off"
+    process, url = start_server(model, batching, workdir / f"server-batching-{name}.log", threads)
+    try:
+        asyncio.run(run_level(url, texts, 4, 2.0, texts_per_request))  # warm-up
+        results = []
+        for clients in levels:
+            server_cpu, client_cpu, (calls, batched) = process_cpu_s(process.pid), own_cpu_s(), batch_totals(url)
+            result = asyncio.run(run_level(url, texts, clients, duration, texts_per_request))
+            calls_after, batched_after = batch_totals(url)
+            result["mean_batch"] = round((batched_after - batched) / max(1.0, calls_after - calls), 1)
+            # CPU both sides used, as a share of the level's wall time (2.0 = two cores busy).
+            result["client_cpu_share"] = round((own_cpu_s() - client_cpu) / result["seconds"], 2)
+            if server_cpu is not None:
+                result["server_cpu_share"] = round((process_cpu_s(process.pid) - server_cpu) / result["seconds"], 2)
+            print(f"batching {name}, {clients} clients: {result}", file=sys.stderr, flush=True)
+            results.append({"batching": batching, **result})
+        return results
+    finally:
+        stop_server(process)
+
+
+def measure_offline(model: Path, texts: list[str], duration: float, threads: int | None) -> dict:
+    import torch
+
+    from whet import load
+
+    if threads:
+        torch.set_num_threads(threads)
+    predictor = load(str(model))
+    predictor.predict(texts[:64])  # warm-up
+    done, started, cpu = 0, time.perf_counter(), own_cpu_s()
+    while time.perf_counter() - started < duration:
+        for _ in predictor.predict_stream(texts, batch_size=64):
+            done += 1
+    elapsed = time.perf_counter() - started
+    return {"texts": done, "seconds": round(elapsed, 2), "texts_per_s": round(done / elapsed, 1),
+            "cpu_share": round((own_cpu_s() - cpu) / elapsed, 2)}
+
+
+def measure_offline_process(model: Path, duration: float, threads: int | None) -> dict:
+    """``measure_offline`` in a fresh Python process (torch's threads as a `whet predict` run has them)."""
+    command = [sys.executable, __file__, "--offline-only", "--model", str(model), "--duration", str(duration)]
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    print(f"offline: {result}", file=sys.stderr, flush=True)
+    return result
+
+
+def main() -> int:
+    started = time.perf_counter()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=None, help="A model directory saved by whet train "
+                                                                 "(default: train the demo intent model).")
+    parser.add_argument("--duration", type=float, default=10.0, help="Seconds per concurrency level (default 10).")
+    parser.add_argument("--texts-per-request", type=int, default=1, help="Texts in each request (default 1).")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of the server and of the offline run "
+                                                                  "(OMP_NUM_THREADS; default: torch's choice).")
+    parser.add_argument("--offline-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    texts = demo_texts()
+    if args.offline_only:
+        print(json.dumps(measure_offline(args.model, texts, args.duration, args.threads)))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="whet-serve-load-") as tmp:
+        workdir = Path(tmp)
+        model = args.model or train_demo_model(workdir)
+        # Offline before and after the servers, in a process of its own like `whet predict`; the
+        # faster of the two is the reference (other load on the machine varies over minutes).
+        offline_runs = [measure_offline_process(model, args.duration, args.threads)]
+        rows = []
+        for batching in (True, False):
+            rows += measure_server(model, texts, batching, LEVELS, args.duration, args.texts_per_request, workdir,
+                                   args.threads)
+        offline_runs.append(measure_offline_process(model, args.duration, args.threads))
+    offline = max(offline_runs, key=lambda r: r["texts_per_s"])
+
+    at32 = {r["batching"]: r for r in rows if r["clients"] == 32}
+    best = max((r for r in rows if r["batching"]), key=lambda r: r["texts_per_s"])
+    ratios = {"batching_on_over_off_at_32": round(at32[True]["requests_per_s"] / at32[False]["requests_per_s"], 2),
+              "server_over_offline_at_32": round(at32[True]["texts_per_s"] / offline["texts_per_s"], 3),
+              "server_over_offline_best": round(best["texts_per_s"] / offline["texts_per_s"], 3),
+              "best_clients": best["clients"]}
+    print_table(f"whet serve, {args.texts_per_request} text(s) per request, {args.duration:g} s per level",
+                ["batching", "clients", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors", "mean batch", "server CPU",
+                 "client CPU"],
+                [["on" if r["batching"] else "off", str(r["clients"]), f"{r['requests_per_s']:.1f}", f"{r['p50_ms']:.1f}",
+                  f"{r['p95_ms']:.1f}", f"{r['p99_ms']:.1f}", str(r["errors"]), str(r["mean_batch"]),
+                  str(r.get("server_cpu_share", "?")), str(r["client_cpu_share"])] for r in rows])
+    print("(CPU: cores kept busy on average, by the server process and by this load generator)")
+    print(f"\noffline predict_stream: {offline['texts_per_s']:.1f} texts/s (CPU {offline['cpu_share']}; before and after "
+          f"the servers: {', '.join(str(r['texts_per_s']) for r in offline_runs)})")
+    print(f"batching on / off at 32 clients: {ratios['batching_on_over_off_at_32']:.2f}x")
+    print(f"server / offline: {ratios['server_over_offline_at_32']:.1%} at 32 clients, "
+          f"{ratios['server_over_offline_best']:.1%} at {best['clients']} clients (best)")
+    import torch
+
+    result = {"command": " ".join([".venv/bin/python", "benchmarks/serve_load.py", *sys.argv[1:]]),
+              "model": str(args.model) if args.model else "demo-intents (trained by the script)",
+              "texts": len(texts), "duration_s": args.duration, "texts_per_request": args.texts_per_request,
+              "threads": args.threads,
+              "levels": rows, "offline": offline, "offline_runs": offline_runs, "ratios": ratios, "wall_s": round(time.perf_counter() - started, 1),
+              "nproc": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+              "python": platform.python_version()}
+    print("RESULT " + json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Faults and limits on a real server: a model that fails to load, keys from the environment,
+rate limits, timeouts, a busy batch, and graceful shutdown on SIGTERM (last: it stops the server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import yaml
+
+from tests.integration.serve.conftest import FAULTY_KEYS
+
+
+def test_a_model_that_fails_to_load_fails_readiness_with_the_reason(faulty_server):
+    ready = faulty_server.get("/readyz")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "failed" and body["models"] == {"good": "ready", "broken": "failed"}
+    assert re.match(r"model 'broken' failed to load: .*", body["reasons"][0]), body
+    assert faulty_server.get("/healthz").status_code == 200 and faulty_server.alive()
+    with faulty_server.client(FAULTY_KEYS[0]) as client:
+        models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+        assert models["broken"]["status"] == "failed" and models["broken"]["error"]
+        refused = client.post("/v1/predict", json={"model": "broken", "inputs": ["hello"]})
+        assert refused.status_code == 503 and refused.json()["detail"].startswith("model 'broken' is failed: ")
+        served = client.post("/v1/predict", json={"model": "good", "inputs": ["hello"]})
+        assert served.status_code == 200 and served.json()["predictions"][0]["label"]
+
+
+def test_keys_from_the_environment(faulty_server):
+    with faulty_server.client(key=None) as anonymous:
+        assert anonymous.get("/v1/models").status_code == 401
+    with faulty_server.client("not-one-of-the-keys-at-all") as stranger:
+        assert stranger.get("/v1/models").status_code == 401
+
+
+def test_rate_limit_per_key_with_retry_after(faulty_server):
+    # 1 request/s with a burst of 3: the fourth request in a row is refused; another key is not.
+    with faulty_server.client(FAULTY_KEYS[1]) as client:
+        statuses = [client.get("/v1/models") for _ in range(4)]
+        assert [r.status_code for r in statuses[:3]] == [200, 200, 200]
+        refused = statuses[3]
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "rate limit of 1 requests/s exceeded" in refused.json()["detail"]
+        assert client.get("/healthz").status_code == 200  # health checks are never rate limited
+    with faulty_server.client(FAULTY_KEYS[3]) as other:
+        assert other.get("/v1/models").status_code == 200
+
+
+def test_timeout_gives_504_and_the_loop_stays_free_during_a_slow_batch(faulty_server):
+    # The faulty server waits 1 s for each batch to fill: long enough to time out and to watch.
+    with faulty_server.client(FAULTY_KEYS[2]) as client, ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(client.post, "/v1/predict", json={"model": "good", "inputs": ["wait for me"]})
+        time.sleep(0.2)
+        started = time.perf_counter()
+        assert client.get("/healthz").status_code == 200
+        assert time.perf_counter() - started < 0.5
+        assert slow.result().status_code == 200
+        timed_out = client.post("/v1/predict", json={"model": "good", "inputs": ["too slow"], "timeout_s": 0.3})
+    assert timed_out.status_code == 504
+    assert timed_out.json()["detail"].startswith("the prediction took longer than 0.3 s")
+    metrics = faulty_server.get("/metrics").text
+    assert 'whet_model_errors_total{model="good",reason="timeout"} 1.0' in metrics
+
+
+def test_admin_endpoints_are_off_without_admin_keys(faulty_server):
+    with faulty_server.client(FAULTY_KEYS[3]) as client:
+        refused = client.post("/v1/admin/adapters", json={"name": "x"})
+    assert refused.status_code == 403 and "admin endpoints are disabled" in refused.json()["detail"]
+
+
+def test_sigterm_finishes_in_flight_requests_then_exits(faulty_server):
+    with faulty_server.client(FAULTY_KEYS[4]) as client, ThreadPoolExecutor(2) as pool:
+        in_flight = [pool.submit(client.post, "/v1/predict", json={"model": "good", "inputs": [f"request {i}"]})
+                     for i in range(2)]
+        time.sleep(0.4)  # both are waiting for their batch (1 s) now
+        faulty_server.process.send_signal(signal.SIGTERM)
+        answers = [future.result(timeout=30) for future in in_flight]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [a.json()["predictions"][0]["text"] for a in answers] == ["request 0", "request 1"]
+    # Uvicorn re-raises the signal once shut down, so the exit status is SIGTERM's; the log shows
+    # that the shutdown ran to its end rather than the process being cut off.
+    assert faulty_server.process.wait(timeout=30) == -signal.SIGTERM
+    log = faulty_server.log_text()
+    assert "Application shutdown complete." in log and "Finished server process" in log
+    with pytest.raises(httpx.TransportError):
+        faulty_server.get("/healthz", timeout=2)
+
+
+# --- Command-line mistakes: one line, exit code 2, before any model loads ---------------------------
+# (each check has a unit test; these few run the real command for the one-line, exit-2 contract)
+
+def test_serve_command_line_errors(tmp_path, serve_models):
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"limits": {"max_texts": 0}, "batching": {"max_wait": 3}}))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    model = str(serve_models["intents"])
+    cases = {
+        "missing model": (["serve", "/nonexistent/model"], r"model directory /nonexistent/model does not exist"),
+        "config problems": (["serve", model, "--config", str(tmp_path / "bad.yaml")],
+                            r"bad\.yaml: 2 problems: batching\.max_wait: unknown key; did you mean 'max_wait_ms'\?; "
+                            r"limits\.max_texts: Input should be greater than or equal to 1 \(got 0\)"),
+        "port taken": (["serve", model, "--port", str(busy.getsockname()[1])], r"cannot listen on 127\.0\.0\.1:\d+"),
+    }
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+
+    def run(args):
+        return subprocess.run([sys.executable, "-m", "whet", *args], capture_output=True, text=True, env=env, timeout=120)
+
+    with ThreadPoolExecutor(3) as pool:
+        results = dict(zip(cases, pool.map(run, [args for args, _ in cases.values()])))
+    busy.close()
+    for name, (_, pattern) in cases.items():
+        result = results[name]
+        assert result.returncode == 2, (name, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and re.search(pattern, lines[0]), (name, lines)
+
+
+def test_example_serve_config_validates():
+    from tests.conftest import ROOT
+    from whet.serve.settings import load_serve_config
+
+    path = ROOT / "configs" / "serve" / "demo-serve.yaml"
+    assert "whet serve --config configs/serve/demo-serve.yaml" in path.read_text().splitlines()[0]
+    config = load_serve_config(path)
+    assert config.host == "127.0.0.1" and config.batching.enabled
+    json.dumps(config.model_dump())

@@ -1,0 +1,147 @@
+"""Dynamic batching: concurrent requests for one model (or one shared base) become one call.
+
+Each ``BatchQueue`` has one worker coroutine and one worker thread. The worker takes the
+oldest waiting request, lets others join until the batch holds ``max_batch_size`` texts or
+the oldest has waited ``max_wait_ms``, and runs the batch in its thread, so the event loop
+keeps answering other requests meanwhile. Requests that arrive while a batch runs join the
+next one without further waiting once it is full. Within a batch, requests are grouped by
+model (each adapter of a shared base is switched to once per group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from whet.errors import WhetError
+
+# (model name, inputs) -> one prediction per input; blocking, called in the worker thread.
+RunBatch = Callable[[str, list[Any]], list[dict]]
+
+
+@dataclass
+class Job:
+    model: str
+    inputs: list[Any]
+    future: asyncio.Future
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class BatchObserver:
+    """Hooks for metrics; the defaults do nothing."""
+
+    queued: Callable[[str, int], None] = lambda lane, depth: None
+    ran: Callable[[str, int, float], None] = lambda lane, texts, seconds: None
+
+
+class BatchQueue:
+    def __init__(self, lane: str, run: RunBatch, *, max_batch_size: int, max_wait_ms: float, enabled: bool = True,
+                 observer: BatchObserver | None = None) -> None:
+        self.lane = lane
+        self.run = run
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000
+        self.enabled = enabled
+        self.observer = observer or BatchObserver()
+        self.waiting: collections.deque[Job] = collections.deque()
+        self.arrived = asyncio.Event()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"whet-batch-{lane}")
+        self.worker = asyncio.get_running_loop().create_task(self._work(), name=f"batch-queue-{lane}")
+
+    async def submit(self, model: str, inputs: list[Any]) -> list[dict]:
+        """Predictions for ``inputs``; cancelling the caller drops the request if it has not run yet."""
+        job = Job(model, inputs, asyncio.get_running_loop().create_future())
+        self.waiting.append(job)
+        self.observer.queued(self.lane, len(self.waiting))
+        self.arrived.set()
+        return await job.future
+
+    async def close(self) -> None:
+        self.worker.cancel()
+        try:
+            await self.worker
+        except asyncio.CancelledError:
+            pass
+        self.executor.shutdown(wait=True)
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._next_batch()
+            self.observer.queued(self.lane, len(self.waiting))
+            if not batch:
+                continue
+            started = time.perf_counter()
+            outcomes = await loop.run_in_executor(self.executor, self._run_groups, batch)
+            self.observer.ran(self.lane, sum(len(job.inputs) for job in batch), time.perf_counter() - started)
+            for job, outcome in zip(batch, outcomes):
+                if job.future.done():  # timed out or cancelled meanwhile
+                    continue
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(outcome)
+
+    async def _next_batch(self) -> list[Job]:
+        while not self.waiting:
+            self.arrived.clear()
+            await self.arrived.wait()
+        batch = [self.waiting.popleft()]
+        size = len(batch[0].inputs)
+        deadline = batch[0].enqueued + self.max_wait
+        while self.enabled and size < self.max_batch_size:
+            if not self.waiting:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    break
+                self.arrived.clear()
+                try:
+                    await asyncio.wait_for(self.arrived.wait(), remaining)
+                except asyncio.TimeoutError:
+                    break
+                continue
+            if size + len(self.waiting[0].inputs) > self.max_batch_size:
+                break  # it starts the next batch
+            job = self.waiting.popleft()
+            batch.append(job)
+            size += len(job.inputs)
+        # Requests whose caller gave up (timeout, disconnect) are not run at all.
+        return [job for job in batch if not job.future.done()]
+
+    def _run_groups(self, batch: list[Job]) -> list[Any]:
+        """In the worker thread: one model call per model in the batch; results or errors per job."""
+        outcomes: list[Any] = [None] * len(batch)
+        groups: dict[str, list[int]] = {}
+        for index, job in enumerate(batch):
+            groups.setdefault(job.model, []).append(index)
+        for model, indices in groups.items():
+            try:
+                results = self.run(model, [item for i in indices for item in batch[i].inputs])
+            except WhetError as err:
+                if len(indices) == 1:
+                    outcomes[indices[0]] = err
+                    continue
+                # One request's input is bad: run the group's requests one by one so only it fails.
+                for i in indices:
+                    outcomes[i] = self._run_one(batch[i])
+                continue
+            except Exception as err:  # a bug: every request of the group gets the error
+                for i in indices:
+                    outcomes[i] = err
+                continue
+            start = 0
+            for i in indices:
+                outcomes[i] = results[start:start + len(batch[i].inputs)]
+                start += len(batch[i].inputs)
+        return outcomes
+
+    def _run_one(self, job: Job) -> Any:
+        try:
+            return self.run(job.model, job.inputs)
+        except Exception as err:
+            return err

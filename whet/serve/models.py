@@ -1,0 +1,195 @@
+"""The models a server holds: loading (each failure kept as a reason), adapters on shared
+bases, and the one synchronous ``predict`` that batch workers call.
+
+Loading and prediction run in worker threads; the event loop only reads the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from whet.errors import ModelError, WhetError
+from whet.saved_model import ModelInfo, read_info
+from whet.serve.adapters import check_name
+
+log = logging.getLogger("whet.serve")
+
+
+class ModelUnavailable(WhetError):
+    """The model is unknown, still loading, failed to load or was unloaded."""
+
+
+@dataclass
+class SharedBase:
+    """One base model holding several LoRA adapters; ``lock`` covers switching and changes."""
+
+    key: tuple[str, str]  # (task, base model)
+    model: Any  # a PeftModel
+    adapters: dict[str, str] = field(default_factory=dict)  # served name -> peft adapter name
+    active: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counter: int = 0
+
+    def new_adapter_key(self) -> str:
+        # peft adapter names become module keys, which may not contain '.'; served names may.
+        self.counter += 1
+        return f"adapter{self.counter}"
+
+
+@dataclass
+class ServedModel:
+    name: str
+    path: Path
+    status: str = "loading"  # loading | ready | failed
+    error: str | None = None
+    info: ModelInfo | None = None
+    predictor: Any = None
+    base: SharedBase | None = None
+    lane: str = ""  # the batch queue its requests go to: its own, or its shared base's
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {"name": self.name, "status": self.status, "error": self.error}
+        if self.info is not None:
+            data = self.info.data
+            described.update(task=self.info.task, labels=self.info.labels, multi_label=bool(data.get("multi_label")),
+                             text_pair=bool(data.get("text_pair_column")), method=self.info.method,
+                             base_model=self.info.base_model, whet_version=self.info.whet_version,
+                             metrics=self.info.metrics, adapter=self.info.adapter)
+            described["shared_base"] = self.lane if self.info.adapter and self.lane else None
+        return described
+
+
+class ModelRegistry:
+    """Served models by name. ``load`` and ``predict`` block: call them from worker threads."""
+
+    def __init__(self, predict_batch_size: int) -> None:
+        self.models: dict[str, ServedModel] = {}
+        self.bases: dict[tuple[str, str], SharedBase] = {}
+        self.startup: list[str] = []
+        self.predict_batch_size = predict_batch_size
+        self._loading = threading.Lock()  # one load at a time: loads share bases
+
+    def add(self, name: str, path: Path, *, at_startup: bool = False) -> ServedModel:
+        check_name(name)
+        if name in self.models:
+            raise ModelError(f"a model named {name!r} is already served; choose another name")
+        served = ServedModel(name=name, path=Path(path))
+        self.models[name] = served
+        if at_startup:
+            self.startup.append(name)
+        return served
+
+    def load(self, name: str) -> ServedModel:
+        """Load a model added with ``add``; a failure is kept as the model's status and error."""
+        served = self.models[name]
+        try:
+            with self._loading:
+                served.info = read_info(served.path)
+                if served.info.adapter:
+                    self._load_adapter(served)
+                else:
+                    self._load_full(served)
+            served.status = "ready"
+            log.info("model %s ready (%s, %s)", name, served.info.task, served.path)
+        except Exception as err:  # any failure, even a bug, must leave the server up
+            served.status, served.error = "failed", _one_line(err)
+            log.error("model %s failed to load: %s", name, served.error)
+        return served
+
+    def _load_full(self, served: ServedModel) -> None:
+        from whet.predict import Predictor
+
+        served.predictor = Predictor.from_directory(served.path)
+        served.lane = served.name
+
+    def _load_adapter(self, served: ServedModel) -> None:
+        import transformers
+
+        from whet.predict import Predictor
+        from whet.pretrained import load_model, load_tokenizer, quiet_transformers
+        from whet.serve.adapters import load_adapter, wrap_base
+        from whet.tasks import TASKS
+
+        info = served.info
+        key = (info.task, info.base_model)
+        base = self.bases.get(key)
+        if base is None:
+            # The base config saved beside the adapter carries this adapter's head size.
+            config = transformers.AutoConfig.from_pretrained(str(served.path))
+            weights = load_model(getattr(transformers, TASKS.get(info.task).auto_class), info.base_model, config=config)
+            base = SharedBase(key=key, model=None)
+            adapter_key = base.new_adapter_key()
+            with quiet_transformers():
+                base.model = wrap_base(weights, adapter_key, served.path)
+            base.active = adapter_key
+            self.bases[key] = base
+        else:
+            adapter_key = base.new_adapter_key()
+            with base.lock, quiet_transformers():
+                load_adapter(base.model, adapter_key, served.path)
+        base.adapters[served.name] = adapter_key
+        served.base = base
+        served.lane = f"{info.task}:{info.base_model}"
+        served.predictor = Predictor(base.model, load_tokenizer(str(served.path)), info)
+
+    def remove(self, name: str) -> None:
+        """Unload an adapter; its base goes too once no adapter uses it."""
+        served = self.get(name, ready=False)
+        if served.base is None:
+            raise ModelError(f"{name!r} is not a LoRA adapter; only adapters can be unloaded at run time")
+        base = served.base
+        with self._loading, base.lock:
+            adapter_key = base.adapters.pop(name)
+            if base.adapters:
+                base.model.delete_adapter(adapter_key)
+                if base.active == adapter_key:
+                    base.active = None
+            else:
+                del self.bases[base.key]
+            del self.models[name]
+            served.status, served.predictor, served.base = "unloaded", None, None
+
+    def get(self, name: str, *, ready: bool = True) -> ServedModel:
+        served = self.models.get(name)
+        if served is None:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ModelUnavailable(f"unknown model {name!r}; served models: {known}")
+        if ready and served.status != "ready":
+            reason = f": {served.error}" if served.error else ""
+            raise ModelUnavailable(f"model {name!r} is {served.status}{reason}")
+        return served
+
+    def predict(self, name: str, records: list[Any]) -> list[dict]:
+        """Predictions of model ``name``, exactly as ``whet predict`` gives them."""
+        served = self.get(name)
+        if served.base is None:
+            return served.predictor.predict(records, batch_size=self.predict_batch_size)
+        base = served.base
+        with base.lock:
+            adapter_key = base.adapters.get(name)
+            if adapter_key is None:
+                raise ModelUnavailable(f"model {name!r} was unloaded")
+            if base.active != adapter_key:
+                base.model.set_adapter(adapter_key)
+                base.active = adapter_key
+            return served.predictor.predict(records, batch_size=self.predict_batch_size)
+
+    def readiness(self) -> tuple[str, list[str]]:
+        """("ready" | "loading" | "failed", reasons) over the models given at start-up."""
+        startup = [self.models[n] for n in self.startup if n in self.models]
+        failed = [f"model {m.name!r} failed to load: {m.error}" for m in startup if m.status == "failed"]
+        if failed:
+            return "failed", failed
+        loading = [f"model {m.name!r} is loading" for m in startup if m.status == "loading"]
+        return ("loading", loading) if loading else ("ready", [])
+
+
+def _one_line(err: BaseException) -> str:
+    first = next(iter(str(err).strip().splitlines()), "")
+    if isinstance(err, WhetError) and first:
+        return first
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
