@@ -14,6 +14,21 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
 
 
+def write_config(directory: Path, name: str, raw: dict, sections: dict) -> Path:
+    """Write ``raw`` as ``directory/name.yaml`` with ``sections`` merged in: a dict updates the
+    section of that name, any other value replaces it."""
+    import yaml
+
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            raw.setdefault(section, {}).update(values)
+        else:
+            raw[section] = values
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, hidden-32 BERT with random weights and the builtin model's tokenizer."""

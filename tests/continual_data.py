@@ -7,7 +7,7 @@ import json
 import random
 from pathlib import Path
 
-import yaml
+from tests.conftest import write_config
 
 FILLER = "the a my one this that some please now today here there".split()
 KEYWORDS = {
@@ -70,11 +70,4 @@ def write_plan(tmp_path: Path, model: Path, experiences: dict[str, list[str]], *
            "strategy": strategy or {"name": "naive"},
            "training": {"epochs": 5, "lr": 5e-3, "batch_size": 8, "log_every": 1, "seed": 3, "warmup_ratio": 0.0},
            "experiences": entries, "output": {"dir": str(tmp_path / name)}}
-    for section, values in sections.items():
-        if isinstance(values, dict):
-            raw.setdefault(section, {}).update(values)
-        else:
-            raw[section] = values
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
+    return write_config(tmp_path, name, raw, sections)

@@ -187,15 +187,24 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     return results
 
 
-def planned_steps(train_features: list[dict], training: TrainingConfig, world_size: int) -> int:
-    """Optimizer steps the run will take: from the number of batches per epoch, or max_steps."""
+def training_sampler(train_features: list[dict], training: TrainingConfig, rank: int, world_size: int) -> Any:
+    """The length-grouped, token-budget batches of one process of the run."""
     from whet.batching import TokenBudgetBatchSampler, feature_length
 
-    sampler = TokenBudgetBatchSampler([feature_length(f) for f in train_features], training.batch_size,
-                                      training.max_tokens, shuffle=True, seed=training.seed, rank=0,
-                                      world_size=world_size)
+    return TokenBudgetBatchSampler([feature_length(f) for f in train_features], training.batch_size,
+                                   training.max_tokens, shuffle=True, seed=training.seed, rank=rank,
+                                   world_size=world_size)
+
+
+def steps_of(sampler: Any, training: TrainingConfig) -> int:
+    """Optimizer steps the run takes: from the number of batches per epoch, or max_steps."""
     steps_per_epoch = math.ceil(len(sampler.epoch_batches) / training.grad_accum)
     return training.max_steps or steps_per_epoch * training.epochs
+
+
+def planned_steps(train_features: list[dict], training: TrainingConfig, world_size: int) -> int:
+    """Optimizer steps the run will take, known before the model is built (AdaLoRA needs them)."""
+    return steps_of(training_sampler(train_features, training, 0, world_size), training)
 
 
 def apply_method(model: Any, method_config: MethodConfig, task_name: str, peft_task_type: str | None,
@@ -231,7 +240,6 @@ def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Ca
     import transformers
     from torch.utils.data import DataLoader
 
-    from whet.batching import TokenBudgetBatchSampler, feature_length
     from whet.checkpoint import load_checkpoint, save_checkpoint, trainable_state
     from whet.loop import LoopState, training_steps
     from whet.progress import TrainingProgress
@@ -242,14 +250,11 @@ def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Ca
     best_dir = run_dir / "checkpoints" / "best"
 
     # Optimisation: the schedule length comes from the number of batches per epoch.
-    sampler = TokenBudgetBatchSampler([feature_length(f) for f in train_features], training.batch_size,
-                                      training.max_tokens, shuffle=True, seed=training.seed,
-                                      rank=accelerator.process_index, world_size=accelerator.num_processes)
+    sampler = training_sampler(train_features, training, accelerator.process_index, accelerator.num_processes)
     # Its own generator: a DataLoader iterator otherwise draws from the global RNG when created,
     # which would shift the dropout masks of a run resumed mid-epoch.
     loader = DataLoader(train_features, batch_sampler=sampler, collate_fn=collate, generator=torch.Generator())
-    steps_per_epoch = math.ceil(len(sampler.epoch_batches) / training.grad_accum)
-    total_steps = training.max_steps or steps_per_epoch * training.epochs
+    total_steps = steps_of(sampler, training)
 
     optimizer = build_optimizer(model, lr=training.lr, head_lr=training.head_lr,
                                 weight_decay=training.weight_decay, heads=heads)

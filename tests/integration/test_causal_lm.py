@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-from tests.conftest import CHATML
+from tests.conftest import CHATML, write_config
 from tests.integration.test_cli_errors import assert_no_traceback, run_all
 from whet.config import load_config
 from whet.errors import ConfigError, DataError, ModelError
@@ -30,11 +29,7 @@ def run_config(tmp: Path, name: str, model: Path, data: dict, **sections) -> Pat
     raw = {"task": "causal-lm", "model": str(model), "data": data,
            "training": {"epochs": 1000, "lr": 1e-2, "batch_size": 8, "warmup_ratio": 0.0, "seed": 0},
            "output": {"dir": str(tmp / name)}}
-    for section, values in sections.items():
-        raw.setdefault(section, {}).update(values)
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return path
+    return write_config(tmp, name, raw, sections)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file
 
-from tests.conftest import DEMO
+from tests.conftest import DEMO, write_config
 from whet import load
 from whet.config import load_config
 from whet.train import train
@@ -25,11 +24,7 @@ def config_for(tmp_path: Path, model: Path, name: str, task: str, data: dict, **
     raw = {"task": task, "model": str(model), "data": data,
            "training": {"epochs": 4, "lr": 3e-3, "batch_size": 16, "seed": 3},
            "output": {"dir": str(tmp_path / name)}}
-    for section, values in sections.items():
-        raw.setdefault(section, {}).update(values)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
+    return write_config(tmp_path, name, raw, sections)
 
 
 def intents(tiny_bert, tmp_path, name="intents", **sections):

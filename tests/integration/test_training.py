@@ -14,7 +14,7 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
-from tests.conftest import DEMO
+from tests.conftest import DEMO, write_config
 from whet import load
 from whet.config import load_config
 from whet.train import STOP, Interrupted, train
@@ -28,14 +28,7 @@ def make_config(tmp_path: Path, model: Path, name: str, **sections) -> Path:
         "training": {"epochs": 3, "lr": 3e-3, "batch_size": 16, "eval_every": 7, "log_every": 1, "seed": 7},
         "output": {"dir": str(tmp_path / name)},
     }
-    for section, values in sections.items():
-        if isinstance(values, dict):
-            raw.setdefault(section, {}).update(values)
-        else:
-            raw[section] = values
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
+    return write_config(tmp_path, name, raw, sections)
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
