@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -219,6 +219,51 @@ def _left_padded(rows: list[list[int]], pad_id: int, device: torch.device) -> tu
     return ids.to(device), mask.to(device)
 
 
+@dataclass
+class Completion:
+    """One prompt's completion with what an API reports beside the text."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int  # generated tokens, an end-of-sequence token included
+    finish_reason: str  # "stop": end of sequence or a stop string; "length": max_new_tokens reached
+
+
+def _completion(tokenizer: Any, new_ids: Sequence[int], prompt_tokens: int, ends: set[int],
+                settings: GenerationSettings) -> Completion:
+    """The completion of one row of generated ids (``new_ids``, padding after its end included)."""
+    ids = list(new_ids)
+    end = next((i for i, token in enumerate(ids) if token in ends), None)
+    text = tokenizer.decode(ids if end is None else ids[:end], skip_special_tokens=True)
+    cut = cut_at_stop(text, settings.stop)
+    if len(cut) < len(text):
+        # Generation ended with the stop string's last token (rows padded after it are not counted).
+        count = len(ids) if end is None else end
+        return Completion(cut, prompt_tokens, count, "stop")
+    if end is not None:
+        return Completion(text, prompt_tokens, end + 1, "stop")
+    return Completion(text, prompt_tokens, len(ids), "length")
+
+
+def complete(model: Any, tokenizer: Any, prompts: Sequence[Prompt], settings: GenerationSettings | None = None,
+             *, chat: bool = False, batch_size: int = 8, where: Sequence[str] | None = None) -> list[Completion]:
+    """Like ``generate``, with token counts and why each completion ended."""
+    settings = settings or GenerationSettings()
+    rows = _encode_prompts(model, tokenizer, prompts, settings, chat, where)
+    kwargs = generation_kwargs(model, tokenizer, settings)
+    ends = set(kwargs["eos_token_id"]) | {tokenizer.pad_token_id}
+    device = next(model.parameters()).device
+    completions = []
+    with _generating(model, settings.seed):
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            ids, mask = _left_padded(batch, tokenizer.pad_token_id, device)
+            output = model.generate(input_ids=ids, attention_mask=mask, **kwargs)  # (batch, width + new)
+            for prompt, row in zip(batch, output[:, ids.shape[1]:].tolist()):
+                completions.append(_completion(tokenizer, row, len(prompt), ends, settings))
+    return completions
+
+
 def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt], settings: GenerationSettings | None = None,
              *, chat: bool = False, batch_size: int = 8, where: Sequence[str] | None = None) -> list[str]:
     """One completion per prompt, in order: the generated text only, without the prompt,
@@ -239,24 +284,17 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt], settings: Ge
         >>> generate(model, tokenizer, ["count:"], GenerationSettings(max_new_tokens=8))
         [' one two three four']
     """
-    settings = settings or GenerationSettings()
-    rows = _encode_prompts(model, tokenizer, prompts, settings, chat, where)
-    kwargs = generation_kwargs(model, tokenizer, settings)
-    device = next(model.parameters()).device
-    texts = []
-    with _generating(model, settings.seed):
-        for start in range(0, len(rows), batch_size):
-            ids, mask = _left_padded(rows[start:start + batch_size], tokenizer.pad_token_id, device)
-            output = model.generate(input_ids=ids, attention_mask=mask, **kwargs)  # (batch, width + new)
-            for row in output[:, ids.shape[1]:]:
-                texts.append(cut_at_stop(tokenizer.decode(row, skip_special_tokens=True), settings.stop))
-    return texts
+    return [c.text for c in complete(model, tokenizer, prompts, settings, chat=chat, batch_size=batch_size,
+                                     where=where)]
 
 
 def generate_stream(model: Any, tokenizer: Any, prompt: Prompt, settings: GenerationSettings | None = None,
-                    *, chat: bool = False) -> Iterator[str]:
+                    *, chat: bool = False, finished: Callable[[Completion], None] | None = None) -> Iterator[str]:
     """The completion of one prompt in pieces, as they are generated; joined, the pieces equal
     what ``generate`` returns. Closing the iterator early stops the generation.
+
+    ``finished``, if given, is called with the whole ``Completion`` (token counts, finish
+    reason) once the last piece has been yielded; not when the iterator is closed early.
 
     Example:
         >>> for piece in generate_stream(model, tokenizer, "count:"):
@@ -268,8 +306,10 @@ def generate_stream(model: Any, tokenizer: Any, prompt: Prompt, settings: Genera
     [row] = _encode_prompts(model, tokenizer, [prompt], settings, chat, None)
     ids, mask = _left_padded([row], tokenizer.pad_token_id, next(model.parameters()).device)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    kwargs = generation_kwargs(model, tokenizer, settings)
     cancelled = threading.Event()
     errors: list[BaseException] = []
+    outputs: list[torch.Tensor] = []
 
     class Cancelled(StoppingCriteria):
         def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
@@ -278,9 +318,8 @@ def generate_stream(model: Any, tokenizer: Any, prompt: Prompt, settings: Genera
     def run() -> None:
         try:
             with _generating(model, settings.seed):
-                model.generate(input_ids=ids, attention_mask=mask, streamer=streamer,
-                               stopping_criteria=StoppingCriteriaList([Cancelled()]),
-                               **generation_kwargs(model, tokenizer, settings))
+                outputs.append(model.generate(input_ids=ids, attention_mask=mask, streamer=streamer,
+                                              stopping_criteria=StoppingCriteriaList([Cancelled()]), **kwargs))
         except BaseException as err:  # handed to the reading thread, which would otherwise wait forever
             errors.append(err)
             streamer.end()
@@ -289,6 +328,7 @@ def generate_stream(model: Any, tokenizer: Any, prompt: Prompt, settings: Genera
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     pending = ""
+    done = False
     try:
         for piece in streamer:
             pending += piece
@@ -296,18 +336,23 @@ def generate_stream(model: Any, tokenizer: Any, prompt: Prompt, settings: Genera
             if len(cut) < len(pending):  # a stop string: emit what precedes it, and finish
                 if cut:
                     yield cut
-                return
+                pending = ""
+                break
             ready = len(pending) - _held_back(pending, settings.stop)
             if ready:
                 yield pending[:ready]
                 pending = pending[ready:]
         if pending:
             yield pending
+        done = True
     finally:
         cancelled.set()
         worker.join()
     if errors:
         raise errors[0]
+    if done and finished is not None and outputs:
+        ends = set(kwargs["eos_token_id"]) | {tokenizer.pad_token_id}
+        finished(_completion(tokenizer, outputs[0][0, ids.shape[1]:].tolist(), len(row), ends, settings))
 
 
 def generate_records(model: Any, tokenizer: Any, inputs: Iterable[tuple[str, dict, Prompt]],

@@ -14,7 +14,7 @@ from tests.conftest import CHATML, write_config
 from tests.integration.test_cli_errors import assert_no_traceback, run_all
 from whet.config import load_config
 from whet.errors import ConfigError, DataError, ModelError
-from whet.generate import GenerationSettings, generate, generate_stream, load_generator
+from whet.generate import GenerationSettings, complete, generate, generate_stream, load_generator
 from whet.train import train
 
 PATTERNS = {"count:": " one two three four", "letters:": " a b c d", "colors:": " red green blue"}
@@ -121,6 +121,38 @@ def test_stop_strings_cut_the_reply_before_them(generator):
     model, tokenizer = generator
     [text] = generate(model, tokenizer, ["count:"], GenerationSettings(max_new_tokens=20, stop=[" three", " two"]))
     assert text == " one"
+
+
+def test_completions_count_tokens_and_say_why_they_ended(generator):
+    model, tokenizer = generator
+    prompt_tokens = len(tokenizer("count:")["input_ids"])
+    reply_tokens = len(tokenizer(" one two three four")["input_ids"])
+    [by_eos] = complete(model, tokenizer, ["count:"], GenerationSettings(max_new_tokens=40))
+    [by_length] = complete(model, tokenizer, ["count:"], GenerationSettings(max_new_tokens=2))
+    [by_stop] = complete(model, tokenizer, ["count:"], GenerationSettings(max_new_tokens=40, stop=[" three"]))
+    assert (by_eos.text, by_eos.finish_reason) == (" one two three four", "stop")
+    assert by_eos.prompt_tokens == prompt_tokens and by_eos.completion_tokens == reply_tokens + 1  # + EOS
+    assert (by_length.finish_reason, by_length.completion_tokens) == ("length", 2)
+    assert (by_stop.text, by_stop.finish_reason) == (" one two", "stop")
+    assert by_stop.completion_tokens == len(tokenizer(" one two three")["input_ids"])
+    # In a batch, a row that ended early is padded; the padding is not counted.
+    short, long = complete(model, tokenizer, ["count:", "colors:"], GenerationSettings(max_new_tokens=40))
+    assert long.completion_tokens == len(tokenizer(" red green blue")["input_ids"]) + 1 and long.finish_reason == "stop"
+
+
+def test_a_finished_stream_reports_its_completion(generator):
+    model, tokenizer = generator
+    for settings in (GenerationSettings(max_new_tokens=40), GenerationSettings(max_new_tokens=3),
+                     GenerationSettings(max_new_tokens=40, stop=[" thr"])):
+        reported = []
+        text = "".join(generate_stream(model, tokenizer, "count:", settings, finished=reported.append))
+        assert reported == complete(model, tokenizer, ["count:"], settings) and reported[0].text == text
+    closed_early = []
+    stream = generate_stream(model, tokenizer, "count:", GenerationSettings(max_new_tokens=40),
+                             finished=closed_early.append)
+    next(stream)
+    stream.close()
+    assert closed_early == []
 
 
 def test_sampling_is_repeatable_with_a_seed(generator):

@@ -5,7 +5,8 @@ oldest waiting request, lets others join until the batch holds ``max_batch_size`
 the oldest has waited ``max_wait_ms``, and runs the batch in its thread, so the event loop
 keeps answering other requests meanwhile. Requests that arrive while a batch runs join the
 next one without further waiting once it is full. Within a batch, requests are grouped by
-model (each adapter of a shared base is switched to once per group).
+their group key: the model name for predictions (each adapter of a shared base is switched
+to once per group), the model and decoding settings for generation.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from typing import Any, Callable
 
 from whet.errors import WhetError
 
-# (model name, inputs) -> one prediction per input; blocking, called in the worker thread.
-RunBatch = Callable[[str, list[Any]], list[dict]]
+# (group key, inputs) -> one result per input; blocking, called in the worker thread.
+RunBatch = Callable[[Any, list[Any]], list[Any]]
 
 
 @dataclass
 class Job:
-    model: str
+    model: Any  # the group key: a model name, or anything hashable that runs in one call
     inputs: list[Any]
     future: asyncio.Future
     enqueued: float = field(default_factory=time.perf_counter)
@@ -53,8 +54,8 @@ class BatchQueue:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"whet-batch-{lane}")
         self.worker = asyncio.get_running_loop().create_task(self._work(), name=f"batch-queue-{lane}")
 
-    async def submit(self, model: str, inputs: list[Any]) -> list[dict]:
-        """Predictions for ``inputs``; cancelling the caller drops the request if it has not run yet."""
+    async def submit(self, model: Any, inputs: list[Any]) -> list[Any]:
+        """Results for ``inputs``; cancelling the caller drops the request if it has not run yet."""
         job = Job(model, inputs, asyncio.get_running_loop().create_future())
         self.waiting.append(job)
         self.observer.queued(self.lane, len(self.waiting))
@@ -116,7 +117,7 @@ class BatchQueue:
     def _run_groups(self, batch: list[Job]) -> list[Any]:
         """In the worker thread: one model call per model in the batch; results or errors per job."""
         outcomes: list[Any] = [None] * len(batch)
-        groups: dict[str, list[int]] = {}
+        groups: dict[Any, list[int]] = {}
         for index, job in enumerate(batch):
             groups.setdefault(job.model, []).append(index)
         for model, indices in groups.items():

@@ -35,7 +35,7 @@ def prepared_inputs(inputs: list[Any], task: Any, data: DataConfig, limits: Limi
                 raise InputError(f"input {number}: this model does not take text pairs; send single texts")
             item = {data.text_column: item[0], data.text_pair_column: item[1]}
         for text in _texts(item):
-            _check_text(text, number, limits)
+            check_text(text, number, limits)
         records.append(item)
     try:
         task.prediction_inputs(records, data)
@@ -54,11 +54,11 @@ def _texts(item: Any) -> list[str]:
     return texts
 
 
-def _check_text(text: str, number: int, limits: LimitSettings) -> None:
+def check_text(text: str, number: int, limits: LimitSettings, what: str = "input") -> None:
     if len(text) > limits.max_chars:
-        raise InputError(f"input {number}: {len(text)} characters; this server takes at most {limits.max_chars} "
+        raise InputError(f"{what} {number}: {len(text)} characters; this server takes at most {limits.max_chars} "
                          f"per text (limits.max_chars); split the text")
     found = SURROGATE.search(text)
     if found:
-        raise InputError(f"input {number}: the text holds an unpaired surrogate (U+{ord(found.group()):04X}) at "
+        raise InputError(f"{what} {number}: the text holds an unpaired surrogate (U+{ord(found.group()):04X}) at "
                          f"character {found.start()}; send valid Unicode")

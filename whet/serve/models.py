@@ -6,8 +6,10 @@ Loading and prediction run in worker threads; the event loop only reads the regi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ class ServedModel:
     error: str | None = None
     info: ModelInfo | None = None
     predictor: Any = None
+    generator: tuple[Any, Any] | None = None  # causal LMs: (model, tokenizer) for whet.generate
     base: SharedBase | None = None
     lane: str = ""  # the batch queue its requests go to: its own, or its shared base's
 
@@ -103,7 +106,12 @@ class ModelRegistry:
     def _load_full(self, served: ServedModel) -> None:
         from whet.predict import Predictor
 
-        served.predictor = Predictor.from_directory(served.path)
+        if served.info.task == "causal-lm":
+            from whet.generate import load_generator
+
+            served.generator = load_generator(served.path)
+        else:
+            served.predictor = Predictor.from_directory(served.path)
         served.lane = served.name
 
     def _load_adapter(self, served: ServedModel) -> None:
@@ -134,7 +142,14 @@ class ModelRegistry:
         base.adapters[served.name] = adapter_key
         served.base = base
         served.lane = f"{info.task}:{info.base_model}"
-        served.predictor = Predictor(base.model, load_tokenizer(str(served.path)), info)
+        tokenizer = load_tokenizer(str(served.path))
+        if info.task == "causal-lm":
+            from whet.generate import ensure_pad_token
+
+            ensure_pad_token(tokenizer)
+            served.generator = (base.model, tokenizer)
+        else:
+            served.predictor = Predictor(base.model, tokenizer, info)
 
     def remove(self, name: str) -> None:
         """Unload an adapter; its base goes too once no adapter uses it."""
@@ -151,7 +166,7 @@ class ModelRegistry:
             else:
                 del self.bases[base.key]
             del self.models[name]
-            served.status, served.predictor, served.base = "unloaded", None, None
+            served.status, served.predictor, served.generator, served.base = "unloaded", None, None, None
 
     def get(self, name: str, *, ready: bool = True) -> ServedModel:
         served = self.models.get(name)
@@ -166,17 +181,44 @@ class ModelRegistry:
     def predict(self, name: str, records: list[Any]) -> list[dict]:
         """Predictions of model ``name``, exactly as ``whet predict`` gives them."""
         served = self.get(name)
-        if served.base is None:
+        with self._adapter_of(served):
             return served.predictor.predict(records, batch_size=self.predict_batch_size)
+
+    def complete(self, name: str, prompts: list[Any], settings: Any, chat: bool, batch_size: int) -> list[Any]:
+        """``whet.generate.complete`` with causal LM ``name``: one ``Completion`` per prompt."""
+        from whet.generate import complete
+
+        served = self.get(name)
+        model, tokenizer = served.generator
+        with self._adapter_of(served):
+            return complete(model, tokenizer, prompts, settings, chat=chat, batch_size=batch_size)
+
+    def stream(self, name: str, prompt: Any, settings: Any, chat: bool,
+               finished: Callable[[Any], None]) -> Iterator[str]:
+        """``whet.generate.generate_stream`` with causal LM ``name``; an adapter's shared base
+        stays switched to it (and locked) until the stream is exhausted or closed."""
+        from whet.generate import generate_stream
+
+        served = self.get(name)
+        model, tokenizer = served.generator
+        with self._adapter_of(served):
+            yield from generate_stream(model, tokenizer, prompt, settings, chat=chat, finished=finished)
+
+    @contextlib.contextmanager
+    def _adapter_of(self, served: ServedModel) -> Iterator[None]:
+        """For an adapter: its shared base locked and switched to it; nothing for other models."""
         base = served.base
+        if base is None:
+            yield
+            return
         with base.lock:
-            adapter_key = base.adapters.get(name)
+            adapter_key = base.adapters.get(served.name)
             if adapter_key is None:
-                raise ModelUnavailable(f"model {name!r} was unloaded")
+                raise ModelUnavailable(f"model {served.name!r} was unloaded")
             if base.active != adapter_key:
                 base.model.set_adapter(adapter_key)
                 base.active = adapter_key
-            return served.predictor.predict(records, batch_size=self.predict_batch_size)
+            yield
 
     def readiness(self) -> tuple[str, list[str]]:
         """("ready" | "loading" | "failed", reasons) over the models given at start-up."""

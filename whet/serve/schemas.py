@@ -126,3 +126,105 @@ def error_responses(*codes: int) -> dict[int, dict[str, Any]]:
 class Unloaded(BaseModel):
     name: str
     status: Literal["unloaded"]
+
+
+# -- text generation (causal LMs) ---------------------------------------------------------------
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(..., min_length=1, description='"system", "user", "assistant", ... as the chat template knows them.')
+    content: str
+
+
+# A plain-text prompt, or a chat ending with the turn to reply to.
+Prompt = Union[str, Annotated[list[Message], Field(min_length=1)]]
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"model": "assistant", "prompts": ["Write a haiku about autumn."], "max_new_tokens": 64}]})
+
+    model: str | None = Field(None, description="A served causal LM; may be left out when one model is served.")
+    prompts: list[Prompt] = Field(..., description="Texts to continue, or chats (lists of {role, content} messages) "
+                                                   "rendered with the model's chat template.")
+    chat: bool = Field(False, description="Render plain-text prompts as one user message with the chat template.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Most tokens to generate per prompt: at most the "
+                                                               "server's limits.max_new_tokens; default 128 or that "
+                                                               "limit if lower.")
+    sample: bool = Field(False, description="Sample instead of greedy decoding.")
+    temperature: float | None = Field(None, gt=0, description="Sampling temperature; default: the model's.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling; default: the model's.")
+    top_k: int | None = Field(None, ge=0, description="Top-k sampling, 0 for off; default: the model's.")
+    seed: int | None = Field(None, description="Makes sampling repeatable.")
+    stop: list[str] = Field(default_factory=list, description="The completion ends before the first of these.")
+    stream: bool = Field(False, description="Send the completion of one prompt as server-sent events while it is "
+                                            "generated.")
+    timeout_s: float | None = Field(None, gt=0, description="Give up after this many seconds (504); at most the "
+                                                            "server's limits.timeout_s. A stream must start within it.")
+
+
+class Generation(BaseModel):
+    text: str = Field(..., description="The generated text, without the prompt, cut before a stop string.")
+    finish_reason: Literal["stop", "length"] = Field(..., description="stop: end of sequence or a stop string; "
+                                                                      "length: max_new_tokens reached.")
+    prompt_tokens: int
+    completion_tokens: int = Field(..., description="Generated tokens, an end-of-sequence token included.")
+
+
+class GenerateResponse(BaseModel):
+    model: str
+    generations: list[Generation]
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class CompletionRequest(BaseModel):
+    """OpenAI's completions request. Fields it has that whet cannot honour are accepted only at
+    their neutral value, and refused otherwise, so a client never gets something it did not ask for."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"model": "assistant", "prompt": "Once upon a time", "max_tokens": 32, "temperature": 0}]})
+
+    model: str | None = Field(None, description="A served causal LM; may be left out when one model is served.")
+    prompt: Union[str, Annotated[list[str], Field(min_length=1)]] = Field(..., description="A text or a list of texts.")
+    max_tokens: int | None = Field(16, ge=1, description="Most tokens to generate (null: limits.max_new_tokens).")
+    temperature: float | None = Field(1.0, ge=0, le=2, description="0: greedy decoding; above: sampling.")
+    top_p: float | None = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
+    n: int = Field(1, ge=1, description="Completions per prompt.")
+    stream: bool = Field(False, description="Server-sent events, ending with `data: [DONE]`.")
+    stream_options: StreamOptions | None = None
+    stop: Union[str, list[str], None] = Field(None, description="Up to 4 stop strings.")
+    seed: int | None = None
+    echo: bool = Field(False, description="Return the prompt before the completion.")
+    user: str | None = Field(None, description="Accepted and ignored.")
+    logprobs: int | None = Field(None, description="Not supported: must be null.")
+    best_of: int | None = Field(None, description="Not supported: must be null or 1.")
+    suffix: str | None = Field(None, description="Not supported: must be null.")
+    presence_penalty: float = Field(0.0, description="Not supported: must be 0.")
+    frequency_penalty: float = Field(0.0, description="Not supported: must be 0.")
+    logit_bias: dict[str, float] | None = Field(None, description="Not supported: must be null or empty.")
+
+
+class CompletionChoice(BaseModel):
+    text: str
+    index: int
+    logprobs: None = None
+    finish_reason: Literal["stop", "length"] | None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class CompletionResponse(BaseModel):
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None

@@ -19,13 +19,16 @@ class BatchingSettings(Section):
     max_batch_size: int = Field(64, ge=1, le=4096, description="Most texts gathered into one batch.")
     max_wait_ms: float = Field(5.0, ge=0, le=10_000, description="How long the oldest waiting request may wait for others to join its batch.")
     model_batch_size: int = Field(16, ge=1, le=4096, description="Most texts per forward pass: a batch is sorted by length and split into passes of texts of similar length.")
+    max_generate_batch: int = Field(8, ge=1, le=256, description="Causal LMs: most prompts generated together (requests with the same decoding settings are batched).")
+    max_streams: int = Field(4, ge=1, le=256, description="Causal LMs: most streamed generations running at once per model; more wait for a free slot.")
 
 
 class LimitSettings(Section):
     max_texts: int = Field(128, ge=1, description="Most inputs in one request.")
     max_chars: int = Field(10_000, ge=1, description="Most characters in one text (each text of a pair, each word list in total).")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body in bytes; larger bodies get 413.")
-    timeout_s: float = Field(30.0, gt=0, description="Longest a prediction may take, queueing included; slower requests get 504.")
+    timeout_s: float = Field(30.0, gt=0, description="Longest a prediction or a generation may take, queueing included; slower requests get 504 (a stream must start within it).")
+    max_new_tokens: int = Field(512, ge=1, description="Causal LMs: most tokens one request may ask to generate (max_new_tokens, max_tokens).")
 
 
 class AuthSettings(Section):

@@ -91,8 +91,9 @@ def _info(task: str, labels: list[str], base: str, method: str = "full", **data)
                      max_length=128, metrics={"dev": {"accuracy": 0.5}}, whet_version=__version__)
 
 
-def build_models(root: Path) -> dict[str, Path]:
-    """Every model directory the servers use, built with random weights in seconds."""
+def build_models(root: Path, gpt2: Path) -> dict[str, Path]:
+    """Every model directory the servers use, built with random weights in seconds (``gpt2``: a
+    tiny random GPT-2 directory, the base of the causal LMs)."""
     import torch
     from transformers import BertForSequenceClassification, BertForTokenClassification, BertModel
 
@@ -124,11 +125,36 @@ def build_models(root: Path) -> dict[str, Path]:
                     parameter.normal_(0, 0.5)
         save_model(path, model, tokenizer, _info("sequence-classification", labels, str(paths["base"]), "lora"))
     paths["lora-c"] = adapters / "lora-c"
+    paths.update(build_language_models(root, gpt2))
     shutil.copytree(adapters / "lora-c", adapters / "pickled")
     (adapters / "pickled" / "extra_weights.bin").write_bytes(b"not loaded")
     shutil.copytree(paths["intents"], paths["broken"], dirs_exist_ok=True)
     weights = paths["broken"] / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:200])  # a truncated download, say
+    return paths
+
+
+def build_language_models(root: Path, gpt2: Path) -> dict[str, Path]:
+    """A causal LM with a chat template ("lm") and a LoRA adapter on the same base ("lm-lora")."""
+    import torch
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from tests.conftest import CHATML
+    from whet.config import LoraSettings
+    from whet.methods.lora import apply as apply_lora
+    from whet.saved_model import save_model
+
+    tokenizer = AutoTokenizer.from_pretrained(gpt2)
+    tokenizer.chat_template = CHATML
+    paths = {"lm": root / "lm", "lm-lora": root / "lm-lora"}
+    save_model(paths["lm"], GPT2LMHeadModel.from_pretrained(gpt2), tokenizer, _info("causal-lm", [], str(gpt2)))
+    torch.manual_seed(5)
+    model = apply_lora(GPT2LMHeadModel.from_pretrained(gpt2), LoraSettings(r=4), "CAUSAL_LM")
+    with torch.no_grad():
+        for parameter_name, parameter in model.named_parameters():
+            if "lora_B" in parameter_name:
+                parameter.normal_(0, 0.5)
+    save_model(paths["lm-lora"], model, tokenizer, _info("causal-lm", [], str(gpt2), "lora"))
     return paths
 
 
@@ -179,8 +205,8 @@ def stop(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
-def serve_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return build_models(tmp_path_factory.mktemp("serve-models"))
+def serve_models(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> dict[str, Path]:
+    return build_models(tmp_path_factory.mktemp("serve-models"), tiny_gpt2)
 
 
 @pytest.fixture(scope="session")
@@ -189,11 +215,12 @@ def servers(serve_models, tmp_path_factory):
     (api_dir / "keys.txt").write_text(f"# test keys\n{API_KEY}\n")
     (api_dir / "admin.txt").write_text(f"{ADMIN_KEY}\n")
     api_config = {
-        "models": {name: str(serve_models[name]) for name in ("intents", "pairs", "ner", "lora-a", "lora-b")},
+        "models": {name: str(serve_models[name])
+                   for name in ("intents", "pairs", "ner", "lora-a", "lora-b", "lm", "lm-lora")},
         "adapter_dir": str(serve_models["lora-c"].parent),
         "auth": {"api_keys_file": "keys.txt", "admin_keys_file": "admin.txt"},
-        "limits": {"max_texts": 64, "max_chars": 2000, "max_body_bytes": 65536, "timeout_s": 20},
-        "batching": {"max_batch_size": 32, "max_wait_ms": 5},
+        "limits": {"max_texts": 64, "max_chars": 2000, "max_body_bytes": 65536, "timeout_s": 20, "max_new_tokens": 64},
+        "batching": {"max_batch_size": 32, "max_wait_ms": 5, "max_streams": 1},
         "cors_origins": ["http://allowed.example"],
     }
     faulty_config = {

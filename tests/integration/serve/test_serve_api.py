@@ -64,7 +64,7 @@ def test_predictions_equal_whet_predict(api_server, offline, model, inputs):
 def test_models_lists_tasks_labels_versions_and_shared_bases(api_server):
     with api_server.client() as client:
         models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
-    assert set(models) == {"intents", "pairs", "ner", "lora-a", "lora-b"}
+    assert set(models) == {"intents", "pairs", "ner", "lora-a", "lora-b", "lm", "lm-lora"}
     assert models["intents"]["task"] == "sequence-classification" and models["intents"]["status"] == "ready"
     assert models["intents"]["labels"] == ["balance", "lost_card", "transfer", "greeting"]
     assert models["intents"]["metrics"] == {"dev": {"accuracy": 0.5}} and models["intents"]["whet_version"]
@@ -97,7 +97,7 @@ BAD_REQUESTS = {
     "a huge chunked body": ({"content": iter([json.dumps(LONG_BODY).encode()[i:i + 8192] for i in range(0, 90000, 8192)]),
                             "headers": {"content-type": "application/json"}}, 413, r"larger than 65536 bytes"),
     "unknown model": ({"json": {"model": "nope", "inputs": ["a"]}}, 404, r"unknown model 'nope'; served models: intents"),
-    "no model named": ({"json": {"inputs": ["a"]}}, 422, r"5 models are served .*; name one"),
+    "no model named": ({"json": {"inputs": ["a"]}}, 422, r"7 models are served .*; name one"),
     "a pair for a single-text model": ({"json": {"model": "intents", "inputs": [["a", "b"]]}}, 422,
                                        r"input 1: this model does not take text pairs"),
     "a single text for a pair model": ({"json": {"model": "pairs", "inputs": ["a"]}}, 422, r"input 1: this model classifies text pairs"),
@@ -200,7 +200,7 @@ def test_metrics(api_server):
     assert metric(text, "whet_batch_size_count") >= 1 and metric(text, "whet_batch_size_sum") >= 2
     assert metric(text, "whet_model_texts_total", model="intents") >= 2
     assert metric(text, "whet_model_requests_total", model="intents") >= 1
-    assert "whet_queue_depth{" in text and metric(text, "whet_models_ready") == 5
+    assert "whet_queue_depth{" in text and metric(text, "whet_models_ready") == 7
 
 
 def test_admin_loads_and_unloads_adapters_on_the_shared_base(api_server, offline, serve_models):

@@ -1,5 +1,6 @@
 """The playground page in headless Chromium (Debian's ``chromium``, driven by Playwright): type a
-text, press Predict, see the label and its probabilities, or the entities marked in the text.
+text, press Predict, see the label and its probabilities, or the entities marked in the text, or
+a causal LM's completion streamed in.
 
 The browser is a system package (``make browser`` installs it); without it this test fails, it is
 never skipped.
@@ -79,6 +80,21 @@ def test_playground_marks_entities_and_reports_errors(page, offline):
     page.fill("#text", "x" * 2001)
     page.click("#predict")
     page.wait_for_selector("#error:has-text('at most 2000')")
+
+
+def test_playground_streams_a_generation(page, api_server):
+    page, _ = page
+    page.select_option("#model", "lm")
+    assert page.text_content("#predict") == "Generate"
+    page.fill("#text", "fox jumps")
+    page.click("#predict")
+    page.wait_for_selector("#label:has-text('Generated')")
+    with api_server.client() as client:
+        [expected] = client.post("/v1/generate", json={"model": "lm", "prompts": ["fox jumps"]}).json()["generations"]
+    assert page.text_content("#generated") == expected["text"]
+    assert page.text_content("#label") == f"Generated {expected['completion_tokens']} tokens (the token limit)"
+    page.select_option("#model", "intents")
+    assert page.text_content("#predict") == "Predict"
 
 
 def _marked(text: str, entities: list[dict]) -> list[str]:

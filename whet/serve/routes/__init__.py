@@ -1,10 +1,10 @@
 """HTTP routes, one module per resource.
 
-``ROUTERS`` is what the app includes. A new kind of endpoint (text generation for causal
-LMs, say) is a new module here, with a batch queue of its own kind if it batches
-differently (``ServerState.lane`` shows how one is started), plus one line below.
+``ROUTERS`` is what the app includes. A new kind of endpoint is a new module here, with a
+batch queue of its own kind if it batches differently (``ServerState.generation_lane``
+shows how one is started), plus one line below.
 """
 
-from whet.serve.routes import admin, health, models, playground, predict
+from whet.serve.routes import admin, generate, health, models, playground, predict
 
-ROUTERS = [health.router, models.router, predict.router, admin.router, playground.router]
+ROUTERS = [health.router, models.router, predict.router, generate.router, admin.router, playground.router]

@@ -26,12 +26,15 @@ async def predict(body: PredictRequest, request: Request, state: State, caller: 
     prediction per input, in order.
     """
     registry = state.registry
-    name = body.model if body.model is not None else _only_model(list(registry.models))
+    name = body.model if body.model is not None else only_model(list(registry.models))
     if name not in registry.models:
         raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(sorted(registry.models))}")
     try:
         served = registry.get(name)
         predictor = served.predictor
+        if predictor is None:
+            raise InputError(f"model {name!r} is a {served.info.task} model; send prompts to /v1/generate or "
+                             f"/v1/completions")
         records = prepared_inputs(body.inputs, predictor.task, predictor.data, state.config.limits)
     except ModelUnavailable as err:
         raise HTTPException(503, str(err)) from None
@@ -62,7 +65,7 @@ async def predict(body: PredictRequest, request: Request, state: State, caller: 
     return Response(payload, media_type="application/json")
 
 
-def _only_model(names: list[str]) -> str:
+def only_model(names: list[str]) -> str:
     if len(names) == 1:
         return names[0]
     raise HTTPException(422, f"model: {len(names)} models are served ({', '.join(sorted(names))}); name one")
