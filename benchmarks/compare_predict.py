@@ -20,8 +20,10 @@ spaces. Both sides get exactly these strings and do their own pre-tokenisation:
 - (ii) ``whet.load(MODEL).predict(texts, batch_size=64)``: whet splits the text into words
   (``whet.data.words.split_words``: "U.S." is "U.S" + ".", "1996-08-22" one word), tags each
   word by its first subword and decodes entities from the word tags.
-- (iii) ``--int8 DIR``: a placeholder for an int8 model: ``whet.load(DIR).predict`` on the same
-  texts, compared with (ii).
+- (iii) ``--int8 DIR``: an int8 model (``whet export MODEL --quantize int8``):
+  ``whet.load(DIR).predict`` on the same texts, compared with (ii).
+- (iv) ``--onnx DIR``: an ONNX export of the same model (``whet export MODEL --onnx``), run by
+  onnxruntime through the same ``whet.load(DIR).predict``, compared with (ii) and the pipeline.
 
 Each side first runs once on 8 sentences (thread pool start, kernel selection) before the timed
 call; loading is timed separately and not counted in sentences/s.
@@ -181,6 +183,10 @@ def print_summary(rows: list[tuple[str, dict]], comparisons: dict[str, dict], ra
     tried = ", ".join(f"{size}: {t['sentences_per_s']:.1f}" for size, t in pipeline_run["batch_sizes"].items())
     print(f"pipeline sentences/s by batch size: {tried}")
     print(f"whet / pipeline sentences/s: {ratio:.2f}x")
+    whet_speed = rows[1][1]["sentences_per_s"]
+    for name, run in rows[2:]:
+        print(f"{name} / pipeline sentences/s: {run['sentences_per_s'] / pipeline_run['sentences_per_s']:.2f}x; "
+              f"{name} / whet: {run['sentences_per_s'] / whet_speed:.2f}x")
     for name, comparison in comparisons.items():
         print(f"{name}: entities differ in {comparison['sentences_differing']} of {comparison['sentences']} sentences; "
               + ", ".join(f"{k.removeprefix('entities_')}: {v}" for k, v in comparison.items()
@@ -204,6 +210,7 @@ def main() -> int:
     parser.add_argument("--aggregation", default="simple", help="Pipeline aggregation_strategy (default simple).")
     parser.add_argument("--whet-batch-size", type=int, default=64, help="whet predict batch_size (default 64).")
     parser.add_argument("--int8", type=Path, default=None, help="Also predict with this (int8) whet model directory.")
+    parser.add_argument("--onnx", type=Path, default=None, help="Also predict with this ONNX export (whet export --onnx).")
     args = parser.parse_args()
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
@@ -216,7 +223,7 @@ def main() -> int:
     dev_path = args.data.resolve() / "dev.txt"
     if not dev_path.is_file():
         parser.error(f"{dev_path} not found; --data must be the folder holding dev.txt")
-    for name, path in (("--model", args.model), ("--int8", args.int8)):
+    for name, path in (("--model", args.model), ("--int8", args.int8), ("--onnx", args.onnx)):
         if path is not None and not (path / "config.json").is_file():
             parser.error(f"{name} {path}: no config.json there; give the 'model' directory of a whet run")
     try:
@@ -238,22 +245,28 @@ def main() -> int:
         pipeline_run = run_pipeline(args.model, texts, batch_sizes, args.aggregation)
         whet_run = run_whet(args.model, texts, args.whet_batch_size, dev_path)
         int8_run = run_whet(args.int8, texts, args.whet_batch_size, dev_path) if args.int8 else None
+        onnx_run = run_whet(args.onnx, texts, args.whet_batch_size, dev_path) if args.onnx else None
 
     rows = [(f"pipeline ({args.aggregation})", pipeline_run), ("whet", whet_run)]
     if int8_run:
         rows.append(("whet int8", int8_run))
+    if onnx_run:
+        rows.append(("whet onnx", onnx_run))
     for _, run in rows:
         run["f1"] = word_level_f1(gold, run["spans"], offsets)
     comparisons = {"pipeline vs whet": compare_spans(texts, pipeline_run["spans"], whet_run["spans"],
                                                      "pipeline", "whet")}
     if int8_run:
         comparisons["whet vs whet int8"] = compare_spans(texts, whet_run["spans"], int8_run["spans"], "whet", "int8")
+    if onnx_run:
+        comparisons["whet vs whet onnx"] = compare_spans(texts, whet_run["spans"], onnx_run["spans"], "whet", "onnx")
     ratio = whet_run["sentences_per_s"] / pipeline_run["sentences_per_s"]
     print_summary(rows, comparisons, ratio)
 
     figures = {
         "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
         "sentences": len(texts), "model": str(args.model), "int8": str(args.int8) if args.int8 else None,
+        "onnx": str(args.onnx) if args.onnx else None,
         "aggregation": args.aggregation,
         "runs": {name: {k: v for k, v in run.items() if k != "spans"} for name, run in rows},
         "whet_over_pipeline_sentences_per_s": ratio, "comparisons": comparisons,

@@ -302,14 +302,16 @@ def export(model: Annotated[Path, typer.Argument(help="A model directory saved b
            merge: Annotated[bool, typer.Option("--merge", help="Merge the adapter into the base weights (LoRA family, IA3).")] = False,
            adapter: AdapterName = None,
            quantize: Annotated[Optional[str], typer.Option(help="int8: int8 weights for fast CPU prediction (adapters are merged first).")] = None,
+           onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX, run by onnxruntime (adapters are merged first).")] = False,
            ) -> None:
-    """Write a model to a new directory, transformed by the options given (--merge, --quantize)."""
+    """Write a model to a new directory, transformed by the options given (--merge, --quantize, --onnx)."""
     if quantize not in (None, "int8"):
         raise WhetError(f"--quantize {quantize!r}: only int8 is supported")
     from whet.export import export_model
 
-    export_model(model, output, merge=merge, adapter=adapter, quantize=quantize)
-    typer.echo(f"{'int8 ' if quantize else ''}model written to {output}", err=True)
+    export_model(model, output, merge=merge, adapter=adapter, quantize=quantize, onnx=onnx)
+    kind = "int8 " if quantize else "ONNX " if onnx else ""
+    typer.echo(f"{kind}model written to {output}", err=True)
 
 
 adapters_app = typer.Typer(no_args_is_help=True, help="Several named adapters sharing one base model (adapter stores).")

@@ -1,8 +1,9 @@
 """``whet export``: load a saved model, transform it, write a new model directory.
 
-Each option is one step applied in turn to the loaded model (``merge``, then ``quantize``), so
-options compose: quantisation takes the merged model. Without options the model
-is written as loaded, which turns a named adapter of a store into a standalone directory.
+Each option is one step applied in turn to the loaded model (``merge``, then ``quantize`` or
+``onnx``), so options compose: quantisation and ONNX export take the merged model. Without
+options the model is written as loaded, which turns a named adapter of a store into a
+standalone directory.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ def merge_adapter(model: Any, method: str) -> Any:
 
 
 def export_model(source: Path, output: Path, *, merge: bool = False, adapter: str | None = None,
-                 quantize: str | None = None) -> Path:
+                 quantize: str | None = None, onnx: bool = False) -> Path:
     """Write ``source`` (or its named ``adapter``) to a new directory ``output``, merged and/or
-    quantized (``quantize="int8"``) if asked; quantizing merges an adapter first.
+    quantized (``quantize="int8"``) or exported to ONNX (``onnx``) if asked; quantizing and ONNX
+    export merge an adapter first.
 
     Example:
         >>> export_model(Path("runs/intents-lora/model"), Path("dist/intents"), merge=True)
@@ -57,15 +59,22 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
         info = read_info(adapter_directory(Path(source), adapter))
     else:
         info = read_info(Path(source))
-    if info.quantization:
-        raise ModelError(f"{source} is already quantized; export from the float model directory")
+    if info.quantization or info.onnx:
+        kind = "quantized" if info.quantization else "an ONNX export"
+        raise ModelError(f"{source} is already {kind}; export from the float model directory")
+    if quantize and onnx:
+        raise ModelError("--quantize and --onnx make different formats; export one of them at a time")
+    if onnx:
+        from whet.onnx_model import check_exportable
+
+        check_exportable(info.task, info.method)
     if quantize:
         from whet.saved_model import own_model_loader
 
         if own_model_loader(info.method):
             raise ModelError(f"{source} was trained with method {info.method}, whose model is not a transformers "
                              f"model; int8 export is for the other methods")
-    merge = merge or bool(quantize and info.adapter)
+    merge = merge or bool((quantize or onnx) and info.adapter)
     if merge:
         check_mergeable(info.method, info.adapter)
     model, tokenizer, info = load_saved_model(source, adapter)
@@ -73,6 +82,8 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
         model = merge_adapter(model, info.method)
     if quantize:
         return save_int8(output, model, tokenizer, info)
+    if onnx:
+        return save_onnx(output, model, tokenizer, info)
     return save_model(output, model, tokenizer, info)
 
 
@@ -89,5 +100,20 @@ def save_int8(output: Path, model: Any, tokenizer: Any, info: Any) -> Path:
         model.config.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         save_weights(tmp, model, modules)
+        write_json_atomic(tmp / METADATA, info.__dict__)
+    return output
+
+
+def save_onnx(output: Path, model: Any, tokenizer: Any, info: Any) -> Path:
+    """Export a full model to ONNX and write it with its config, tokenizer and whet.json."""
+    from whet.io import atomic_directory, write_json_atomic
+    from whet.onnx_model import FILE, export_onnx
+    from whet.saved_model import METADATA
+
+    info.adapter = False
+    with atomic_directory(output) as tmp:
+        info.onnx = export_onnx(model, tokenizer, info.task, tmp / FILE)
+        model.config.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
         write_json_atomic(tmp / METADATA, info.__dict__)
     return output

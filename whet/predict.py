@@ -22,8 +22,9 @@ class Predictor:
         self.task = TASKS.get(info.task)
         self.labels = info.labels
         self.data = info.data_config()
-        # int8 models run on torch's CPU kernels only.
-        use_cuda = torch.cuda.is_available() and not getattr(info, "quantization", None)
+        # int8 models run on torch's CPU kernels only, ONNX models on onnxruntime's CPU provider.
+        use_cuda = torch.cuda.is_available() and not getattr(info, "quantization", None) \
+            and not getattr(info, "onnx", None)
         self.device = device or torch.device("cuda" if use_cuda else "cpu")
         self.model.to(self.device)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

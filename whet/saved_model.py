@@ -41,6 +41,8 @@ class ModelInfo:
     whet_version: str = ""
     # {"scheme": ..., "modules": [...]} for a model exported with int8 weights (whet.quantize).
     quantization: dict | None = None
+    # {"file", "opset", "inputs", "outputs", ...} for a model exported to ONNX (whet.onnx_model).
+    onnx: dict | None = None
 
     def data_config(self) -> DataConfig:
         return DataConfig.model_validate(self.data)
@@ -133,6 +135,10 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
     own_class = own_model_loader(info.method)
     if own_class:
         model = own_class(found, tokenizer, info.labels)
+    elif info.onnx:
+        from whet.onnx_model import load_onnx
+
+        return load_onnx(found, info.onnx), tokenizer, info
     elif info.quantization:
         from whet.quantize import load_weights
 
