@@ -85,10 +85,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(model: Path, batching: bool, log: Path, threads: int | None) -> tuple[subprocess.Popen, str]:
+def start_server(model: Path, batching: bool, log: Path, threads: int | None, settings: list[str],
+                 server_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-m", "whet", "serve", str(model), "--port", str(port)] + ["--no-batching"] * (not batching)
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    command += [f"--set={setting}" for setting in settings]
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}), **server_env}
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -219,9 +221,10 @@ async def run_level(url: str, texts: list[str], clients: int, duration: float, t
 
 
 def measure_server(model: Path, texts: list[str], batching: bool, levels: tuple[int, ...], duration: float,
-                   texts_per_request: int, workdir: Path, threads: int | None) -> list[dict]:
+                   texts_per_request: int, workdir: Path, threads: int | None, settings: list[str],
+                   server_env: dict[str, str]) -> list[dict]:
     name = "on" if batching else "off"
-    process, url = start_server(model, batching, workdir / f"server-batching-{name}.log", threads)
+    process, url = start_server(model, batching, workdir / f"server-batching-{name}.log", threads, settings, server_env)
     try:
         asyncio.run(run_level(url, texts, 4, 2.0, texts_per_request))  # warm-up
         results = []
@@ -278,8 +281,18 @@ def main() -> int:
     parser.add_argument("--texts-per-request", type=int, default=1, help="Texts in each request (default 1).")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the server and of the offline run "
                                                                   "(OMP_NUM_THREADS; default: torch's choice).")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="A serve setting for both servers (whet serve --set), e.g. batching.max_wait_ms=10.")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="An environment variable for both servers, e.g. OMP_WAIT_POLICY=ACTIVE.")
+    parser.add_argument("--levels", default=",".join(map(str, LEVELS)),
+                        help="Concurrent clients to measure, comma-separated (default 1,8,32,128; 32 is needed for the ratios).")
     parser.add_argument("--offline-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    levels = tuple(int(n) for n in args.levels.split(","))
+    if 32 not in levels:
+        parser.error("--levels must include 32: the ratios are taken there")
+    server_env = dict(item.split("=", 1) for item in args.server_env)
 
     texts = demo_texts()
     if args.offline_only:
@@ -293,8 +306,8 @@ def main() -> int:
         offline_runs = [measure_offline_process(model, args.duration, args.threads)]
         rows = []
         for batching in (True, False):
-            rows += measure_server(model, texts, batching, LEVELS, args.duration, args.texts_per_request, workdir,
-                                   args.threads)
+            rows += measure_server(model, texts, batching, levels, args.duration, args.texts_per_request, workdir,
+                                   args.threads, args.set, server_env)
         offline_runs.append(measure_offline_process(model, args.duration, args.threads))
     offline = max(offline_runs, key=lambda r: r["texts_per_s"])
 
@@ -321,7 +334,7 @@ def main() -> int:
     result = {"command": " ".join([".venv/bin/python", "benchmarks/serve_load.py", *sys.argv[1:]]),
               "model": str(args.model) if args.model else "demo-intents (trained by the script)",
               "texts": len(texts), "duration_s": args.duration, "texts_per_request": args.texts_per_request,
-              "threads": args.threads,
+              "threads": args.threads, "settings": args.set, "server_env": server_env,
               "levels": rows, "offline": offline, "offline_runs": offline_runs, "ratios": ratios, "wall_s": round(time.perf_counter() - started, 1),
               "nproc": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
               "python": platform.python_version()}
