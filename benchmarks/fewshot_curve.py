@@ -153,32 +153,56 @@ def run_zeroshot(pool: list[Example], eval_file: Path, workdir: Path) -> dict:
             "eval_s": round(result.seconds, 1)}
 
 
+def at_most_per_class(pool: list[Example], k: int, seed: int) -> list[Example]:
+    """``k`` examples of every label drawn with ``seed``, or all of a label that has fewer."""
+    by_label: dict[str, list[Example]] = defaultdict(list)
+    for row in pool:
+        by_label[row[1]].append(row)
+    rng = random.Random(seed)
+    return [row for label in sorted(by_label) for row in rng.sample(by_label[label], min(k, len(by_label[label])))]
+
+
 def benchmark_dataset(name: str, pool: list[Example], held: list[Example], args: argparse.Namespace,
-                      workdir: Path) -> list[dict]:
+                      workdir: Path, done: dict[tuple, dict], journal: Path) -> list[dict]:
+    """Every run of one dataset; runs found in ``done`` (the journal of an interrupted
+    invocation) are taken from it instead of being run again."""
     pool_file = write_jsonl(workdir / f"{name}-pool.jsonl", pool)
     eval_file = write_jsonl(workdir / f"{name}-eval.jsonl", held)
     classes = len({label for _, label in pool})
-    logging.info("%s: %d classes, pool %d, evaluation %d", name, classes, len(pool), len(held))
+    smallest = min(sum(1 for _, label in pool if label == c) for c in {label for _, label in pool})
+    logging.info("%s: %d classes, pool %d (smallest class %d), evaluation %d", name, classes, len(pool), smallest,
+                 len(held))
     runs = []
 
-    def record(method: str, k: int | None, seed: int | None, figures: dict, train_examples: int) -> None:
+    def run(method: str, k: int | None, seed: int | None, measure: Any, train_examples: int) -> None:
+        key = (name, method, k, seed)
+        if key in done:
+            runs.append(done[key])
+            logging.info("%s: taken from %s", key, journal)
+            return
         runs.append({"dataset": name, "method": method, "k": k, "seed": seed, "classes": classes,
-                     "train_examples": train_examples, "eval_examples": len(held), **figures})
+                     "train_examples": train_examples, "eval_examples": len(held), **measure()})
         logging.info("%s", json.dumps(runs[-1]))
+        with journal.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(runs[-1]) + "\n")
 
     if not args.skip_zeroshot:
-        record("zero-shot", 0, None, run_zeroshot(pool, eval_file, workdir), 0)
+        run("zero-shot", 0, None, lambda: run_zeroshot(pool, eval_file, workdir), 0)
     for k in args.k:
         for seed in args.seeds:
-            raw = {"task": "sequence-classification", "model": "builtin:minilm", "data": {"train": str(pool_file)},
-                   "method": {"name": "fewshot", "fewshot": {"shots": k, "pair_iterations": args.pair_iterations,
-                                                             "max_pairs": args.max_pairs}},
-                   "training": {"seed": seed}}
-            record("few-shot", k, seed, run_training(raw, workdir, f"{name}-k{k}-s{seed}", eval_file), k * classes)
+            fewshot = {"pair_iterations": args.pair_iterations, "max_pairs": args.max_pairs}
+            if k <= smallest:
+                train_file, shots, examples = pool_file, k, k * classes
+            else:  # whet refuses k above a class's size; the curve takes all of such a class
+                subset = at_most_per_class(pool, k, seed)
+                train_file, shots, examples = write_jsonl(workdir / f"{name}-k{k}-s{seed}.jsonl", subset), None, len(subset)
+            raw = {"task": "sequence-classification", "model": "builtin:minilm", "data": {"train": str(train_file)},
+                   "method": {"name": "fewshot", "fewshot": {"shots": shots, **fewshot}}, "training": {"seed": seed}}
+            run("few-shot", k, seed, lambda: run_training(raw, workdir, f"{name}-k{k}-s{seed}", eval_file), examples)
     if not args.skip_full:
         raw = {"task": "sequence-classification", "model": "builtin:minilm", "data": {"train": str(pool_file)},
                "training": {"epochs": args.full_epochs}}
-        record("full", None, None, run_training(raw, workdir, f"{name}-full", eval_file), len(pool))
+        run("full", None, None, lambda: run_training(raw, workdir, f"{name}-full", eval_file), len(pool))
     return runs
 
 
@@ -291,6 +315,15 @@ def main() -> int:
 
     started = time.perf_counter()
     runs: list[dict] = []
+    args.output.mkdir(parents=True, exist_ok=True)
+    journal = args.output / "runs.jsonl"
+    done = {}
+    if journal.is_file():
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                done[(record["dataset"], record["method"], record["k"], record["seed"])] = record
+        logging.info("%d finished runs in %s are not run again (delete it to start over)", len(done), journal)
     with tempfile.TemporaryDirectory(prefix="whet-fewshot-curve-") as tmp:
         for name, folder, reader in (("banking77", args.banking77, read_banking77), ("clinc150", args.clinc, read_clinc)):
             if folder is None:
@@ -298,14 +331,13 @@ def main() -> int:
             pool, held = limit(*reader(folder), args.max_classes, args.max_train_per_class, args.max_eval)
             workdir = Path(tmp) / name
             workdir.mkdir()
-            runs += benchmark_dataset(name, pool, held, args, workdir)
+            runs += benchmark_dataset(name, pool, held, args, workdir, done, journal)
     rows = summarise(runs)
     notes = targets(rows) + [f"wall time {time.perf_counter() - started:.0f} s"]
     if args.max_classes or args.max_train_per_class or args.max_eval:
         notes.insert(0, "quick run on a subset (--max-classes / --max-train-per-class / --max-eval): the targets "
                         "are defined for the full label sets and data, so these figures do not test them")
     command = " ".join([".venv/bin/python benchmarks/fewshot_curve.py", *sys.argv[1:]])
-    args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "fewshot_curve.md").write_text(markdown(rows, command, notes), encoding="utf-8")
     (args.output / "fewshot_curve.json").write_text(json.dumps({"command": command, "runs": runs, "rows": rows},
                                                                indent=2) + "\n", encoding="utf-8")
