@@ -29,6 +29,14 @@ Each dataset gets, through whet's own code paths:
 - full fine-tuning: ``whet train`` with the default recipe (method full, builtin MiniLM, 3
   epochs, 10% of the pool held out as dev for the best checkpoint) on the whole pool.
 
+A k larger than a class's pool (Banking77 has an intent with 28 pool examples, below k = 32)
+takes all of that class's examples: such a run's training file is drawn by the script (at most k
+per class, with the run's seed) instead of by ``method.fewshot.shots``, which refuses it.
+
+Every finished run is appended to ``OUTPUT/runs.jsonl``; an invocation that finds the file
+takes the runs in it instead of running them again, so an interrupted curve resumes where it
+stopped (delete the file to start over).
+
 Figures: accuracy and macro-F1 on the evaluation data (mean and standard deviation over the
 seeds), training time (the ``train()`` call: loading, training, saving; evaluation is timed
 apart) and the number of training examples. Chance is 1 / number of classes. Written to
