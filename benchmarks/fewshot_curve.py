@@ -208,8 +208,10 @@ def benchmark_dataset(name: str, pool: list[Example], held: list[Example], args:
                    "method": {"name": "fewshot", "fewshot": {"shots": shots, **fewshot}}, "training": {"seed": seed}}
             run("few-shot", k, seed, lambda: run_training(raw, workdir, f"{name}-k{k}-s{seed}", eval_file), examples)
     if not args.skip_full:
+        training = {"epochs": args.full_epochs, **({"lr": args.full_lr} if args.full_lr else {}),
+                    **({"head_lr": args.full_head_lr} if args.full_head_lr else {})}
         raw = {"task": "sequence-classification", "model": "builtin:minilm", "data": {"train": str(pool_file)},
-               "training": {"epochs": args.full_epochs}}
+               "training": training}
         run("full", None, None, lambda: run_training(raw, workdir, f"{name}-full", eval_file), len(pool))
     return runs
 
@@ -308,6 +310,8 @@ def main() -> int:
     parser.add_argument("--max-pairs", type=int, default=2500,
                         help="method.fewshot.max_pairs: bounds SetFit's steps for many classes x large k.")
     parser.add_argument("--full-epochs", type=int, default=3, help="Epochs of full fine-tuning (default recipe: 3).")
+    parser.add_argument("--full-lr", type=float, default=None, help="training.lr of full fine-tuning (default: the recipe's).")
+    parser.add_argument("--full-head-lr", type=float, default=None, help="training.head_lr of full fine-tuning.")
     parser.add_argument("--max-classes", type=int, help="Quick run: only the first N classes (sorted).")
     parser.add_argument("--max-train-per-class", type=int, help="Quick run: at most N pool examples per class.")
     parser.add_argument("--max-eval", type=int, help="Quick run: at most N evaluation examples.")
