@@ -245,13 +245,18 @@ def _completion(tokenizer: Any, new_ids: Sequence[int], prompt_tokens: int, ends
     return Completion(text, prompt_tokens, len(ids), "length")
 
 
+def _row_ends(kwargs: dict[str, Any], tokenizer: Any) -> set[int]:
+    """Ids after which a generated row holds nothing more: its end-of-sequence ids and padding."""
+    return set(kwargs["eos_token_id"]) | {tokenizer.pad_token_id}
+
+
 def complete(model: Any, tokenizer: Any, prompts: Sequence[Prompt], settings: GenerationSettings | None = None,
              *, chat: bool = False, batch_size: int = 8, where: Sequence[str] | None = None) -> list[Completion]:
     """Like ``generate``, with token counts and why each completion ended."""
     settings = settings or GenerationSettings()
     rows = _encode_prompts(model, tokenizer, prompts, settings, chat, where)
     kwargs = generation_kwargs(model, tokenizer, settings)
-    ends = set(kwargs["eos_token_id"]) | {tokenizer.pad_token_id}
+    ends = _row_ends(kwargs, tokenizer)
     device = next(model.parameters()).device
     completions = []
     with _generating(model, settings.seed):
@@ -351,8 +356,8 @@ def generate_stream(model: Any, tokenizer: Any, prompt: Prompt, settings: Genera
     if errors:
         raise errors[0]
     if done and finished is not None and outputs:
-        ends = set(kwargs["eos_token_id"]) | {tokenizer.pad_token_id}
-        finished(_completion(tokenizer, outputs[0][0, ids.shape[1]:].tolist(), len(row), ends, settings))
+        finished(_completion(tokenizer, outputs[0][0, ids.shape[1]:].tolist(), len(row), _row_ends(kwargs, tokenizer),
+                             settings))
 
 
 def generate_records(model: Any, tokenizer: Any, inputs: Iterable[tuple[str, dict, Prompt]],

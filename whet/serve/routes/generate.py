@@ -24,7 +24,7 @@ from whet.generate import Completion, GenerationSettings
 from whet.serve.deps import Caller, State
 from whet.serve.inputs import InputError, check_text
 from whet.serve.models import ModelUnavailable, ServedModel
-from whet.serve.routes.predict import only_model
+from whet.serve.routes.common import count_request, request_timeout, served_model
 from whet.serve.schemas import (CompletionRequest, CompletionResponse, GenerateRequest, GenerateResponse,
                                 error_responses)
 from whet.serve.state import ServerState
@@ -67,8 +67,8 @@ async def generate(body: GenerateRequest, request: Request, state: State, caller
     settings = _settings(state, max_new_tokens=max_new_tokens, sample=body.sample, temperature=body.temperature,
                          top_p=body.top_p, top_k=body.top_k, seed=body.seed, stop=body.stop)
     prompts = _checked_prompts(state, body.prompts)
-    _count(state, request, served.name, len(prompts))
-    timeout = _timeout(state, body.timeout_s)
+    count_request(state, request, served.name, len(prompts))
+    timeout = request_timeout(state, body.timeout_s)
     if body.stream:
         if len(prompts) != 1:
             raise HTTPException(422, f"prompts: a stream sends one completion; send one prompt (got {len(prompts)})")
@@ -103,8 +103,8 @@ async def completions(body: CompletionRequest, request: Request, state: State, c
                          seed=body.seed, stop=stop)
     texts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
     prompts = _checked_prompts(state, [text for text in texts for _ in range(body.n)])
-    _count(state, request, served.name, len(prompts))
-    timeout = _timeout(state, None)
+    count_request(state, request, served.name, len(prompts))
+    timeout = request_timeout(state, None)
     head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
             "model": served.name}
 
@@ -139,16 +139,9 @@ async def completions(body: CompletionRequest, request: Request, state: State, c
 # -- checks -------------------------------------------------------------------------------------
 
 def _causal_lm(state: ServerState, name: str | None) -> ServedModel:
-    registry = state.registry
-    name = name if name is not None else only_model(list(registry.models))
-    if name not in registry.models:
-        raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(sorted(registry.models))}")
-    try:
-        served = registry.get(name)
-    except ModelUnavailable as err:
-        raise HTTPException(503, str(err)) from None
+    served = served_model(state, name)
     if served.generator is None:
-        raise HTTPException(422, f"model {name!r} is a {served.info.task} model and does not generate text; "
+        raise HTTPException(422, f"model {served.name!r} is a {served.info.task} model and does not generate text; "
                                  f"use /v1/predict")
     return served
 
@@ -195,17 +188,6 @@ def _refuse_unsupported(body: CompletionRequest) -> None:
         raise HTTPException(422, "best_of is not supported by this server; leave it out (or use n)")
     if body.logit_bias:
         raise HTTPException(422, "logit_bias is not supported by this server; leave it out")
-
-
-def _count(state: ServerState, request: Request, name: str, prompts: int) -> None:
-    request.state.model, request.state.texts = name, prompts
-    state.metrics.model_requests.labels(name).inc()
-    state.metrics.model_texts.labels(name).inc(prompts)
-
-
-def _timeout(state: ServerState, asked: float | None) -> float:
-    limit = state.config.limits.timeout_s
-    return min(asked, limit) if asked else limit
 
 
 # -- running ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from whet.errors import WhetError
 from whet.serve.deps import Caller, State
 from whet.serve.inputs import InputError, prepared_inputs
 from whet.serve.models import ModelUnavailable
+from whet.serve.routes.common import count_request, request_timeout, served_model
 from whet.serve.schemas import PredictRequest, PredictResponse, error_responses
 
 router = APIRouter(prefix="/v1", tags=["predict"])
@@ -25,26 +26,17 @@ async def predict(body: PredictRequest, request: Request, state: State, caller: 
     Concurrent requests for the same model are batched together; the answer holds one
     prediction per input, in order.
     """
-    registry = state.registry
-    name = body.model if body.model is not None else only_model(list(registry.models))
-    if name not in registry.models:
-        raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(sorted(registry.models))}")
+    served = served_model(state, body.model)
+    name, predictor = served.name, served.predictor
     try:
-        served = registry.get(name)
-        predictor = served.predictor
         if predictor is None:
             raise InputError(f"model {name!r} is a {served.info.task} model; send prompts to /v1/generate or "
                              f"/v1/completions")
         records = prepared_inputs(body.inputs, predictor.task, predictor.data, state.config.limits)
-    except ModelUnavailable as err:
-        raise HTTPException(503, str(err)) from None
     except InputError as err:
         raise HTTPException(422, str(err)) from None
-    request.state.model, request.state.texts = name, len(records)
-    state.metrics.model_requests.labels(name).inc()
-    state.metrics.model_texts.labels(name).inc(len(records))
-    limit = state.config.limits.timeout_s
-    timeout = min(body.timeout_s, limit) if body.timeout_s else limit
+    count_request(state, request, name, len(records))
+    timeout = request_timeout(state, body.timeout_s)
     try:
         predictions = await asyncio.wait_for(state.lane(served.lane).submit(name, records), timeout)
     except asyncio.TimeoutError:
@@ -64,8 +56,3 @@ async def predict(body: PredictRequest, request: Request, state: State, caller: 
     payload = json.dumps({"model": name, "predictions": predictions}, ensure_ascii=False)
     return Response(payload, media_type="application/json")
 
-
-def only_model(names: list[str]) -> str:
-    if len(names) == 1:
-        return names[0]
-    raise HTTPException(422, f"model: {len(names)} models are served ({', '.join(sorted(names))}); name one")

@@ -1,0 +1,39 @@
+"""What the model routes share: finding the requested model, counting the request, its timeout."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+
+from whet.serve.models import ModelUnavailable, ServedModel
+from whet.serve.state import ServerState
+
+
+def only_model(names: list[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    raise HTTPException(422, f"model: {len(names)} models are served ({', '.join(sorted(names))}); name one")
+
+
+def served_model(state: ServerState, name: str | None) -> ServedModel:
+    """The ready model a request names (or the only one served): 404 unknown, 503 not ready."""
+    registry = state.registry
+    name = name if name is not None else only_model(list(registry.models))
+    if name not in registry.models:
+        raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(sorted(registry.models))}")
+    try:
+        return registry.get(name)
+    except ModelUnavailable as err:
+        raise HTTPException(503, str(err)) from None
+
+
+def count_request(state: ServerState, request: Request, name: str, inputs: int) -> None:
+    """The access log's model and text count, and the per-model counters."""
+    request.state.model, request.state.texts = name, inputs
+    state.metrics.model_requests.labels(name).inc()
+    state.metrics.model_texts.labels(name).inc(inputs)
+
+
+def request_timeout(state: ServerState, asked: float | None) -> float:
+    """The request's own timeout, at most the server's ``limits.timeout_s``."""
+    limit = state.config.limits.timeout_s
+    return min(asked, limit) if asked else limit
