@@ -56,6 +56,16 @@ def build_optimizer(model: Any, *, lr: float, head_lr: float | None, weight_deca
         return torch.optim.AdamW(param_groups, lr=lr, foreach=True)
 
 
+def with_task_defaults(training: TrainingConfig, task: Any) -> TrainingConfig:
+    """``training`` with the task's default head learning rate where none is set: at least
+    ``task.head_lr_floor`` (tasks without a floor train the head at ``lr``)."""
+    floor = getattr(task, "head_lr_floor", None)
+    if training.head_lr is not None or floor is None or training.lr >= floor:
+        return training
+    log.info("the new %s head trains at lr %g (training.head_lr sets another)", task.name, floor)
+    return training.model_copy(update={"head_lr": floor})
+
+
 def window_length(configured: int | None, model_limit: int, virtual_tokens: int) -> int:
     """Tokens per input window: the configured length within the model's limit, less the
     positions a prompt or prefix method puts before the input."""
@@ -123,9 +133,9 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     # whose process-wide state cannot change between two runs in one Python process.
     accelerator = Accelerator(cpu=not torch.cuda.is_available())  # cpu=True enables gloo multi-CPU runs
     main = accelerator.is_main_process
-    training = config.training
-    set_seed(training.seed)
+    set_seed(config.training.seed)
     task = TASKS.get(config.task)
+    training = with_task_defaults(config.training, task)
     metric = training.metric or DEFAULT_METRIC[config.task]
 
     # The method first: prompt and prefix methods take input positions from every window.

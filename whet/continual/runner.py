@@ -257,7 +257,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
 
     from whet.methods import METHODS
     from whet.methods.common import count_parameters, head_module_names
-    from whet.train import apply_method, fit, planned_steps
+    from whet.train import apply_method, fit, planned_steps, with_task_defaults
 
     plan, experience, labels = run.plan, run.experiences[index], run.labels[index]
     strategies = run.strategies
@@ -306,7 +306,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
     started = time.perf_counter()
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     model, state = fit(model, heads=heads, train_features=features, collate=step.collate, evaluate=evaluate,
-                       training=plan.training, metric=run.metric, run_dir=step_dir, accelerator=accelerator,
+                       training=with_task_defaults(plan.training, run.task), metric=run.metric, run_dir=step_dir, accelerator=accelerator,
                        resume=resume, on_step=on_step, batch_loss=strategy_loss(strategies),
                        method=None if prepared else METHODS.get(plan.method.name))
     if isinstance(model, PeftModel):  # a LoRA update is merged: every step saves a plain model
