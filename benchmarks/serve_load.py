@@ -22,6 +22,12 @@ What it does, in order:
    runs; batch size 64, length-sorted chunks) for ``--duration`` seconds: texts/s. The faster of
    the two is the reference.
 
+5. The model-only ceilings, in a fresh process after the servers (``--ceiling-rounds``, 8 by
+   default): ``predict`` on random batches of the mean batch size the server ran at 32 clients,
+   against ``predict_stream`` (offline) and against single texts (batching off), interleaved in
+   short slices. The server runs these same calls and adds its own work, so these ratios bound
+   what the server / offline and the batching on / off ratios can reach on the machine.
+
 ``--threads N`` gives the server and the offline run N torch threads (``OMP_NUM_THREADS``): on a
 machine shared with other busy processes, two threads per process stall at every operation while
 one of them waits for a core, and one thread is faster.
@@ -53,6 +59,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -264,12 +271,61 @@ def measure_offline(model: Path, texts: list[str], duration: float, threads: int
 
 def measure_offline_process(model: Path, duration: float, threads: int | None) -> dict:
     """``measure_offline`` in a fresh Python process (torch's threads as a `whet predict` run has them)."""
-    command = [sys.executable, __file__, "--offline-only", "--model", str(model), "--duration", str(duration)]
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-    output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
-    result = json.loads(output.strip().splitlines()[-1])
+    result = run_in_process(["--offline-only", "--model", str(model), "--duration", str(duration)], threads)
     print(f"offline: {result}", file=sys.stderr, flush=True)
     return result
+
+
+def run_in_process(arguments: list[str], threads: int | None) -> dict:
+    """This script with ``arguments`` in a fresh Python process; its last output line, as JSON."""
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    output = subprocess.run([sys.executable, __file__, *arguments], capture_output=True, text=True, check=True,
+                            env=env).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def measure_ceilings(model: Path, texts: list[str], batch: int, rounds: int, threads: int | None) -> dict:
+    """What the model alone allows at the server's batch shapes, without HTTP or a server.
+
+    Interleaved, ``rounds`` times: ``predict_stream`` over the texts (offline), ``predict`` on
+    random batches of ``batch`` texts (what the server runs at 32 clients) and on single texts
+    (what it runs with batching off). The medians of the per-round ratios are upper bounds for
+    the server's ratios: the server runs the same calls and adds its own work. Interleaving in
+    short slices keeps the VM's drift out of the ratios.
+    """
+    import statistics
+
+    import torch
+
+    from whet import load
+
+    if threads:
+        torch.set_num_threads(threads)
+    predictor = load(str(model))
+    rng = random.Random(0)
+
+    def rate(run: Any, count: int) -> float:
+        started = time.perf_counter()
+        run()
+        return count / (time.perf_counter() - started)
+
+    def random_batches(size: int, calls: int) -> float:
+        return rate(lambda: [predictor.predict(rng.sample(texts, size), batch_size=64) for _ in range(calls)],
+                    size * calls)
+
+    random_batches(1, 10)  # warm-up
+    over_offline, over_single = [], []
+    for _ in range(rounds):
+        offline = rate(lambda: list(predictor.predict_stream(texts, batch_size=64)), len(texts))
+        batched = random_batches(batch, max(1, 400 // batch))
+        single = random_batches(1, 40)
+        over_offline.append(batched / offline)
+        over_single.append(batched / single)
+    return {"batch": batch, "rounds": rounds,
+            "server_over_offline": round(statistics.median(over_offline), 3),
+            "server_over_offline_range": [round(min(over_offline), 3), round(max(over_offline), 3)],
+            "on_over_off": round(statistics.median(over_single), 2),
+            "on_over_off_range": [round(min(over_single), 2), round(max(over_single), 2)]}
 
 
 def main() -> int:
@@ -287,7 +343,10 @@ def main() -> int:
                         help="An environment variable for both servers, e.g. OMP_WAIT_POLICY=ACTIVE.")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)),
                         help="Concurrent clients to measure, comma-separated (default 1,8,32,128; 32 is needed for the ratios).")
+    parser.add_argument("--ceiling-rounds", type=int, default=8,
+                        help="Interleaved rounds of the model-only ceiling measurement (0 skips it; default 8).")
     parser.add_argument("--offline-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ceilings-only", type=int, default=None, metavar="BATCH", help=argparse.SUPPRESS)
     args = parser.parse_args()
     levels = tuple(int(n) for n in args.levels.split(","))
     if 32 not in levels:
@@ -297,6 +356,9 @@ def main() -> int:
     texts = demo_texts()
     if args.offline_only:
         print(json.dumps(measure_offline(args.model, texts, args.duration, args.threads)))
+        return 0
+    if args.ceilings_only:
+        print(json.dumps(measure_ceilings(args.model, texts, args.ceilings_only, args.ceiling_rounds, args.threads)))
         return 0
     with tempfile.TemporaryDirectory(prefix="whet-serve-load-") as tmp:
         workdir = Path(tmp)
@@ -309,9 +371,15 @@ def main() -> int:
             rows += measure_server(model, texts, batching, levels, args.duration, args.texts_per_request, workdir,
                                    args.threads, args.set, server_env)
         offline_runs.append(measure_offline_process(model, args.duration, args.threads))
+        at32 = {r["batching"]: r for r in rows if r["clients"] == 32}
+        ceilings = None
+        if args.ceiling_rounds:
+            batch = max(1, round(at32[True]["mean_batch"]))
+            ceilings = run_in_process(["--ceilings-only", str(batch), "--ceiling-rounds", str(args.ceiling_rounds),
+                                       "--model", str(model)], args.threads)
+            print(f"ceilings: {ceilings}", file=sys.stderr, flush=True)
     offline = max(offline_runs, key=lambda r: r["texts_per_s"])
 
-    at32 = {r["batching"]: r for r in rows if r["clients"] == 32}
     best = max((r for r in rows if r["batching"]), key=lambda r: r["texts_per_s"])
     ratios = {"batching_on_over_off_at_32": round(at32[True]["requests_per_s"] / at32[False]["requests_per_s"], 2),
               "server_over_offline_at_32": round(at32[True]["texts_per_s"] / offline["texts_per_s"], 3),
@@ -329,13 +397,19 @@ def main() -> int:
     print(f"batching on / off at 32 clients: {ratios['batching_on_over_off_at_32']:.2f}x")
     print(f"server / offline: {ratios['server_over_offline_at_32']:.1%} at 32 clients, "
           f"{ratios['server_over_offline_best']:.1%} at {best['clients']} clients (best)")
+    if ceilings:
+        print(f"the model alone at the server's shapes (random batches of {ceilings['batch']} texts, median of "
+              f"{ceilings['rounds']} interleaved rounds): {ceilings['server_over_offline']:.1%} of offline "
+              f"(range {ceilings['server_over_offline_range'][0]:.0%}-{ceilings['server_over_offline_range'][1]:.0%}), "
+              f"{ceilings['on_over_off']:.2f}x single texts (range {ceilings['on_over_off_range'][0]:.2f}-"
+              f"{ceilings['on_over_off_range'][1]:.2f}x): the most the server's ratios at 32 clients can reach here")
     import torch
 
     result = {"command": " ".join([".venv/bin/python", "benchmarks/serve_load.py", *sys.argv[1:]]),
               "model": str(args.model) if args.model else "demo-intents (trained by the script)",
               "texts": len(texts), "duration_s": args.duration, "texts_per_request": args.texts_per_request,
               "threads": args.threads, "settings": args.set, "server_env": server_env,
-              "levels": rows, "offline": offline, "offline_runs": offline_runs, "ratios": ratios, "wall_s": round(time.perf_counter() - started, 1),
+              "levels": rows, "offline": offline, "offline_runs": offline_runs, "ratios": ratios, "ceilings": ceilings, "wall_s": round(time.perf_counter() - started, 1),
               "nproc": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
               "python": platform.python_version()}
     print("RESULT " + json.dumps(result))
