@@ -281,6 +281,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
 
     # Model: the previous step's (joint: the plan's start) with the head grown to this step's labels.
     set_seed(plan.training.seed)
+    training = with_task_defaults(plan.training, run.task)
     restart = any(getattr(s, "restarts", False) for s in strategies)
     source = plan.model if restart or previous is None else previous
     model = starting_model(source, labels, auto_class=run.auto_class, task=run.task, data=plan.data)
@@ -306,7 +307,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
     started = time.perf_counter()
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     model, state = fit(model, heads=heads, train_features=features, collate=step.collate, evaluate=evaluate,
-                       training=with_task_defaults(plan.training, run.task), metric=run.metric, run_dir=step_dir, accelerator=accelerator,
+                       training=training, metric=run.metric, run_dir=step_dir, accelerator=accelerator,
                        resume=resume, on_step=on_step, batch_loss=strategy_loss(strategies),
                        method=None if prepared else METHODS.get(plan.method.name))
     if isinstance(model, PeftModel):  # a LoRA update is merged: every step saves a plain model
