@@ -1,27 +1,31 @@
-# Set-up and everyday commands. `make demo` and `make test` do all the installing themselves.
+# Set-up and everyday commands. `make demo` and `make test` do all the installing themselves,
+# with the exact versions in constraints.txt (the lock), so a fresh machine gets what was tested.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 # torch is installed first and pinned so the package's own range (torch>=2.2) resolves to it
 # instead of pulling CUDA builds; override e.g. TORCH_SPEC="torch==2.5.1" or a CUDA index.
 TORCH_SPEC ?= torch==2.13.0
+LOCK := constraints.txt
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.whet-installed
 DEMO_RUNS := runs/demo-$(shell date +%Y%m%d-%H%M%S)
+PYTEST := HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
-.PHONY: install dev demo test browser clean-venv
+.PHONY: install dev demo test test-fast test-latest lock browser clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml
-	$(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e .
+# The lock pins torch's own dependencies but not torch, so TORCH_SPEC stays free to choose the build.
+$(STAMP): $(PY) pyproject.toml $(LOCK)
+	$(PIP) install --quiet -c $(LOCK) "$(TORCH_SPEC)"
+	$(PIP) install --quiet -c $(LOCK) -e .
 	touch $@
 
 $(STAMP)-dev: $(STAMP)
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -c $(LOCK) -e ".[dev]"
 	touch $@
 
 install: $(STAMP)
@@ -36,8 +40,39 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/whet predict $(DEMO_RUNS)/ner/model "Maria Lopez bought a Pixel phone from Northwind Traders in Lisbon."
 	@echo "demo runs written to $(DEMO_RUNS)"
 
+# The whole suite, slow tests included.
 test: $(STAMP)-dev browser
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
+
+# Everything but the tests marked slow, for the edit loop.
+test-fast: $(STAMP)-dev browser
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
+
+# The suite on the newest releases pyproject.toml allows, in an environment of its own and
+# without the lock: what the next `make lock` would bring, before users meet it.
+LATEST_VENV ?= .venv-latest
+test-latest: browser
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(LATEST_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(transformers|peft|accelerate|sentence-transformers|torch)=='
+	HF_HUB_OFFLINE=1 $(LATEST_VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# Rewrite the lock from pyproject.toml and lock-holds.txt (never edit constraints.txt by hand),
+# then run `make test`. torch is resolved from its CPU build, so no CUDA packages enter the lock:
+# from TORCH_WHEELS, a folder holding that wheel, when set, else from PyTorch's CPU index.
+UV_SPEC ?= uv==0.13.9
+TORCH_WHEELS ?= $(wildcard /opt/wheels)
+lock: $(PY)
+	$(PIP) install --quiet "$(UV_SPEC)"
+	printf '%s\n' "$(TORCH_SPEC)" > $(VENV)/torch-spec.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --quiet --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --no-emit-package torch \
+		-c $(VENV)/torch-spec.txt -c lock-holds.txt \
+		$(if $(TORCH_WHEELS),--find-links $(TORCH_WHEELS),--torch-backend cpu) \
+		--custom-compile-command "make lock" -o $(LOCK)
 
 # Headless Chromium for the playground page test: Debian's package, installed only when missing
 # (set WHET_CHROMIUM=/path/to/chromium to use another one).
@@ -47,4 +82,4 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LATEST_VENV)

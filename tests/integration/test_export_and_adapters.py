@@ -51,7 +51,7 @@ def runs(tiny_bert, tmp_path_factory) -> dict[str, Path]:
         "lora": {"name": "lora", "lora": {"r": 4, "use_dora": True, "use_rslora": True}},
         "adalora": {"name": "adalora", "adalora": {"init_r": 4, "target_r": 2, "delta_t": 1}},
         "ia3": {"name": "ia3"},
-        "prefix-tuning": {"name": "prefix-tuning", "prefix_tuning": {"num_virtual_tokens": 4}},
+        "prompt-tuning": {"name": "prompt-tuning", "prompt_tuning": {"num_virtual_tokens": 4}},
     }
     found = {name: train_run(tmp_path, name, tiny_bert, colours, method) for name, method in methods.items()}
     found["bottleneck-yesno"] = train_run(tmp_path, "bottleneck-yesno", tiny_bert, yesno,
@@ -94,9 +94,9 @@ def test_adalora_allocates_ranks_during_training(runs):
     assert all(len(mask) == 4 for mask in pattern.values()) and sum(kept) < 4 * 4
 
 
-@pytest.mark.parametrize("method", ["prefix-tuning", "bottleneck-yesno"])
+@pytest.mark.parametrize("method", ["prompt-tuning", "bottleneck-yesno"])
 def test_merging_is_refused_for_methods_that_add_inputs_or_layers(runs, method, tmp_path):
-    with pytest.raises(ModelError, match=r"method '(prefix-tuning|bottleneck)' cannot be merged into the base "
+    with pytest.raises(ModelError, match=r"method '(prompt-tuning|bottleneck)' cannot be merged into the base "
                                          r"weights .*; merging works for lora, adalora, ia3"):
         export_model(runs[method], tmp_path / "out", merge=True)
     assert not (tmp_path / "out").exists()

@@ -17,6 +17,7 @@ import yaml
 from safetensors.torch import load_file
 
 from whet.config import load_config
+from whet.errors import ConfigError
 from whet.methods import METHODS
 from whet.tasks import TASKS
 
@@ -175,6 +176,7 @@ def test_method_trains_only_its_parameters_and_reloads_identically(task, method,
         pytest.fail(f"no fixture builder for task {task}; add one to TASK_FIXTURES")
     model_path, data = TASK_FIXTURES[task](tmp_path, models)
     section = METHODS.get(method).section
+    unavailable = METHODS.get(method).unavailable
     raw = {"task": task, "model": str(model_path), "data": data,
            "method": {"name": method, **({section: options} if section else {})},
            "training": {"max_steps": 2, "lr": 1e-2, "batch_size": 4, "warmup_ratio": 0, "seed": 1},
@@ -182,6 +184,11 @@ def test_method_trains_only_its_parameters_and_reloads_identically(task, method,
     if method in ("prefix-tuning", "prompt-tuning", "p-tuning"):
         raw["method"][section] = {"num_virtual_tokens": 4}
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(raw))
+    why = unavailable(task) if unavailable else None
+    if why:  # the installed libraries cannot train this pair: it must be refused before any model loads
+        with pytest.raises(ConfigError, match=f"cannot train task '{task}' with the installed libraries: "):
+            load_config(tmp_path / "run.yaml")
+        return
     spy = Spy(monkeypatch)
     train(load_config(tmp_path / "run.yaml"))
     model = spy.model

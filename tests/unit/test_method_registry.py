@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -45,11 +46,47 @@ def test_unsupported_pairs_are_refused_with_the_reason_and_the_alternatives():
     assert "cannot train task 'causal-lm' (it trains only a new task head" in method_problem("frozen", "causal-lm")
     assert methods_for("multiple-choice") == ["full", "frozen", "bitfit", "lora", "adalora", "ia3", "bottleneck"]
     assert method_problem("ia3", "sequence-classification", merge=True) is None
-    assert method_problem("prefix-tuning", "sequence-classification", merge=True).startswith(
+    assert method_problem("prefix-tuning", "causal-lm", merge=True).startswith(
         "output.merge: method 'prefix-tuning' cannot be merged into the base weights; merging works for lora, "
         "adalora, ia3")
     assert validation_problems({"task": "token-classification", "method": {"name": "p-tuning"}})[0].startswith(
         "method 'p-tuning' cannot train task 'token-classification'")
+
+
+@pytest.mark.parametrize("installed,refused", [("5.23.0", False), ("5.24.0", True), ("5.25.0", True),
+                                                ("6.0.0.dev0", True)])
+def test_prefix_tuning_on_encoders_is_refused_from_the_transformers_that_renamed_its_argument(
+        monkeypatch, installed, refused):
+    import whet.methods.prefix_tuning as prefix_tuning
+
+    monkeypatch.setattr(prefix_tuning, "version", lambda package: installed)
+    assert method_problem("prefix-tuning", "causal-lm") is None  # decoders keep the argument
+    problem = method_problem("prefix-tuning", "token-classification")
+    if not refused:
+        assert problem is None
+        return
+    assert problem == (
+        "method 'prefix-tuning' cannot train task 'token-classification' with the installed libraries: "
+        "transformers 5.24.0 renamed the encoder argument through which peft passes the prefixes "
+        f"(installed: {installed}); use method prompt-tuning or lora instead, or install 'transformers<5.24'")
+
+
+def test_whet_validate_refuses_prefix_tuning_on_encoders_exactly_when_the_installed_transformers_cannot(tmp_path):
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    result = subprocess.run(
+        [sys.executable, "-m", "whet", "validate", str(ROOT / "configs" / "demo-ner.yaml"),
+         "--set", "method.name=prefix-tuning"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if Version(version("transformers")).release[:2] >= (5, 24):
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "with the installed libraries: transformers 5.24.0 renamed" in lines[0]
+        assert "Traceback" not in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
 
 
 def test_method_settings_are_validated():

@@ -35,6 +35,9 @@ def method_problem(method: str, task: str, *, merge: bool = False) -> str | None
         why = f" ({spec.why_not[task]})" if task in spec.why_not else ""
         return (f"method '{method}' cannot train task '{task}'{why}; for {task} choose one of: "
                 f"{', '.join(methods_for(task))} (see docs/methods.md)")
+    why = spec.unavailable(task) if spec.unavailable else None
+    if why:
+        return f"method '{method}' cannot train task '{task}' with the installed libraries: {why}"
     if merge and not spec.merges:
         mergeable = [name for name in METHODS.names() if METHODS.get(name).merges]
         return (f"output.merge: method '{method}' cannot be merged into the base weights; merging works for "

@@ -29,6 +29,9 @@ class Method:
     # finish(model): once training ends, before the final evaluation and saving.
     finish: Callable[[Any], None] | None = None
     why_not: Mapping[str, str] = field(default_factory=dict)  # task -> why it is refused, shown in the error
+    # unavailable(task) -> why the installed libraries cannot train it (with the fix), or None.
+    # Unlike ``why_not`` this depends on versions, so the support tables still list the task.
+    unavailable: Callable[[str], str | None] | None = None
     # recipe(config, *, resume) -> results: a method with a training recipe of its own (SetFit)
     # takes the run instead of the shared loop.
     recipe: Callable[..., dict] | None = None

@@ -8,11 +8,28 @@ input windows shrink by ``num_virtual_tokens``.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 from whet.config import PrefixTuningSettings
 from whet.methods.base import CAUSAL_LM, Method
 from whet.methods.common import new_head_names, peft_task, wrap_with_peft
+
+# transformers 5.24.0 renamed the encoders' ``past_key_values`` argument to ``cache``. peft (0.21.2
+# and earlier) looks for ``past_key_values`` in the encoder's forward signature to pass the prefix
+# in, and stops with "Model does not support past key values". Decoders still take the name.
+ENCODERS_DROPPED_IN = (5, 24)
+
+
+def encoder_prefixes_unavailable(task: str) -> str | None:
+    """Why prefix tuning cannot train ``task`` with the installed transformers, or None."""
+    from packaging.version import Version
+
+    installed = version("transformers")
+    if task == CAUSAL_LM or Version(installed).release[:2] < ENCODERS_DROPPED_IN:
+        return None
+    return (f"transformers 5.24.0 renamed the encoder argument through which peft passes the prefixes "
+            f"(installed: {installed}); use method prompt-tuning or lora instead, or install 'transformers<5.24'")
 
 
 def apply(model: Any, settings: PrefixTuningSettings, peft_task_type: str | None, *,
@@ -31,5 +48,8 @@ METHOD = Method(
     tasks=frozenset({"sequence-classification", "token-classification", "question-answering", CAUSAL_LM}),
     summary="key/value prefixes in every layer, and the task head",
     virtual_tokens=lambda settings: settings.num_virtual_tokens,
+    unavailable=encoder_prefixes_unavailable,
+    # A checkpointed layer runs without its key/value cache (its replay would append to it twice).
+    why_not_checkpointing="checkpointed layers drop the key/value cache that carries the prefix",
     why_not={"multiple-choice": "peft runs prompt methods only for the task types it knows, and multiple choice "
                                 "is not one"})
