@@ -84,19 +84,55 @@ def save_checkpoint(path: Path, *, model: Any, optimizer: torch.optim.Optimizer,
                                                "scheduler": scheduler.state_dict(), "rng": rng_meta})
 
 
-def load_checkpoint(path: Path, *, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict:
-    """Restore a checkpoint into the given objects; return the loop state."""
+def save_process_rng(path: Path, *, step: int) -> None:
+    """Write the random state of a process other than the one writing the checkpoint: in a
+    distributed run each process draws its own dropout masks."""
+    rng_tensors, rng_meta = _rng_state()
+    with atomic_directory(path) as tmp:
+        save_file(rng_tensors, str(tmp / "rng.safetensors"))
+        write_json_atomic(tmp / "state.json", {"step": step, "rng": rng_meta})
+
+
+def _mismatch(model: Any, weights: dict[str, torch.Tensor]) -> str | None:
+    """How a checkpoint's weights differ from the model's trainable parameters, if they do."""
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    missing = [name for name in trainable if name not in weights]
+    if missing:
+        return f"{len(missing)} parameters missing, e.g. {missing[0]}"
+    extra = [name for name in weights if name not in trainable]
+    if extra:
+        return f"{len(extra)} parameters this model does not train, e.g. {extra[0]}"
+    for name, parameter in trainable.items():
+        if weights[name].shape != parameter.shape:
+            return f"{name} has shape {list(weights[name].shape)} there, {list(parameter.shape)} here"
+    return None
+
+
+def load_checkpoint(path: Path, *, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
+                    process_rng: Path | None = None) -> dict:
+    """Restore a checkpoint into the given objects; return the loop state.
+
+    ``process_rng``: where this process's own random state was saved (``save_process_rng``),
+    for a process other than the one that wrote the checkpoint.
+    """
     found = existing_directory(path)
     if found is None:
         raise WhetError(f"no checkpoint to resume from in {path}; start the run without --resume")
     state = json.loads((found / "state.json").read_text(encoding="utf-8"))
     weights = load_file(str(found / "trainable.safetensors"))
-    missing = [name for name, p in model.named_parameters() if p.requires_grad and name not in weights]
-    if missing:
-        raise WhetError(f"checkpoint {found} does not match this model ({len(missing)} parameters missing, "
-                        f"e.g. {missing[0]}); was the config's model or method changed?")
+    mismatch = _mismatch(model, weights)
+    if mismatch:
+        raise WhetError(f"checkpoint {found} does not match this model ({mismatch}); "
+                        f"was the config's model or method changed?")
+    # Not strict: the checkpoint holds the trainable parameters only, the frozen ones come from the model.
     model.load_state_dict(weights, strict=False)
     optimizer.load_state_dict(_optimizer_state(load_file(str(found / "optimizer.safetensors")), state["optimizer"]))
     scheduler.load_state_dict(state["scheduler"])
     _restore_rng(load_file(str(found / "rng.safetensors")), state["rng"])
+    own = existing_directory(process_rng) if process_rng is not None else None
+    if own is not None:
+        own_state = json.loads((own / "state.json").read_text(encoding="utf-8"))
+        # Saved at another step (by an older run, or a crash between the two writes): keep the main process's state.
+        if own_state["step"] == state["loop"]["step"]:
+            _restore_rng(load_file(str(own / "rng.safetensors")), own_state["rng"])
     return state["loop"]

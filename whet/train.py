@@ -250,13 +250,15 @@ def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Ca
     import transformers
     from torch.utils.data import DataLoader
 
-    from whet.checkpoint import load_checkpoint, save_checkpoint, trainable_state
+    from whet.checkpoint import load_checkpoint, save_checkpoint, save_process_rng, trainable_state
     from whet.loop import LoopState, training_steps
     from whet.progress import TrainingProgress
 
     STOP.clear()
     main = accelerator.is_main_process
     checkpoint_dir = run_dir / "checkpoints" / "last"
+    # The main process writes the checkpoint; each other process keeps its own random state beside it.
+    process_rng_dir = None if main else run_dir / "checkpoints" / f"last-rng-{accelerator.process_index}"
     best_dir = run_dir / "checkpoints" / "best"
 
     # Optimisation: the schedule length comes from the number of batches per epoch.
@@ -277,7 +279,7 @@ def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Ca
     state = LoopState()
     if resume:
         state = LoopState(**load_checkpoint(checkpoint_dir, model=accelerator.unwrap_model(model),
-                                            optimizer=optimizer, scheduler=scheduler))
+                                            optimizer=optimizer, scheduler=scheduler, process_rng=process_rng_dir))
         log.info("resuming at step %d (epoch %d, batch %d)", state.step, state.epoch + 1, state.batch)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -286,6 +288,8 @@ def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Ca
         if main:
             save_checkpoint(checkpoint_dir, model=accelerator.unwrap_model(model), optimizer=optimizer,
                             scheduler=scheduler, loop_state=asdict(state))
+        else:
+            save_process_rng(process_rng_dir, step=state.step)
 
     writer = _tensorboard(run_dir / "tensorboard", purge_step=state.step if resume else None) if main else None
     progress = TrainingProgress(total_steps, start=state.step, enabled=main)
