@@ -30,7 +30,8 @@ call; loading is timed separately and not counted in sentences/s.
 
 Figures (a table, the entity comparison, then one JSON line starting with ``RESULT ``):
 
-- sentences/s of each, and the ratio whet / pipeline.
+- sentences/s of each, and the ratio whet / pipeline; the size of each model's weight files
+  (safetensors, or the ONNX graph and its data), in MB.
 - whether the entities are identical: per sentence, the set of (start, end, type) character
   spans from the pipeline (``start``, ``end``, ``entity_group``) against whet's (``start``,
   ``end``, ``type``); the number of sentences where they differ and a few examples. Differences
@@ -134,6 +135,12 @@ def compare_spans(texts: list[str], left: list[set[Span]], right: list[set[Span]
     }
 
 
+def weights_mb(model_dir: Path) -> float:
+    """Size of the weight files in a model directory (safetensors, or the ONNX graph and its data), in MB."""
+    return sum(p.stat().st_size for p in model_dir.iterdir()
+               if p.name.endswith((".safetensors", ".onnx", ".onnx_data"))) / 1e6
+
+
 def run_pipeline(model_dir: Path, texts: list[str], batch_sizes: list[int], aggregation: str) -> dict:
     """(i) the transformers pipeline at each batch size; the fastest is kept."""
     import torch
@@ -152,7 +159,8 @@ def run_pipeline(model_dir: Path, texts: list[str], batch_sizes: list[int], aggr
               file=sys.stderr, flush=True)
         if best_size is None or seconds < tried[best_size]["seconds"]:
             best_output, best_size = output, size
-    return {"load_s": load_s, "batch_sizes": tried, "best_batch_size": best_size,
+    return {"load_s": load_s, "weights_mb": weights_mb(model_dir), "batch_sizes": tried,
+            "best_batch_size": best_size,
             "seconds": tried[best_size]["seconds"], "sentences_per_s": tried[best_size]["sentences_per_s"],
             "spans": pipeline_spans(best_output)}
 
@@ -165,16 +173,17 @@ def run_whet(model_dir: Path, texts: list[str], batch_size: int, dev_path: Path)
     predictor.predict(texts[:WARMUP_SENTENCES], batch_size=batch_size)
     output, seconds = timed(lambda: predictor.predict(texts, batch_size=batch_size))
     evaluated = predictor.evaluate(str(dev_path), batch_size=batch_size)["entity"]["micro"]["f1"]
-    return {"load_s": load_s, "batch_size": batch_size, "seconds": seconds,
+    return {"load_s": load_s, "weights_mb": weights_mb(model_dir), "batch_size": batch_size, "seconds": seconds,
             "sentences_per_s": len(texts) / seconds, "spans": whet_spans(output), "f1_whet_evaluate": evaluated}
 
 
 def print_summary(rows: list[tuple[str, dict]], comparisons: dict[str, dict], ratio: float) -> None:
-    headers = ["run", "batch", "load s", "predict s", "sentences/s", "entities", "F1 (spans->words)",
+    headers = ["run", "weights MB", "batch", "load s", "predict s", "sentences/s", "entities", "F1 (spans->words)",
                "F1 (whet evaluate)"]
     table = []
     for name, run in rows:
-        table.append([name, str(run.get("best_batch_size", run.get("batch_size"))), f"{run['load_s']:.1f}",
+        table.append([name, f"{run['weights_mb']:.1f}", str(run.get("best_batch_size", run.get("batch_size"))),
+                      f"{run['load_s']:.1f}",
                       f"{run['seconds']:.2f}", f"{run['sentences_per_s']:.1f}",
                       str(sum(len(s) for s in run["spans"])), f"{run['f1']:.4f}",
                       f"{run['f1_whet_evaluate']:.4f}" if "f1_whet_evaluate" in run else "-"])
