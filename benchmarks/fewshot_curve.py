@@ -42,7 +42,8 @@ seeds), training time (the ``train()`` call: loading, training, saving; evaluati
 apart) and the number of training examples. Chance is 1 / number of classes. Written to
 ``--output``: ``fewshot_curve.md`` (the table), ``fewshot_curve.json`` (every run) and
 ``fewshot_curve.png`` (accuracy against k, one line per dataset, full fine-tuning and
-zero-shot as dashed lines).
+zero-shot as dashed lines). The table and the notes are also printed, then one JSON line
+starting with ``RESULT`` (the table's rows and the notes).
 """
 
 from __future__ import annotations
@@ -356,6 +357,7 @@ def main() -> int:
     plot(rows, args.output / "fewshot_curve.png")
     print(markdown(rows, command, notes))
     print(f"written to {args.output}/fewshot_curve.{{md,json,png}}")
+    print("RESULT " + json.dumps({"command": command, "rows": rows, "notes": notes}))
     return 0
 
 
