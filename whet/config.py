@@ -188,6 +188,9 @@ class TrainingConfig(Section):
     grad_accum: int = Field(1, ge=1, description="Batches whose gradients are summed before each optimizer step.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm; null disables clipping.")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 runs forward/backward under bf16 autocast.")
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute each layer's activations in the backward pass: less memory, about 30% more compute."
+    )
     seed: int = Field(42, description="Seed for initialisation, shuffling and dropout; the same seed repeats a run.")
     eval_every: int | None = Field(None, ge=1, description="Evaluate on dev every N optimizer steps; default: each epoch.")
     metric: str | None = Field(None, description="Dev metric for best checkpoint and early stopping (task default: f1, accuracy, or loss for causal-lm).")
@@ -235,7 +238,8 @@ class RunConfig(Section):
         # Needs the task, so it runs once every field is valid; refuses pairs that cannot train.
         from whet.methods import method_problem
 
-        problem = method_problem(self.method.name, self.task, merge=self.output.merge)
+        problem = method_problem(self.method.name, self.task, merge=self.output.merge,
+                                 checkpointing=self.training.gradient_checkpointing)
         if problem:
             raise ValueError(problem)
         return self

@@ -235,6 +235,47 @@ def apply_method(model: Any, method_config: MethodConfig, task_name: str, peft_t
     return model
 
 
+def enable_gradient_checkpointing(model: Any) -> None:
+    """Recompute each layer's activations in the backward pass instead of keeping them, in the
+    pretrained model inside ``model`` (itself, or the one a peft model, PET's classifier or a
+    sentence encoder wraps).
+
+    Checkpointing is non-reentrant: with peft, the layers after frozen embeddings get their
+    gradients without the embeddings' outputs requiring any.
+    """
+    pretrained = _pretrained_inside(model)
+    if pretrained is None or not pretrained.supports_gradient_checkpointing:
+        kind = pretrained.config.model_type if pretrained is not None else type(model).__name__
+        raise ConfigError(f"training.gradient_checkpointing: {kind} models do not support gradient checkpointing; "
+                          f"set training.gradient_checkpointing to false")
+    # transformers 5.25 renamed it activation_checkpointing_enable and deprecated the old name.
+    enable = getattr(pretrained, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        pretrained.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    # transformers also hooks the input embeddings so that their outputs require gradients, which
+    # only reentrant checkpointing needs; with the hook a frozen body would build a graph for nothing.
+    pretrained.disable_input_require_grads()
+    log.info("gradient checkpointing on: each layer's activations are recomputed in the backward pass")
+
+
+def disable_gradient_checkpointing(model: Any) -> None:
+    """Undo ``enable_gradient_checkpointing``, so a trained model is handed on as it was loaded."""
+    pretrained = _pretrained_inside(model)
+    if pretrained is None or not pretrained.supports_gradient_checkpointing:
+        return
+    disable = getattr(pretrained, "activation_checkpointing_disable", None)
+    (disable or pretrained.gradient_checkpointing_disable)()
+
+
+def _pretrained_inside(model: Any) -> Any:
+    from transformers import PreTrainedModel
+
+    # modules() walks from the outside in, so this is the outermost pretrained model.
+    return next((m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
+
+
 def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Callable,
         evaluate: Callable[[Any], dict[str, float]], training: TrainingConfig, metric: str, run_dir: Path,
         accelerator: Any, resume: bool = False, on_step: Callable[[Any], None] | None = None,
@@ -268,6 +309,8 @@ def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Ca
     loader = DataLoader(train_features, batch_sampler=sampler, collate_fn=collate, generator=torch.Generator())
     total_steps = steps_of(sampler, training)
 
+    if training.gradient_checkpointing:  # on the bare model, before accelerate wraps it
+        enable_gradient_checkpointing(model)
     optimizer = build_optimizer(model, lr=training.lr, head_lr=training.head_lr,
                                 weight_decay=training.weight_decay, heads=heads)
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(training.warmup_ratio * total_steps),
@@ -341,6 +384,8 @@ def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Ca
     checkpoint()
 
     unwrapped = accelerator.unwrap_model(model)
+    if training.gradient_checkpointing:
+        disable_gradient_checkpointing(unwrapped)
     _load_trainable(best_dir, unwrapped)
     if method is not None and method.finish:
         method.finish(unwrapped)

@@ -42,7 +42,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     from whet.pretrained import load_tokenizer
     from whet.sentence_model import SentenceClassifier, embed, load_sentence_encoder
     from whet.tasks import TASKS
-    from whet.train import finish_run, run_directory
+    from whet.train import disable_gradient_checkpointing, enable_gradient_checkpointing, finish_run, run_directory
 
     settings, seed = config.method.fewshot, config.training.seed
     if resume:
@@ -74,9 +74,13 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     pairs = contrastive_pairs(texts, targets, settings.pair_iterations, seed)[:settings.max_pairs]  # shuffled
     state = LoopState()
     started = time.perf_counter()
+    if config.training.gradient_checkpointing:
+        enable_gradient_checkpointing(encoder)
     fine_tune_encoder(encoder, pairs, lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs,
                       warmup_ratio=config.training.warmup_ratio, max_grad_norm=config.training.max_grad_norm,
                       seed=seed, log_every=config.training.log_every, state=state)
+    if config.training.gradient_checkpointing:
+        disable_gradient_checkpointing(encoder)
     weight, bias = fit_logistic_head(embed(encoder, texts), targets, len(data.labels), c=settings.head_c, seed=seed)
     log.info("fewshot: %d pairs, encoder and head trained in %.1fs", len(pairs), time.perf_counter() - started)
     model = SentenceClassifier(encoder, weight, bias).to(device).eval()

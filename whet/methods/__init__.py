@@ -25,8 +25,9 @@ def methods_for(task: str) -> list[str]:
     return [name for name in METHODS.names() if METHODS.get(name).supports(task)]
 
 
-def method_problem(method: str, task: str, *, merge: bool = False) -> str | None:
-    """One line saying why ``method`` cannot be used for ``task`` (or with merging), else None.
+def method_problem(method: str, task: str, *, merge: bool = False, checkpointing: bool = False) -> str | None:
+    """One line saying why ``method`` cannot be used for ``task`` (or with merging, or with
+    gradient checkpointing), else None.
 
     Method modules hold no heavy imports at the top, so this runs at config validation time.
     """
@@ -42,4 +43,7 @@ def method_problem(method: str, task: str, *, merge: bool = False) -> str | None
         mergeable = [name for name in METHODS.names() if METHODS.get(name).merges]
         return (f"output.merge: method '{method}' cannot be merged into the base weights; merging works for "
                 f"{', '.join(mergeable)}; set output.merge to false")
+    if checkpointing and spec.why_not_checkpointing:
+        return (f"training.gradient_checkpointing: method '{method}' cannot train with it ({spec.why_not_checkpointing}); "
+                f"set training.gradient_checkpointing to false or choose another method")
     return None

@@ -29,6 +29,8 @@ class Method:
     # finish(model): once training ends, before the final evaluation and saving.
     finish: Callable[[Any], None] | None = None
     why_not: Mapping[str, str] = field(default_factory=dict)  # task -> why it is refused, shown in the error
+    # Why it cannot train with training.gradient_checkpointing; None where it can.
+    why_not_checkpointing: str | None = None
     # unavailable(task) -> why the installed libraries cannot train it (with the fix), or None.
     # Unlike ``why_not`` this depends on versions, so the support tables still list the task.
     unavailable: Callable[[str], str | None] | None = None
