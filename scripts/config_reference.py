@@ -20,7 +20,12 @@ SERVE_OUT = OUT.with_name("serve-configuration.md")
 RUN_INTRO = ["# Configuration reference", "",
              "Generated from `whet/config.py` by `scripts/config_reference.py`; every key, its default and",
              "what it does. Unknown keys are errors. Override any key on the command line with",
-             "`--set section.key=value` (values are read as YAML)."]
+             "`--set section.key=value` (values are read as YAML).", "",
+             "Names are kept as written: keys always (a label `yes:`, `null:` or `1.0:` is named `yes`,",
+             "`null`, `1.0`), and only `true` and `false` (also `True`, `TRUE`, `False`, `FALSE`) are",
+             "booleans, so `yes`, `no`, `on`, `off` are text; a setting that is a boolean still accepts",
+             "them. Where text is expected, quote a value that YAML reads as a number or `null` (`\"1.0\"`).",
+             "Several problems are listed one per line, the first ten and a count of the rest."]
 SERVE_INTRO = ["# `whet serve` configuration reference", "",
                "Generated from `whet/serve/settings.py` by `scripts/config_reference.py`; every key of the",
                "file given with `whet serve --config`, its default and what it does. Unknown keys are errors.",

@@ -1,7 +1,7 @@
 """The ``whet`` command line. Each command parses arguments and calls a plain function.
 
-User errors (``WhetError``) become one line on stderr and exit code 2; ``--debug`` shows
-the traceback instead.
+User errors (``WhetError``) become a message on stderr (one line, or a heading and one
+problem per line) and exit code 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -373,7 +373,7 @@ def serve(models: Annotated[Optional[list[str]], typer.Argument(help="Model dire
 
 
 def main() -> None:
-    """Console entry point: run the app, turning user errors into one line and exit code 2."""
+    """Console entry point: run the app, turning user errors into a message and exit code 2."""
     try:
         # Without standalone mode click returns the code of a typer.Exit instead of exiting.
         code = app(standalone_mode=False)

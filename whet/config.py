@@ -13,8 +13,9 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from whet.errors import ConfigError
+from whet.errors import ConfigError, problems_message
 from whet.registry import closest, unknown_name_message
+from whet.yaml_loader import load_yaml, not_text
 
 
 class Section(BaseModel):
@@ -297,6 +298,8 @@ def _describe(error: dict, root: type[BaseModel] = RunConfig) -> str:
         return f"{where}: unknown key; {hint}"
     if error["type"] == "missing":
         return f"{where}: required field is missing"
+    if error["type"] == "string_type" and not_text(error.get("input")):
+        return f"{where}: {not_text(error['input'])}"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "value_error":
         return f"{where}: {message}" if location else message
@@ -313,19 +316,24 @@ def validation_problems(raw: dict, model: type[BaseModel] = RunConfig) -> list[s
 
 
 def check_problems(where: str | Path, problems: list[str]) -> None:
-    """Raise one ``ConfigError`` listing every problem found in ``where``."""
+    """Raise one ``ConfigError`` listing every problem found in ``where``, one a line."""
     if problems:
-        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise ConfigError(f"{where}: {count}: " + "; ".join(problems))
+        raise ConfigError(problems_message(str(where), problems))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``training.lr=3e-5`` -> (["training", "lr"], "3e-5"); values are parsed as YAML, and the
+    """``training.lr=3e-5`` -> (["training", "lr"], "3e-5"); values are parsed as YAML, as in a
+    file (``data.label_column=yes`` stays text, ``eval.generate=true`` is a boolean), and the
     config model then converts them to the field types."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set training.lr=3e-5")
-    return key.strip().split("."), yaml.safe_load(value) if value.strip() else None
+    try:
+        parsed = load_yaml(value) if value.strip() else None
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({problem}); put it in quotes") from None
+    return key.strip().split("."), parsed
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -346,7 +354,7 @@ def read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} not found; check the path")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -13,6 +13,7 @@ from tests.conftest import ROOT
 from whet.config import (
     RunConfig,
     apply_overrides,
+    check_problems,
     load_config,
     parse_override,
     read_yaml,
@@ -21,6 +22,7 @@ from whet.config import (
 from whet.errors import ConfigError
 from whet.tasks import TASKS
 from whet.validate import config_problems
+from whet.yaml_loader import load_yaml
 
 NER = {"task": "token-classification"}
 
@@ -124,13 +126,25 @@ def test_all_problems_are_reported_together() -> None:
     assert [p.split(":")[0] for p in problems] == ["task", "method.name", "training.lr", "training.lrr"]
 
 
-def test_load_config_counts_the_problems_in_one_line(tmp_path: Path) -> None:
+def test_load_config_counts_the_problems_and_lists_one_a_line(tmp_path: Path) -> None:
     path = write_config(tmp_path / "run.yaml", {"task": "tagging", "method": {"name": "lorra"},
                                                 "training": {"epochs": 0}})
-    with pytest.raises(ConfigError, match=r"run\.yaml: 3 problems: task: unknown task 'tagging'.*; "
-                                          r"method\.name: unknown method 'lorra'.*; training\.epochs: ") as err:
+    with pytest.raises(ConfigError, match=r"(?m)run\.yaml: 3 problems:$") as err:
         load_config(path)
-    assert "\n" not in str(err.value)
+    heading, *problems = str(err.value).splitlines()
+    assert heading == f"{path}: 3 problems:"
+    assert [p.split(":")[0] for p in problems] == ["  task", "  method.name", "  training.epochs"]
+    assert problems[0].startswith("  task: unknown task 'tagging'")
+
+
+def test_past_ten_problems_the_rest_are_counted() -> None:
+    problems = [f"labels.l{i}.descripton: unknown key" for i in range(151)]
+    with pytest.raises(ConfigError) as err:
+        check_problems("labels.yaml", problems)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "labels.yaml: 151 problems:"
+    assert lines[1:11] == [f"  {problem}" for problem in problems[:10]]
+    assert lines[11:] == ["  ... and 141 more"]
 
 
 def test_load_config_says_problem_for_one(tmp_path: Path) -> None:
@@ -149,6 +163,9 @@ def test_load_config_says_problem_for_one(tmp_path: Path) -> None:
     ("training.max_grad_norm=", ["training", "max_grad_norm"], None),
     ("method.lora.target_modules=[query, value]", ["method", "lora", "target_modules"], ["query", "value"]),
     ("model=org/model=v2", ["model"], "org/model=v2"),  # only the first '=' separates
+    ("data.label_column=yes", ["data", "label_column"], "yes"),  # YAML 1.2: only true/false are booleans
+    ("eval.generate=TRUE", ["eval", "generate"], True),
+    ("method.pet.verbalizers.on=off", ["method", "pet", "verbalizers", "on"], "off"),
     (" task = token-classification", ["task"], "token-classification"),
 ])
 def test_parse_override_reads_values_as_yaml(text: str, path: list[str], value: object) -> None:
@@ -159,6 +176,12 @@ def test_parse_override_reads_values_as_yaml(text: str, path: list[str], value: 
 def test_malformed_override_says_how_to_write_one(text: str) -> None:
     with pytest.raises(ConfigError, match=r"^--set .*: expected KEY=VALUE, e\.g\. --set training\.lr=3e-5$"):
         parse_override(text)
+
+
+def test_override_value_that_is_not_yaml_says_to_quote_it() -> None:
+    with pytest.raises(ConfigError, match=r"^--set 'method\.lora\.target_modules=\[query': the value is not valid "
+                                          r"YAML \(.+\); put it in quotes$"):
+        parse_override("method.lora.target_modules=[query")
 
 
 def test_apply_overrides_sets_nested_keys_without_touching_the_input() -> None:
@@ -181,6 +204,37 @@ def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
     assert (config.method.name, config.method.lora.r) == ("lora", 4)
     with pytest.raises(ConfigError, match=r"training\.lrr: unknown key; did you mean 'lr'\?"):
         load_config(path, ["training.lrr=3e-5"])
+
+
+# Names are kept as written: keys always, and `yes`/`no`/`on`/`off` values; only true/false are booleans.
+
+NAME_WORDS = ["yes", "no", "on", "off", "null", "1.0"]
+
+
+def test_label_names_in_a_run_config_stay_the_text_written(tmp_path: Path) -> None:
+    verbalizers = "".join(f"      {name}: {word}\n" for name, word in zip(NAME_WORDS, ["no", "yes", "off", "on", "nil", "one"]))
+    path = write_config(tmp_path / "run.yaml", "task: sequence-classification\nmethod:\n  name: pet\n  pet:\n"
+                                               f"    verbalizers:\n{verbalizers}data:\n  label_column: no\n"
+                                               "  packing: true\n  multi_label: FALSE\neval:\n  generate: True\n")
+    config = load_config(path)
+    assert config.method.pet.verbalizers == {"yes": "no", "no": "yes", "on": "off", "off": "on", "null": "nil",
+                                             "1.0": "one"}
+    assert config.data.label_column == "no"
+    assert (config.data.packing, config.data.multi_label, config.eval.generate) == (True, False, True)
+
+
+def test_yes_and_no_still_set_a_boolean_setting(tmp_path: Path) -> None:
+    # They are read as text, and the config model converts text to a boolean where the setting is one.
+    config = load_config(write_config(tmp_path / "run.yaml", "task: token-classification\ndata:\n  packing: yes\n"))
+    assert config.data.packing is True
+
+
+@pytest.mark.parametrize(("value", "read_as"), [("null", "null"), ("1.0", "a number"), ("2024-01-01", "a date")])
+def test_a_value_read_as_another_type_where_text_is_expected_says_to_quote_it(value: str, read_as: str) -> None:
+    problems = validation_problems(load_yaml(f"task: token-classification\ndata:\n  label_column: {value}\n"))
+    assert len(problems) == 1
+    assert re.fullmatch(rf"data\.label_column: .+ was read as {read_as}, not text; put it in quotes \(\".+\"\) to "
+                        rf"keep it as written", problems[0]), problems[0]
 
 
 # Reading the YAML file.

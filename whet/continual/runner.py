@@ -36,9 +36,10 @@ from whet.continual.models import is_whet_model, read_state, starting_model, whe
 from whet.continual.plan import ContinualPlan, step_config
 from whet.continual.report import build_report, render_continual_report, write_continual_report
 from whet.continual.strategies.base import ExperienceData, Step, hooks
-from whet.errors import DataError, WhetError
+from whet.errors import DataError, WhetError, problems_message
 from whet.inference import model_inputs
 from whet.io import existing_directory, write_json_atomic, write_text_atomic
+from whet.yaml_loader import load_yaml
 
 log = logging.getLogger("whet")
 
@@ -161,7 +162,7 @@ def check_output(out: Path, plan: ContinualPlan, resume: bool) -> None:
         return
     if not stored_path.is_file():
         raise WhetError(f"{out} holds no continual run to resume; start it without --resume")
-    stored = yaml.safe_load(stored_path.read_text(encoding="utf-8"))
+    stored = load_yaml(stored_path.read_text(encoding="utf-8"))
     current = plan.model_dump()
     for key in current:
         if key != "experiences" and stored.get(key) != current[key]:
@@ -185,8 +186,7 @@ def prepare(plan: ContinualPlan, out: Path) -> PlanRun:
     task = TASKS.get(plan.task)
     experiences, initial, labels, problems = plan_data(task, plan)
     if problems:
-        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise DataError(f"{count} in the plan's experiences: " + "; ".join(problems))
+        raise DataError(problems_message("the plan's experiences", problems))
     start_state = read_state(plan.model) if initial else {}
     tokenizer = load_tokenizer(plan.model)
     max_length = min(plan.data.max_length or 10**9, model_max_length(tokenizer, load_model_config(plan.model)))

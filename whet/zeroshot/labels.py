@@ -11,7 +11,9 @@ hypothesis: "This text is about {label}."
 
 Templates are filled per label with ``{label}`` (the name, underscores and hyphens read as
 spaces) and ``{description}``; a template that uses ``{description}`` needs every label to
-have one. Unknown keys are errors that name the key and the closest valid one.
+have one. Unknown keys are errors that name the key and the closest valid one. Label names
+are kept as written (``yes:``, ``null:`` and ``1.0:`` are the labels "yes", "null" and "1.0";
+see ``whet.yaml_loader``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from whet.config import read_yaml
-from whet.errors import ConfigError
+from whet.errors import ConfigError, problems_message
 from whet.registry import closest
+from whet.yaml_loader import not_text
+
+# Top-level keys shown when they look like labels written outside ``labels:``.
+_SHOWN_KEYS = 5
 
 
 class _Strict(BaseModel):
@@ -60,7 +66,12 @@ class LabelsFile(_Strict):
     @classmethod
     def _names_or_mapping(cls, value: object) -> object:
         # A plain list of names is the shortest labels file; a label with nothing under it is {}.
+        # Keys are read as written, but list items are values: `null` or `1.10` there is no longer
+        # the text written, so it is refused with the fix rather than renamed "None" or "1.1".
         if isinstance(value, list):
+            for index, name in enumerate(value):
+                if not_text(name):
+                    raise ValueError(f"item {index + 1}: {not_text(name)}, or write the labels as keys")
             return {str(name): {} for name in value}
         if isinstance(value, dict):
             return {str(name): spec if spec is not None else {} for name, spec in value.items()}
@@ -84,18 +95,30 @@ def _describe(error: dict) -> str:
         return f"{where}: unknown key; {hint}"
     if error["type"] == "missing":
         return f"{where}: required field is missing"
+    if error["type"] == "string_type" and not_text(error.get("input")):
+        return f"{where}: {not_text(error['input'])}"
     return f"{where}: {error['msg'].removeprefix('Value error, ')}"
+
+
+def labels_at_top_level(raw: dict) -> list[str]:
+    """The top-level keys of a file without ``labels:`` that are not settings: labels put one level too high."""
+    unknown = [key for key in raw if key not in LabelsFile.model_fields]
+    # One unknown key is more likely a misspelt setting (`lables:`), which validation names.
+    return unknown if "labels" not in raw and len(unknown) > 1 else []
 
 
 def load_labels(path: str | Path) -> LabelsFile:
     """Read and validate a labels file; every problem is listed in one ``ConfigError``."""
     path = Path(path)
     raw = read_yaml(path)
+    if names := labels_at_top_level(raw):
+        shown = ", ".join(names[:_SHOWN_KEYS]) + (f", ... ({len(names)} in all)" if len(names) > _SHOWN_KEYS else "")
+        raise ConfigError(f"{path}: the top-level keys look like labels ({shown}); put them under a 'labels:' "
+                          f"key, indented by two spaces")
     try:
         labels = LabelsFile.model_validate(raw)
     except ValidationError as err:
-        problems = [_describe(e) for e in err.errors()]
-        raise ConfigError(f"{path}: {len(problems)} problem{'s' * (len(problems) > 1)}: " + "; ".join(problems)) from None
+        raise ConfigError(problems_message(str(path), [_describe(e) for e in err.errors()])) from None
     if labels.none_label in labels.labels:
         raise ConfigError(f"{path}: none_label '{labels.none_label}' is also a label; rename one of them")
     labels._source = str(path)
