@@ -80,16 +80,19 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
     model, tokenizer, info = load_saved_model(source, adapter)
     if merge:
         model = merge_adapter(model, info.method)
+    origin = f"{source} (adapter {adapter})" if adapter else str(source)
     if quantize:
-        return save_int8(output, model, tokenizer, info)
+        return save_int8(output, model, tokenizer, info, source=origin)
     if onnx:
-        return save_onnx(output, model, tokenizer, info)
-    return save_model(output, model, tokenizer, info)
+        return save_onnx(output, model, tokenizer, info, source=origin)
+    return save_model(output, model, tokenizer, info, export="merged" if merge else None, source=origin)
 
 
-def save_int8(output: Path, model: Any, tokenizer: Any, info: Any) -> Path:
-    """Quantize a full model's linear layers to int8 and write it (see whet.quantize)."""
+def save_int8(output: Path, model: Any, tokenizer: Any, info: Any, *, source: str | None = None) -> Path:
+    """Quantize a full model's linear layers to int8 and write it (see whet.quantize) with a model
+    card naming ``source``, the directory it came from."""
     from whet.io import atomic_directory, write_json_atomic
+    from whet.model_card import card_name, write_model_card
     from whet.quantize import SCHEME, quantize, save_weights
     from whet.saved_model import METADATA
 
@@ -101,12 +104,15 @@ def save_int8(output: Path, model: Any, tokenizer: Any, info: Any) -> Path:
         tokenizer.save_pretrained(str(tmp))
         save_weights(tmp, model, modules)
         write_json_atomic(tmp / METADATA, info.__dict__)
+        write_model_card(tmp, info, name=card_name(output), export="int8", source=source)
     return output
 
 
-def save_onnx(output: Path, model: Any, tokenizer: Any, info: Any) -> Path:
-    """Export a full model to ONNX and write it with its config, tokenizer and whet.json."""
+def save_onnx(output: Path, model: Any, tokenizer: Any, info: Any, *, source: str | None = None) -> Path:
+    """Export a full model to ONNX and write it with its config, tokenizer, whet.json and a model
+    card naming ``source``, the directory it came from."""
     from whet.io import atomic_directory, write_json_atomic
+    from whet.model_card import card_name, write_model_card
     from whet.onnx_model import FILE, export_onnx
     from whet.saved_model import METADATA
 
@@ -116,4 +122,5 @@ def save_onnx(output: Path, model: Any, tokenizer: Any, info: Any) -> Path:
         model.config.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         write_json_atomic(tmp / METADATA, info.__dict__)
+        write_model_card(tmp, info, name=card_name(output), export="onnx", source=source)
     return output

@@ -24,6 +24,8 @@ def _minilm_path() -> str:
 
 # all-MiniLM-L6-v2: BERT architecture, 6 layers, hidden 384, uncased WordPiece, shipped on PyPI.
 BUILTIN_MODELS = {"minilm": _minilm_path}
+# The hub ids the builtin models are copies of, for model cards' base_model.
+BUILTIN_HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 
 
 def resolve_model(name: str) -> str:
@@ -41,6 +43,15 @@ def resolve_model(name: str) -> str:
         return str(path)
     if _looks_like_path(name):
         raise ModelError(f"model directory {name} does not exist; check the path or use model: builtin:minilm")
+    return name
+
+
+def hub_id(name: str) -> str | None:
+    """The Hugging Face hub id a config's ``model`` stands for; None for a local directory."""
+    if name.startswith(BUILTIN_PREFIX):
+        return BUILTIN_HUB_IDS.get(name.removeprefix(BUILTIN_PREFIX))
+    if _looks_like_path(name) or Path(name).expanduser().exists():
+        return None
     return name
 
 

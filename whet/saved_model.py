@@ -5,7 +5,8 @@ files) loads with plain transformers. An adapter run saves only what it trained:
 adapter (adapter_config.json, adapter_model.safetensors) or bottleneck adapters
 (bottleneck_config.json, bottleneck_model.safetensors), with the head; when merging, a
 full model goes beside it under ``merged/``. ``whet.json`` holds what whet needs on top:
-task, labels, label scheme, data settings and the metrics the model reached. Methods with
+task, labels, label scheme, data settings and the metrics the model reached. ``README.md`` is
+the model card (``whet.model_card``). Methods with
 a model class of their own (SetFit's sentence classifier, PET's pattern classifier) save
 and load it themselves (``Method.load_saved``).
 """
@@ -43,6 +44,8 @@ class ModelInfo:
     quantization: dict | None = None
     # {"file", "opset", "inputs", "outputs", ...} for a model exported to ONNX (whet.onnx_model).
     onnx: dict | None = None
+    # How it was trained (command, config, data files, figures) for its model card (whet.model_card).
+    training: dict | None = None
 
     def data_config(self) -> DataConfig:
         return DataConfig.model_validate(self.data)
@@ -59,17 +62,24 @@ def is_adapter_model(model: Any) -> bool:
     return is_peft_model(model) or is_bottleneck_model(model)
 
 
-def save_model(path: Path, model: Any, tokenizer: Any, info: ModelInfo, *, merge: bool = False) -> Path:
-    """Write the model directory atomically; with ``merge``, an adapter model also gets ``merged/``."""
+def save_model(path: Path, model: Any, tokenizer: Any, info: ModelInfo, *, merge: bool = False,
+               export: str | None = None, source: str | None = None) -> Path:
+    """Write the model directory atomically, with its model card; with ``merge``, an adapter model
+    also gets ``merged/``. ``export`` and ``source`` say on the card what the model was made from
+    (see ``whet.model_card.write_model_card``)."""
+    from whet.model_card import card_name, write_model_card
+
     with atomic_directory(path) as tmp:
         write_model_files(tmp, model, tokenizer, info)
+        write_model_card(tmp, info, name=card_name(path), export=export, source=source)
         if info.adapter and merge:
             import copy
 
             from whet.export import merge_adapter
 
-            write_model_files(tmp / "merged", merge_adapter(copy.deepcopy(model), info.method), tokenizer,
-                              dataclasses.replace(info))
+            merged = dataclasses.replace(info)
+            write_model_files(tmp / "merged", merge_adapter(copy.deepcopy(model), info.method), tokenizer, merged)
+            write_model_card(tmp / "merged", merged, name=card_name(path), export="merged", source=str(path))
     return path
 
 

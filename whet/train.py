@@ -184,6 +184,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
                                        accelerator.device, accelerator, tokenizer=tokenizer)
         return metrics
 
+    started = time.perf_counter()
     model, state = fit(model, heads=heads, train_features=train_features, collate=collate, evaluate=evaluate,
                        training=training, metric=metric, run_dir=run_dir, accelerator=accelerator, resume=resume,
                        on_step=on_step, method=method)
@@ -191,8 +192,10 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     # The best weights seen on dev are the model; the final reports are computed with them.
     results = {"best_step": state.best_step, metric: state.best_score}
     if main:
+        # A resumed run's earlier sessions went unclocked, so its training time is unknown.
         results = finish_run(run_dir, model, tokenizer, config, task, data, collate, accelerator.device,
-                             max_length, state, merge=merge)
+                             max_length, state, merge=merge,
+                             train_seconds=None if resume else time.perf_counter() - started)
     accelerator.wait_for_everyone()
     return results
 
@@ -457,9 +460,12 @@ def evaluate_features(model: Any, task: Any, examples: list, features: list[dict
 
 
 def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, task: Any, data: Any,
-               collate: Callable, device: torch.device, max_length: int, state: Any, *, merge: bool) -> dict:
-    """Final reports on dev (and test) with the best weights, plots, and the saved model."""
+               collate: Callable, device: torch.device, max_length: int, state: Any, *, merge: bool,
+               train_seconds: float | None = None) -> dict:
+    """Final reports on dev (and test) with the best weights, plots, and the saved model with its card."""
     from whet import __version__
+    from whet.methods.common import count_parameters
+    from whet.model_card import data_files, training_figures, training_record
     from whet.report import plot_training_curves, render_report, write_report
     from whet.saved_model import ModelInfo, save_model
 
@@ -481,9 +487,15 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
         results[split] = metrics
     if state.history:
         plot_training_curves(state.history, run_dir / "training_curves.png")
+    files = {"train": config.data.train, "dev": config.data.dev, "test": config.data.test}
+    examples = {"train": len(data.train), "dev": len(data.dev), **({"test": len(data.test)} if data.test else {})}
+    training = training_record(command="whet train config.yaml", config=config.model_dump(),
+                               data=data_files(files, examples, dev_split=config.data.dev_split),
+                               figures=training_figures(state, seconds=train_seconds),
+                               parameters=count_parameters(model))
     info = ModelInfo(task=config.task, labels=data.labels, base_model=config.model, method=config.method.name,
                      data=config.data.model_dump(), max_length=max_length, source_scheme=data.source_scheme,
-                     metrics=results, whet_version=__version__)
+                     metrics=results, whet_version=__version__, training=training)
     save_model(run_dir / "model", model, tokenizer, info, merge=merge)
     log.info("model saved to %s (%.1fs for reports and saving)", run_dir / "model", time.perf_counter() - started)
     return results

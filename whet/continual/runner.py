@@ -39,6 +39,7 @@ from whet.continual.strategies.base import ExperienceData, Step, hooks
 from whet.errors import DataError, WhetError, problems_message
 from whet.inference import model_inputs
 from whet.io import existing_directory, write_json_atomic, write_text_atomic
+from whet.model_card import data_files, training_figures, training_record
 from whet.yaml_loader import load_yaml
 
 log = logging.getLogger("whet")
@@ -310,6 +311,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
                        training=training, metric=run.metric, run_dir=step_dir, accelerator=accelerator,
                        resume=resume, on_step=on_step, batch_loss=strategy_loss(strategies),
                        method=None if prepared else METHODS.get(plan.method.name))
+    parameters = count_parameters(model)  # before merging, while the adapter is what trains
     if isinstance(model, PeftModel):  # a LoRA update is merged: every step saves a plain model
         model = model.merge_and_unload()
     for after_experience in hooks(strategies, "after_experience"):
@@ -319,13 +321,27 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
     scores = score_experiences(run, model, labels, route)
     row = {"experience": experience.name, "step": index + 1, "labels": labels, "train_examples": len(pairs),
            "train_seconds": round(seconds, 2), "best_step": state.best_step, "scores": scores}
-    save_step(run, step_dir, model, labels, index, row)
+    save_step(run, step_dir, model, labels, index, row,
+              training=step_record(run, index, row, training_figures(state, seconds=seconds), parameters))
     write_json_atomic(step_dir / "scores.json", row)
     shutil.rmtree(step_dir / "checkpoints", ignore_errors=True)  # the step is done; its model is saved
     return row
 
 
-def save_step(run: PlanRun, step_dir: Path, model: Any, labels: list[str], index: int, row: dict) -> None:
+def step_record(run: PlanRun, index: int, row: dict, figures: dict, parameters: tuple[int, int]) -> dict:
+    """How the step's model was trained, for its model card: the plan, the experience's files, the figures."""
+    experience, data = run.plan.experiences[index], run.experiences[index]
+    files = {"train": experience.train, "dev": experience.dev, "test": experience.test}
+    examples = {"train": len(data.train), "dev": len(data.dev),
+                **({"test": len(data.test)} if data.test is not None else {})}
+    # What the step trained on also holds the examples strategies added (a replay memory).
+    figures = {"train_examples": row["train_examples"], **figures}
+    return training_record(command="whet continual plan.yaml", config=run.plan.model_dump(),
+                           data=data_files(files, examples), figures=figures, parameters=parameters)
+
+
+def save_step(run: PlanRun, step_dir: Path, model: Any, labels: list[str], index: int, row: dict, *,
+              training: dict) -> None:
     """The step's model directory: the model, then the continual state and each strategy's state."""
     from whet import __version__
     from whet.saved_model import ModelInfo, save_model
@@ -336,7 +352,8 @@ def save_step(run: PlanRun, step_dir: Path, model: Any, labels: list[str], index
         to_save = model_to_save(model)
     own = {split: scores[index] for split, scores in row["scores"].items()}
     info = ModelInfo(task=plan.task, labels=labels, base_model=plan.model, method=plan.method.name,
-                     data=plan.data.model_dump(), max_length=run.max_length, metrics=own, whet_version=__version__)
+                     data=plan.data.model_dump(), max_length=run.max_length, metrics=own, whet_version=__version__,
+                     training=training)
     model_dir = step_dir / "model"
     save_model(model_dir, to_save, run.tokenizer, info)
     for save in hooks(run.strategies, "save"):

@@ -82,14 +82,16 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     if config.training.gradient_checkpointing:
         disable_gradient_checkpointing(encoder)
     weight, bias = fit_logistic_head(embed(encoder, texts), targets, len(data.labels), c=settings.head_c, seed=seed)
-    log.info("fewshot: %d pairs, encoder and head trained in %.1fs", len(pairs), time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    log.info("fewshot: %d pairs, encoder and head trained in %.1fs", len(pairs), seconds)
     model = SentenceClassifier(encoder, weight, bias).to(device).eval()
 
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     collate = functools.partial(task.collate, pad_token_id=pad_id)
-    return finish_run(run_dir, model, tokenizer, config, task, data, collate, device, max_length, state, merge=False)
+    return finish_run(run_dir, model, tokenizer, config, task, data, collate, device, max_length, state, merge=False,
+                      train_seconds=seconds)
 
 
 def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, epochs: int, warmup_ratio: float,
@@ -140,7 +142,7 @@ def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, 
                     state.history.append({"step": state.step, "epoch": round(event.epoch, 4),
                                           "train_loss": event.loss, "lr": scheduler.get_last_lr()[0]})
                     running, sentences, tick = 0.0, 0, time.perf_counter()
-    state.best_step = state.step
+    state.epoch, state.best_step = epochs, state.step
     encoder.eval()
 
 
