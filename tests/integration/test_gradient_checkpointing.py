@@ -212,3 +212,22 @@ def test_prefix_tuning_breaks_under_checkpointing(models, tmp_path):
     # The attention mask still counts the prefix positions whose keys and values were dropped.
     with pytest.raises(RuntimeError, match="size of tensor"):
         one_step(model, lambda m: model_loss(m, batch))
+
+
+def test_fewshot_run_with_checkpointing_saves_the_model_a_run_without_it_saves(tiny_bert, tmp_path, caplog):
+    import logging
+
+    from safetensors.torch import load_file
+
+    from tests.integration.test_fewshot import fewshot_config
+    from whet.train import train
+
+    with caplog.at_level(logging.INFO, logger="whet"):
+        train(load_config(fewshot_config(tmp_path, tiny_bert, "checkpointed"),
+                          ["training.gradient_checkpointing=true"]))
+    assert "gradient checkpointing on" in caplog.text
+    train(load_config(fewshot_config(tmp_path, tiny_bert, "plain")))
+    for name in ("classifier.safetensors", "model.safetensors"):
+        weights, reference = (load_file(str(tmp_path / run / "model" / name)) for run in ("checkpointed", "plain"))
+        for key, tensor in reference.items():
+            torch.testing.assert_close(weights[key], tensor, rtol=1e-4, atol=1e-5, msg=f"{name}: {key}")
