@@ -104,6 +104,10 @@ def load_tokenizer(name: str) -> Any:
 def load_config(name: str) -> Any:
     from transformers import AutoConfig
 
+    # Without config.json transformers guesses from the other files and fails with a riddle.
+    location = Path(resolve_model(name))
+    if location.is_dir() and not (location / "config.json").is_file():
+        raise ModelError(f"cannot load the model config from {location}: it has no config.json")
     return _load(AutoConfig, name, "model config")
 
 

@@ -82,12 +82,17 @@ def save_weights(path: Path, model: torch.nn.Module, modules: list[str]) -> None
 
 def load_weights(path: Path, model: torch.nn.Module, modules: list[str]) -> torch.nn.Module:
     """Rebuild a quantized model from a float skeleton (``from_config``) and the stored tensors."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     file = path / WEIGHTS
     if not file.is_file():
         raise ModelError(f"{path} is marked int8 but has no {WEIGHTS}; export it again with whet export --quantize int8")
-    state = load_file(str(file))
+    try:
+        state = load_file(str(file))
+    except SafetensorError as err:  # truncated or overwritten
+        raise ModelError(f"{file} is not a readable safetensors file ({err}); export it again with "
+                         f"whet export --quantize int8") from None
     prefixes = tuple(f"{name}." for name in modules)
     floats = {k: v for k, v in state.items() if not k.startswith(prefixes)}
     missing, unexpected = model.load_state_dict(floats, strict=False)
@@ -102,6 +107,10 @@ def load_weights(path: Path, model: torch.nn.Module, modules: list[str]) -> torc
             int8, scale = state[f"{name}.weight_int8"], state[f"{name}.weight_scale"]
         except KeyError:
             raise ModelError(f"{file} lacks the int8 weight of {name}; export it again") from None
+        shape = [named[name].out_features, named[name].in_features]
+        if list(int8.shape) != shape or list(scale.shape) != shape[:1]:
+            raise ModelError(f"{file}: the int8 weight of {name} has shape {list(int8.shape)} (scales "
+                             f"{list(scale.shape)}) but the model config gives {shape}; export it again")
         weight = torch._make_per_channel_quantized_tensor(int8, scale, torch.zeros_like(scale, dtype=torch.long), 0)
         named[name].set_weight_bias(weight, state.get(f"{name}.bias"))
     return model

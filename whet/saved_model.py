@@ -114,7 +114,10 @@ def read_info(path: Path) -> ModelInfo:
         if is_adapter_store(found):
             raise ModelError(f"{found} holds named adapters; choose one (--adapter NAME, or adapter= in Python)")
         raise ModelError(f"{found} has no {METADATA}; it is not a model saved by whet (train one with whet train)")
-    return ModelInfo(**json.loads(meta.read_text(encoding="utf-8")))
+    try:
+        return ModelInfo(**json.loads(meta.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError) as err:  # cut short, or edited by hand
+        raise ModelError(f"{meta} is not a whet model description ({err}); save or export the model again") from None
 
 
 def load_saved_model(path: Path, adapter: str | None = None, *,
@@ -129,7 +132,7 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
     """
     import transformers
 
-    from whet.pretrained import load_model, load_tokenizer, quiet_transformers
+    from whet.pretrained import load_config, load_model, load_tokenizer, quiet_transformers
     from whet.tasks import TASKS
 
     found = existing_directory(path) or Path(path)  # read_info says what is missing
@@ -141,6 +144,9 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
     info = read_info(found)
     task = TASKS.get(info.task)
     auto_class = getattr(transformers, task.auto_class)
+    # whet saves every model with its tokenizer.json; without it transformers builds an empty vocabulary.
+    if not (found / "tokenizer.json").is_file():
+        raise ModelError(f"{found} has no tokenizer.json; copy the whole model directory, or save or export it again")
     tokenizer = load_tokenizer(str(found))
     own_class = own_model_loader(info.method)
     if own_class:
@@ -152,7 +158,7 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
     elif info.quantization:
         from whet.quantize import load_weights
 
-        config = transformers.AutoConfig.from_pretrained(str(found))
+        config = load_config(str(found))
         with quiet_transformers():
             skeleton = auto_class.from_config(config)
         model = load_weights(found, skeleton, info.quantization["modules"])
@@ -160,7 +166,7 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
         from whet.methods import bottleneck
         from whet.methods.common import new_head_names
 
-        config = transformers.AutoConfig.from_pretrained(str(found))
+        config = load_config(str(found))
         model = load_model(auto_class, base_location or info.base_model, config=config)
         if base_weights is not None:
             share_base_weights(model, base_weights, new_head_names(model, task.peft_task_type))
