@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from whet.errors import Interrupted, WhetError
+from whet.errors import ConfigError, Interrupted, WhetError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Adapt pretrained transformer models to your task, measure them, ship them.")
@@ -62,6 +62,11 @@ def train(config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
     overrides = list(set_ or []) + ([f"output.dir={output}"] if output else []) + (["output.merge=true"] if merge else [])
     run_config = load_config(config, overrides)
     if processes > 1 and not is_distributed_child():
+        from whet.methods import METHODS
+
+        # Refused here, once: in the launched processes each would print it, under torchrun's report.
+        if METHODS.get(run_config.method.name).recipe:  # SetFit's recipe trains in one process
+            raise ConfigError(f"method {run_config.method.name} trains in one process; run it without --processes")
         arguments = ["--debug"] * state["debug"] + ["train", str(config), *(f"--set={o}" for o in overrides)]
         arguments += ["--resume"] * resume + ["--merge"] * merge
         raise typer.Exit(launch(arguments, processes))
