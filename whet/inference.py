@@ -30,7 +30,7 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids",
 def batch_overhead_tokens(device: torch.device) -> int:
     """What one more forward pass costs, in padded tokens' worth. On a CPU the weights are
     read once per pass whatever its size (``benchmarks/forward_cost.py`` measures it: MiniLM
-    on 2 cores, 17.5 ms a pass and 0.2 ms a token, about 85 tokens; 48 cuts a little more
+    on 2 cores, 8.27 ms a pass and 0.133 ms a token, about 62 tokens; 48 cuts a little more
     readily); on a GPU a pass costs launches and synchronisation that a few hundred more
     tokens do not change."""
     return 48 if device.type == "cpu" else 1024

@@ -91,7 +91,7 @@ def serve(config: ServeConfig) -> None:
     if not keys.api and config.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s without API keys: anyone who can reach it can use it", config.host)
     # torch's OpenMP threads busy-wait between operations by default, taking the cores the event
-    # loop needs (measured: 8x slower single requests on 2 cores); read when torch loads, just below.
+    # loop needs; read when torch loads, just below.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import whet.predict  # noqa: F401  torch and transformers load here, not in the first worker thread
 
