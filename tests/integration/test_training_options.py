@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
+from seqeval.scheme import IOB2, IOBES
 
 from tests.integration.test_training import make_config
+from tests.unit.test_ner_metrics import assert_matches_seqeval, reference
 from whet import load
 from whet.config import load_config
 from whet.train import train
@@ -52,18 +55,37 @@ def test_best_checkpoint_not_last_becomes_the_model(tiny_bert, tmp_path):
     assert results["dev"]["loss"] == pytest.approx(best.metrics["loss"], rel=1e-5)
 
 
-def test_strict_mode_evaluation_differs_from_default_on_ill_formed_predictions(tiny_bert, tmp_path):
-    run(tmp_path, tiny_bert, "strict", epochs=1, eval_every=None)
-    from tests.conftest import DEMO
+# The dev file below and the gold tags whet reads from it, in each scheme (IOB2 files are
+# converted to a BIOES model's scheme).
+STRICT_DEV = "Paris\tB-LOC\n\nMaria\tB-PER\nLopez\tI-PER\nspoke\tO\n\nBerlin\tB-LOC\n.\tO\n"
+STRICT_GOLD = {"iob2": [["B-LOC"], ["B-PER", "I-PER", "O"], ["B-LOC", "O"]],
+               "bioes": [["S-LOC"], ["B-PER", "E-PER", "O"], ["S-LOC", "O"]]}
 
-    model = load(str(tmp_path / "strict" / "model"))
-    default = model.evaluate(str(DEMO / "ner" / "dev.conll"))
-    strict = model.evaluate(str(DEMO / "ner" / "dev.conll"), mode="strict")
-    assert default["mode"] == "default" and strict["mode"] == "strict"
-    # Strict mode only drops entities, never adds them.
-    assert strict["entity"]["micro"]["precision"] * 0 + sum(
-        r["support"] for r in strict["entity"]["per_type"].values()) == sum(
-        r["support"] for r in default["entity"]["per_type"].values())
+
+@pytest.mark.parametrize(("scheme", "predicted", "seqeval_scheme"), [
+    ("iob2", "I-LOC", IOB2),  # every entity opens with I-
+    ("bioes", "B-LOC", IOBES),  # no entity ever closes with E-
+])
+def test_strict_mode_evaluation_scores_ill_formed_predictions_like_seqeval(tiny_bert, tmp_path, scheme, predicted,
+                                                                           seqeval_scheme):
+    train(load_config(make_config(tmp_path, tiny_bert, scheme, data={"label_scheme": scheme},
+                                  training={"max_steps": 1, "eval_every": None})))
+    (tmp_path / "dev.conll").write_text(STRICT_DEV, encoding="utf-8")
+    model = load(str(tmp_path / scheme / "model"))
+    # A head that tags every word alike: predictions known in advance and ill formed under the scheme.
+    with torch.no_grad():
+        model.model.classifier.weight.zero_()
+        model.model.classifier.bias.copy_(torch.eye(len(model.labels))[model.labels.index(predicted)])
+    default = model.evaluate(str(tmp_path / "dev.conll"))
+    strict = model.evaluate(str(tmp_path / "dev.conll"), mode="strict")
+
+    gold = STRICT_GOLD[scheme]
+    pred = [[predicted] * len(tags) for tags in gold]
+    assert (default["mode"], strict["mode"]) == ("default", "strict")
+    assert_matches_seqeval(default["entity"], reference(gold, pred))
+    assert_matches_seqeval(strict["entity"], reference(gold, pred, mode="strict", scheme=seqeval_scheme))
+    # One-word entities under the constant tag are found by default, never in strict mode.
+    assert default["entity"]["micro"]["precision"] > 0 and strict["entity"]["micro"]["precision"] == 0.0
 
 
 def test_dev_split_off_train_when_no_dev_file_and_test_file_reported(tiny_bert, tmp_path):

@@ -111,11 +111,21 @@ def test_types_only_predicted_get_zero_support():
     assert report["micro"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
 
 
-def test_strict_mode_ignores_ill_formed_entities():
-    gold = [["B-PER", "I-PER", "O"]]
-    pred = [["I-PER", "I-PER", "O"]]
-    assert ner_report(gold, pred)["micro"]["f1"] == 1.0
-    assert ner_report(gold, pred, mode="strict", scheme="iob2")["micro"]["f1"] == 0.0
+@pytest.mark.parametrize(("gold", "pred", "scheme", "seqeval_scheme"), [
+    # An entity opening with I-: the default reading counts it, strict IOB2 does not.
+    ([["B-PER", "I-PER", "O", "B-LOC"]], [["I-PER", "I-PER", "O", "B-LOC"]], "iob2", IOB2),
+    # A type change inside a chunk: the default reading splits it, strict IOB2 drops the orphan I-.
+    ([["B-PER", "B-LOC", "O"]], [["B-PER", "I-LOC", "O"]], "iob2", IOB2),
+    # IOB2-style predictions scored as BIOES: chunks that never close with E- count only by default.
+    ([["B-PER", "E-PER", "O", "S-LOC"], ["S-ORG"]], [["B-PER", "I-PER", "O", "B-LOC"], ["S-ORG"]], "bioes", IOBES),
+], ids=["opens-with-I", "type-change", "iob2-as-bioes"])
+def test_strict_mode_differs_from_default_on_ill_formed_predictions(gold, pred, scheme, seqeval_scheme):
+    default = ner_report(gold, pred)
+    strict = ner_report(gold, pred, mode="strict", scheme=scheme)
+    assert_matches_seqeval(default, reference(gold, pred))
+    assert_matches_seqeval(strict, reference(gold, pred, mode="strict", scheme=seqeval_scheme))
+    assert strict["micro"]["support"] == default["micro"]["support"]  # the gold tags are well formed
+    assert strict["micro"]["f1"] < default["micro"]["f1"]
 
 
 def test_no_entities_anywhere_reports_zeros():
