@@ -178,12 +178,15 @@ def test_prompts_too_long_for_the_model_are_refused(generator):
         generate(model, tokenizer, ["count:", "hello world " * 20], GenerationSettings(max_new_tokens=100))
 
 
-def test_whet_eval_reports_perplexity_and_generation_scores(pattern_run):
+def test_whet_eval_reports_perplexity_and_generation_scores(pattern_run, generator):
     from whet import load
 
     report = load(str(pattern_run["model"])).evaluate(str(pattern_run["dir"] / "dev.jsonl"), generate=True,
                                                       max_new_tokens=8)
-    assert report["metrics"]["perplexity"] < 1.2 and report["metrics"]["tokens"] > 0
+    # Perplexity is over the labelled tokens: each response and its end-of-sequence token.
+    _, tokenizer = generator
+    labelled = sum(len(tokenizer(r, add_special_tokens=False)["input_ids"]) + 1 for r in PATTERNS.values())
+    assert report["metrics"]["perplexity"] < 1.2 and report["metrics"]["tokens"] == labelled
     assert report["generation"] == {"examples": 3, "exact_match": 1.0, "rouge_l": 1.0}
 
 
@@ -236,9 +239,11 @@ def test_lora_on_packed_chats_saves_an_adapter_and_the_template(tiny_gpt2, tmp_p
              for p, r in PATTERNS.items()] * 4
     data = {"train": write_jsonl(tmp_path / "chats.jsonl", chats), "packing": True, "chat_template": CHATML}
     config = run_config(tmp_path, "lora", tiny_gpt2, data, method={"name": "lora"},
-                        training={"max_steps": 4, "eval_every": 1000})
-    results = train(load_config(config))
-    assert results["dev"]["loss"] > 0
+                        training={"max_steps": 40, "eval_every": 1000, "log_every": 1})
+    events = []
+    results = train(load_config(config), on_step=events.append)
+    # Slowly (the tied embeddings and head stay random), but the adapter learns: from about 5.8 to 5.55.
+    assert results["dev"]["loss"] < events[0].loss - 0.15
     saved = tmp_path / "lora" / "model"
     adapter = json.loads((saved / "adapter_config.json").read_text())
     assert adapter["task_type"] == "CAUSAL_LM" and adapter["modules_to_save"] in (None, [])
@@ -246,8 +251,12 @@ def test_lora_on_packed_chats_saves_an_adapter_and_the_template(tiny_gpt2, tmp_p
     assert all("lora_" in name for name in load_file(str(saved / "adapter_model.safetensors")))
     model, tokenizer = load_generator(saved)
     assert tokenizer.chat_template == CHATML
-    [reply] = generate(model, tokenizer, [[{"role": "user", "content": "count:"}]], GenerationSettings(max_new_tokens=4))
-    assert isinstance(reply, str)
+    settings = GenerationSettings(max_new_tokens=6)
+    [reply] = generate(model, tokenizer, [[{"role": "user", "content": "count:"}]], settings)
+    # A chat is generated from the saved template's rendering of it, generation prompt included.
+    rendered = "<|im_start|>user\ncount:<|im_end|>\n<|im_start|>assistant\n"
+    [from_text, from_bare_prompt] = generate(model, tokenizer, [rendered, "count:"], settings)
+    assert reply == from_text != from_bare_prompt
 
 
 def test_methods_that_train_nothing_are_refused(tiny_gpt2, tmp_path):

@@ -186,7 +186,10 @@ def test_evaluate_and_predictions_from_logits():
     assert metrics["exact_match"] == 0.5 and report["unknown_labels"] == {"no_answer": 1}
     first, second = TASK.predictions(examples, features, [answer_porto, answer_nothing], ["answer", "no_answer"], data)
     assert first["id"] == "q1" and first["answer"] == "Porto" and (first["start"], first["end"]) == (13, 18)
-    assert context[first["start"]:first["end"]] == first["answer"] and 0 < first["score"] <= 1
+    assert context[first["start"]:first["end"]] == first["answer"]
+    # Softmax over the ten spans of tokens 3-6 and the null answer: Porto scores 10, the three
+    # other spans ending on it 5, the six others and the null answer 0.
+    assert first["score"] == round(1 / (1 + 3 * np.exp(-5) + 7 * np.exp(-10)), 4)
     assert second["answer"] == "" and second["start"] is None
 
 
