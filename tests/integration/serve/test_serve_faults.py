@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.integration.serve.conftest import FAULTY_KEYS
+from tests.integration.serve.test_serve_api import metric, metric_total
 
 
 def test_a_model_that_fails_to_load_fails_readiness_with_the_reason(faulty_server):
@@ -60,10 +61,14 @@ def test_timeout_gives_504_and_the_loop_stays_free_during_a_slow_batch(faulty_se
     # The faulty server waits 1 s for each batch to fill: long enough to time out and to watch.
     with faulty_server.client(FAULTY_KEYS[2]) as client, ThreadPoolExecutor(1) as pool:
         slow = pool.submit(client.post, "/v1/predict", json={"model": "good", "inputs": ["wait for me"]})
-        time.sleep(0.2)
-        started = time.perf_counter()
+        # While the batch waits, the server answers other requests and reports the request queued.
+        # (An event loop blocked by the wait could answer only once the batch had taken it: depth 0.)
+        depths: list[float] = []
+        while not slow.done() and 1.0 not in depths:
+            depths.append(metric_total(faulty_server.get("/metrics").text, "whet_queue_depth"))
+            time.sleep(0.02)
+        assert 1.0 in depths, depths
         assert client.get("/healthz").status_code == 200
-        assert time.perf_counter() - started < 0.5
         assert slow.result().status_code == 200
         timed_out = client.post("/v1/predict", json={"model": "good", "inputs": ["too slow"], "timeout_s": 0.3})
     assert timed_out.status_code == 504
@@ -79,10 +84,16 @@ def test_admin_endpoints_are_off_without_admin_keys(faulty_server):
 
 
 def test_sigterm_finishes_in_flight_requests_then_exits(faulty_server):
+    def requests_counted() -> float:
+        return metric(faulty_server.get("/metrics").text, "whet_model_requests_total", model="good")
+
     with faulty_server.client(FAULTY_KEYS[4]) as client, ThreadPoolExecutor(2) as pool:
+        before = requests_counted()
         in_flight = [pool.submit(client.post, "/v1/predict", json={"model": "good", "inputs": [f"request {i}"]})
                      for i in range(2)]
-        time.sleep(0.4)  # both are waiting for their batch (1 s) now
+        # Once the server has counted both, they are queued, waiting for their batch (1 s).
+        while requests_counted() < before + 2 and not all(future.done() for future in in_flight):
+            time.sleep(0.02)
         faulty_server.process.send_signal(signal.SIGTERM)
         answers = [future.result(timeout=30) for future in in_flight]
     assert [a.status_code for a in answers] == [200, 200]
