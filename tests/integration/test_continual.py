@@ -110,9 +110,7 @@ def test_ewc_saves_one_fisher_and_anchor_per_experience_in_separate_mode(tiny_be
 
 
 def test_joint_trains_each_step_on_everything_seen_so_far(tiny_bert, tmp_path):
-    # Long enough for the tiny model to learn four classes at every seed tried. One evaluation, at
-    # the end: checkpoints are chosen on the current experience's dev set alone, which could keep
-    # one that has not learned the earlier classes yet.
+    # Long enough for the tiny model to learn four classes at every seed tried.
     training = {"epochs": 30, "batch_size": 8, "warmup_ratio": 0.1, "eval_every": 10_000}
     plan = load_plan(write_plan(tmp_path, tiny_bert, TWO, name="joint", per_label=16, strategy={"name": "joint"},
                                 training=training))
@@ -121,6 +119,15 @@ def test_joint_trains_each_step_on_everything_seen_so_far(tiny_bert, tmp_path):
     # Trained on the union, the last model tells all four classes apart; a naive step two, which
     # never sees experience one's classes against the new ones, scores 0.0 on experience one.
     assert matrix(report)[1] == [1.0, 1.0]
+
+
+def test_joint_chooses_its_checkpoint_on_every_dev_set_seen_so_far(tiny_bert, tmp_path):
+    # The previous test's training, evaluated every epoch: the current experience's dev set alone
+    # reaches 1.0 before the earlier classes are learned, and that first checkpoint would be kept.
+    training = {"epochs": 30, "batch_size": 8, "warmup_ratio": 0.1}
+    plan = load_plan(write_plan(tmp_path, tiny_bert, TWO, name="joint-selection", per_label=16,
+                                strategy={"name": "joint"}, training=training))
+    assert matrix(run_plan(plan))[1] == [1.0, 1.0]
 
 
 def test_adapters_route_by_task_and_leave_earlier_tasks_untouched(tiny_bert, tmp_path):

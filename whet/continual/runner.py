@@ -249,6 +249,15 @@ def score(run: PlanRun, model: Any, labels: list[str], experience: ExperienceDat
     return metrics
 
 
+def pooled(metrics: list[dict[str, float]], sizes: list[int]) -> dict[str, float]:
+    """Each metric over several dev sets, weighted by their sizes (one set's metrics unchanged)."""
+    if len(metrics) == 1:
+        return metrics[0]
+    total = sum(sizes)
+    return {name: sum(m[name] * size for m, size in zip(metrics, sizes)) / total for name in metrics[0]
+            if all(isinstance(m.get(name), (int, float)) for m in metrics)}
+
+
 def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, *, resume: bool,
                on_step: Callable[[Any], None] | None) -> dict:
     """Train one experience and save its version directory; return its scores (a matrix row)."""
@@ -302,8 +311,12 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
         for route_hook in hooks(strategies, "route"):
             route_hook(model, name)
 
+    every_dev = any(getattr(strategy, "selects_on_every_dev", False) for strategy in strategies)
+    selected_on = [seen for seen in run.experiences[:index + 1] if seen.dev] if every_dev else [experience]
+
     def evaluate(current: Any) -> dict[str, float]:
-        return score(run, current, labels, experience, experience.dev, route)
+        return pooled([score(run, current, labels, seen, seen.dev, route) for seen in selected_on],
+                      [len(seen.dev) for seen in selected_on])
 
     started = time.perf_counter()
     accelerator = Accelerator(cpu=not torch.cuda.is_available())

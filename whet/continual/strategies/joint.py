@@ -14,6 +14,9 @@ from whet.continual.strategies.base import Step
 class Joint:
     name = "joint"
     restarts = True
+    # Ordinary training on the union also chooses its best checkpoint on the union's dev sets:
+    # the current experience's alone could keep one that has not learned the earlier classes yet.
+    selects_on_every_dev = True
 
     def training_examples(self, step: Step) -> list[tuple[str, Any]]:
         return [(earlier.name, example) for earlier in step.earlier for example in earlier.train]
