@@ -49,14 +49,17 @@ test-fast: $(STAMP)-dev browser
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 # The suite on the newest releases pyproject.toml allows, in an environment of its own and
-# without the lock: what the next `make lock` would bring, before users meet it.
+# without the lock: what the next `make lock` would bring, before users meet it. torch stays
+# TORCH_SPEC's (an eager upgrade would otherwise replace it with the newest CUDA build).
 LATEST_VENV ?= .venv-latest
 test-latest: browser
 	rm -rf $(LATEST_VENV)
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	printf '%s\n' "$(TORCH_SPEC)" > $(LATEST_VENV)/torch-spec.txt
 	$(LATEST_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager \
+		-c $(LATEST_VENV)/torch-spec.txt -e ".[dev]"
 	$(LATEST_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(transformers|peft|accelerate|sentence-transformers|torch)=='
 	HF_HUB_OFFLINE=1 $(LATEST_VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
