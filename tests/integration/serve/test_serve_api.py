@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 import re
+import time
 
 import httpx
 import pytest
@@ -150,6 +151,18 @@ def test_keys_admin_keys_and_open_endpoints(api_server):
         assert anonymous.delete("/v1/admin/adapters/lora-a").status_code == 401
 
 
+def logged_requests(server, awaited: str, timeout: float = 10.0) -> dict[str, dict]:
+    """The server's access-log entries by request id, once ``awaited`` is among them: a request is
+    logged after its response is sent, so the entry can lag the reply."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+        logged = {entry.get("request_id"): entry for entry in lines if entry.get("message") == "request"}
+        if awaited in logged or time.monotonic() > deadline:
+            return logged
+        time.sleep(0.05)
+
+
 def test_request_ids_are_echoed_or_made_and_logged_as_json(api_server):
     with api_server.client() as client:
         echoed = client.get("/v1/models", headers={"X-Request-ID": "trace-42.a:b"})
@@ -158,8 +171,7 @@ def test_request_ids_are_echoed_or_made_and_logged_as_json(api_server):
     assert echoed.headers["x-request-id"] == "trace-42.a:b"
     assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
-    lines = [json.loads(line) for line in api_server.log_text().splitlines() if line.startswith("{")]
-    logged = {entry.get("request_id"): entry for entry in lines if entry.get("message") == "request"}
+    logged = logged_requests(api_server, made.headers["x-request-id"])
     entry = logged[made.headers["x-request-id"]]
     assert entry["route"] == "/v1/predict" and entry["status"] == 200 and entry["model"] == "ner"
     assert entry["texts"] == 1 and entry["caller"].startswith("key-") and entry["duration_ms"] >= 0
