@@ -171,16 +171,23 @@ def training_record(*, command: str, config: dict, data: list[dict], figures: di
     return record
 
 
-def data_files(files: dict[str, str | None], examples: dict[str, int], *, dev_split: float = 0.1) -> list[dict]:
-    """Rows of the card's data table: for each split in ``examples`` (split: examples taken), its
-    file's name, lines and bytes. A dev set held out of train (no dev file) names train and the share."""
+def data_files(paths: Any, data: Any, *, dev_split: float = 0.1) -> list[dict]:
+    """Rows of the card's data table: for each split that ``data`` holds (``train``/``dev``/``test``
+    lists of examples, None for a split without), the file ``paths`` names for it (a run's data
+    settings, a plan's experience) with its lines and bytes. A dev set held out of train (no dev
+    file) names train and the share."""
     rows = []
-    for split, count in examples.items():
-        path = files.get(split)
+    for split in ("train", "dev", "test"):
+        examples = getattr(data, split)
+        if examples is None:
+            continue
+        path = getattr(paths, split)
         if path:
-            rows.append({"split": split, "file": Path(path).name, "examples": count, **file_size(Path(path))})
-        elif split == "dev" and count and files.get("train"):
-            rows.append({"split": split, "file": Path(files["train"]).name, "held_out": dev_split, "examples": count})
+            rows.append({"split": split, "file": Path(path).name, "examples": len(examples),
+                         **file_size(Path(path))})
+        elif split == "dev" and examples and paths.train:
+            rows.append({"split": split, "file": Path(paths.train).name, "held_out": dev_split,
+                         "examples": len(examples)})
     return rows
 
 

@@ -487,10 +487,8 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
         results[split] = metrics
     if state.history:
         plot_training_curves(state.history, run_dir / "training_curves.png")
-    files = {"train": config.data.train, "dev": config.data.dev, "test": config.data.test}
-    examples = {"train": len(data.train), "dev": len(data.dev), **({"test": len(data.test)} if data.test else {})}
     training = training_record(command="whet train config.yaml", config=config.model_dump(),
-                               data=data_files(files, examples, dev_split=config.data.dev_split),
+                               data=data_files(config.data, data, dev_split=config.data.dev_split),
                                figures=training_figures(state, seconds=train_seconds),
                                parameters=count_parameters(model))
     info = ModelInfo(task=config.task, labels=data.labels, base_model=config.model, method=config.method.name,

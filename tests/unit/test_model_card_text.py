@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from huggingface_hub import ModelCard
@@ -24,7 +25,8 @@ def model_info(tmp_path: Path, **changes) -> ModelInfo:
         {"step": 30, "epoch": 2.0, "train_loss": 0.25}])
     record = training_record(command="whet train config.yaml", config={"task": "sequence-classification",
                                                                        "data": files},
-                             data=data_files(files, {"train": 40, "dev": 2}),
+                             data=data_files(SimpleNamespace(test=None, **files),
+                                             SimpleNamespace(train=[{}] * 40, dev=[{}] * 2, test=None)),
                              figures=training_figures(state, seconds=12.34), parameters=(1_500, 100_000))
     fields = {"task": "sequence-classification", "labels": ["greet", "leave"], "base_model": "builtin:minilm",
               "method": "lora", "data": {"train": files["train"], "dev": files["dev"]}, "max_length": 128,
@@ -63,8 +65,8 @@ def test_metadata_reads_back_through_huggingface_hub(tmp_path):
 
 def test_a_dev_set_held_out_of_train_is_named_after_train(tmp_path):
     info = model_info(tmp_path)
-    info.training["data"] = data_files({"train": info.data["train"], "dev": None}, {"train": 36, "dev": 4},
-                                       dev_split=0.1)
+    info.training["data"] = data_files(SimpleNamespace(train=info.data["train"], dev=None, test=None),
+                                       SimpleNamespace(train=[{}] * 36, dev=[{}] * 4, test=None), dev_split=0.1)
     card = model_card(info, name="intents", library_name=None)
     assert card.data.eval_results[0].dataset_name == "intents-train.jsonl (10% held out as dev)"
     assert "| dev | intents-train.jsonl (10% held out as dev) | 4 |  |  |" in card.text

@@ -343,14 +343,11 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
 
 def step_record(run: PlanRun, index: int, row: dict, figures: dict, parameters: tuple[int, int]) -> dict:
     """How the step's model was trained, for its model card: the plan, the experience's files, the figures."""
-    experience, data = run.plan.experiences[index], run.experiences[index]
-    files = {"train": experience.train, "dev": experience.dev, "test": experience.test}
-    examples = {"train": len(data.train), "dev": len(data.dev),
-                **({"test": len(data.test)} if data.test is not None else {})}
     # What the step trained on also holds the examples strategies added (a replay memory).
     figures = {"train_examples": row["train_examples"], **figures}
     return training_record(command="whet continual plan.yaml", config=run.plan.model_dump(),
-                           data=data_files(files, examples), figures=figures, parameters=parameters)
+                           data=data_files(run.plan.experiences[index], run.experiences[index]),
+                           figures=figures, parameters=parameters)
 
 
 def save_step(run: PlanRun, step_dir: Path, model: Any, labels: list[str], index: int, row: dict, *,
