@@ -6,7 +6,7 @@ Quick check (well under 10 minutes on 2 CPU cores):
 
     .venv/bin/python benchmarks/compare_hf.py --data ../shared/data/conll2003 --max-sentences 2000 --max-dev 500
 
-Three runs on the builtin MiniLM (``whet.pretrained.resolve_model("builtin:minilm")``), each in
+Three runs on the builtin MiniLM (``whet.models.pretrained.resolve_model("builtin:minilm")``), each in
 a fresh Python process started by this script (``--run a|b|c``), so that peak RSS and timings
 of one run do not leak into another:
 
@@ -43,7 +43,7 @@ Figures per run (a table, then the ratios, then one JSON line starting with ``RE
   step and the loss are ignored). "useful" counts real, non-pad tokens; "computed" counts every
   position the model ran on, padding included. For (a) and (b) the tokens are counted in the
   collator of the batches actually trained on; for (c) they are recomputed from whet's own
-  encoding and its length-grouped batches for the same seed (``whet.batching``), one pass per
+  encoding and its length-grouped batches for the same seed (``whet.data.token_batches``), one pass per
   epoch. Shown as GFLOP/s and as a share of the fp32 matmul peak measured by this script before
   the runs (2048x2048 ``torch.matmul`` repeated for ``--peak-seconds`` with torch's default
   thread count; the bf16 peak is measured and shown too).
@@ -183,7 +183,7 @@ def run_hf(kind: str, train_path: Path, dev_path: Path, epochs: int, seed: int, 
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
                               Trainer, TrainingArguments, default_data_collator)
 
-    from whet.pretrained import quiet_transformers, resolve_model
+    from whet.models.pretrained import quiet_transformers, resolve_model
 
     train_words, train_tags = read_sentences(train_path)
     dev_words, dev_tags = read_sentences(dev_path)
@@ -244,9 +244,9 @@ def whet_trained_tokens(train_path: Path, config: Any) -> tuple[int, int]:
     Mirrors ``whet.train.train`` (single process, no ``max_steps``): features from the task's
     encoder, batches from ``length_grouped_batches`` seeded with ``seed * 1000 + epoch``.
     """
-    from whet.batching import length_grouped_batches
-    from whet.pretrained import load_config as load_model_config
-    from whet.pretrained import load_tokenizer, model_max_length
+    from whet.data.token_batches import length_grouped_batches
+    from whet.models.pretrained import load_config as load_model_config
+    from whet.models.pretrained import load_tokenizer, model_max_length
     from whet.tasks import TASKS
 
     task = TASKS.get(config.task)

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/forward_cost.py --model runs/demo-intents/model
 
 Prediction cuts each length-sorted batch into forward passes where the padding saved is worth
-another pass (``whet.batching.padding_aware_batches``); the fixed cost of a pass, in tokens'
-worth, is ``whet.inference.batch_overhead_tokens``. This measures it on the machine at hand:
+another pass (``whet.data.token_batches.padding_aware_batches``); the fixed cost of a pass, in tokens'
+worth, is ``whet.models.inference.batch_overhead_tokens``. This measures it on the machine at hand:
 the model's forward pass (no gradients, as in prediction) on random ids for a grid of batch
 sizes and lengths, the median of ``--repeats`` timings each, then a least-squares fit
 ``seconds = overhead + per_token * padded tokens``. Printed: the grid, the fit, the overhead
@@ -53,7 +53,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from whet import load
-    from whet.inference import batch_overhead_tokens
+    from whet.models.inference import batch_overhead_tokens
 
     predictor = load(str(args.model))
     model = predictor.model.eval()

@@ -198,8 +198,8 @@ def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int) -> list[
     """AdamW fused against foreach, dropout's cost, fp32 against bf16 autocast, on one batch."""
     import transformers
 
-    from whet.inference import autocast, move_to, model_inputs
-    from whet.pretrained import load_model
+    from whet.models.inference import autocast, move_to, model_inputs
+    from whet.models.pretrained import load_model
     from whet.train import build_optimizer
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

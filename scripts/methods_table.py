@@ -44,7 +44,7 @@ def count() -> None:
 
     from whet.config import MethodConfig
     from whet.methods.common import count_parameters
-    from whet.pretrained import load_model
+    from whet.models.pretrained import load_model
 
     settings = MethodConfig()
     for name in METHODS.names():

@@ -55,7 +55,7 @@ def list_adapters(store: str | Path) -> list[str]:
     folder = store / "adapters"
     if not folder.is_dir():
         return []
-    # Dot names are copies still being written (whet.io.atomic_directory); no adapter name starts with a dot.
+    # Dot names are copies still being written (whet.io.atomic.atomic_directory); no adapter name starts with a dot.
     return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and (p / "whet.json").is_file())
 
 
@@ -71,15 +71,15 @@ def adapter_directory(store: Path, name: str) -> Path:
 
 
 def _same_base(a: str, b: str) -> bool:
-    from whet.pretrained import resolve_model
+    from whet.models.pretrained import resolve_model
 
     return a == b or resolve_model(a) == resolve_model(b)
 
 
 def _copy_base(base_model: str, destination: Path) -> None:
     """Copy the base model's config and safetensors weights (a local directory, builtin, or cached hub model)."""
-    from whet.io import atomic_directory
-    from whet.pretrained import resolve_model
+    from whet.io.atomic import atomic_directory
+    from whet.models.pretrained import resolve_model
 
     location = Path(resolve_model(base_model))
     if not location.is_dir():
@@ -100,8 +100,8 @@ def add_adapter(store: str | Path, name: str, model_dir: str | Path) -> Path:
     The store is created on first use with a copy of the adapter's base model; later adapters
     must have been trained on the same base.
     """
-    from whet.io import atomic_directory, existing_directory, write_json_atomic
-    from whet.saved_model import read_info
+    from whet.io.atomic import atomic_directory, existing_directory, write_json_atomic
+    from whet.models.saved_model import read_info
 
     store, model_dir = Path(store), Path(model_dir)
     check_adapter_name(name)
@@ -143,7 +143,7 @@ def load_adapters(store: str | Path, names: list[str] | None = None, device: Any
         >>> predictors["intents"].predict(["my card was stolen"])
     """
     from whet.predict import Predictor
-    from whet.saved_model import load_saved_model
+    from whet.models.saved_model import load_saved_model
 
     store = Path(store)
     base_weights: dict[str, Any] = {}

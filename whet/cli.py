@@ -94,7 +94,7 @@ def evaluate(model: Annotated[Path, typer.Argument(help="A model directory saved
     from rich.console import Console
 
     from whet import load
-    from whet.report import render_report, write_report
+    from whet.metrics.report import render_report, write_report
 
     if mode not in ("default", "strict"):
         raise WhetError(f"--mode {mode!r}: choose default or strict")
@@ -139,7 +139,7 @@ def _write_predictions(results, output: Optional[Path], total: Optional[int]) ->
     import os
     import tempfile
 
-    from whet.progress import prediction_progress
+    from whet.io.progress import prediction_progress
 
     if output is None:
         for record in results:
@@ -235,8 +235,8 @@ def zeroshot(labels: Annotated[Path, typer.Option("--labels", help="Labels file 
 
     spec = load_labels(labels)
     # Imported after the labels file is valid: the modes pull in torch.
-    from whet.io import write_json_atomic
-    from whet.report import render_report, write_report
+    from whet.io.atomic import write_json_atomic
+    from whet.metrics.report import render_report, write_report
     from whet.zeroshot.run import run_zeroshot
 
     result = run_zeroshot(spec, input, model=model, mode=mode, gold_path=gold, threshold=threshold,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from whet.errors import ConfigError, problems_message
 from whet.registry import closest, unknown_name_message
-from whet.yaml_loader import load_yaml, not_text
+from whet.io.yaml_loader import load_yaml, not_text
 
 
 class Section(BaseModel):
@@ -393,6 +393,6 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
 
 
 def save_config(config: RunConfig, path: Path) -> None:
-    from whet.io import write_text_atomic
+    from whet.io.atomic import write_text_atomic
 
     write_text_atomic(path, yaml.safe_dump(config.model_dump(), sort_keys=False))

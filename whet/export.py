@@ -32,7 +32,7 @@ def merge_adapter(model: Any, method: str) -> Any:
 
     The trained head (peft's modules_to_save copy) replaces the base model's head.
     """
-    from whet.saved_model import is_adapter_model
+    from whet.models.saved_model import is_adapter_model
 
     check_mergeable(method, is_adapter_model(model))
     return model.merge_and_unload()
@@ -47,8 +47,8 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
     Example:
         >>> export_model(Path("runs/intents-lora/model"), Path("dist/intents"), merge=True)
     """
-    from whet.io import existing_directory
-    from whet.saved_model import load_saved_model, read_info, save_model
+    from whet.io.atomic import existing_directory
+    from whet.models.saved_model import load_saved_model, read_info, save_model
 
     if existing_directory(output) is not None:
         raise ModelError(f"{output} already exists; choose a new --output directory or remove it first")
@@ -65,11 +65,11 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
     if quantize and onnx:
         raise ModelError("--quantize and --onnx make different formats; export one of them at a time")
     if onnx:
-        from whet.onnx_model import check_exportable
+        from whet.models.onnx_session import check_exportable
 
         check_exportable(info.task, info.method)
     if quantize:
-        from whet.saved_model import own_model_loader
+        from whet.models.saved_model import own_model_loader
 
         if own_model_loader(info.method):
             raise ModelError(f"{source} was trained with method {info.method}, whose model is not a transformers "
@@ -89,12 +89,12 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
 
 
 def save_int8(output: Path, model: Any, tokenizer: Any, info: Any, *, source: str | None = None) -> Path:
-    """Quantize a full model's linear layers to int8 and write it (see whet.quantize) with a model
+    """Quantize a full model's linear layers to int8 and write it (see whet.models.int8) with a model
     card naming ``source``, the directory it came from."""
-    from whet.io import atomic_directory, write_json_atomic
-    from whet.model_card import card_name, write_model_card
-    from whet.quantize import SCHEME, quantize, save_weights
-    from whet.saved_model import METADATA
+    from whet.io.atomic import atomic_directory, write_json_atomic
+    from whet.models.model_card import card_name, write_model_card
+    from whet.models.int8 import SCHEME, quantize, save_weights
+    from whet.models.saved_model import METADATA
 
     model, modules = quantize(model)
     info.adapter = False
@@ -111,10 +111,10 @@ def save_int8(output: Path, model: Any, tokenizer: Any, info: Any, *, source: st
 def save_onnx(output: Path, model: Any, tokenizer: Any, info: Any, *, source: str | None = None) -> Path:
     """Export a full model to ONNX and write it with its config, tokenizer, whet.json and a model
     card naming ``source``, the directory it came from."""
-    from whet.io import atomic_directory, write_json_atomic
-    from whet.model_card import card_name, write_model_card
-    from whet.onnx_model import FILE, export_onnx
-    from whet.saved_model import METADATA
+    from whet.io.atomic import atomic_directory, write_json_atomic
+    from whet.models.model_card import card_name, write_model_card
+    from whet.models.onnx_session import FILE, export_onnx
+    from whet.models.saved_model import METADATA
 
     info.adapter = False
     with atomic_directory(output) as tmp:

@@ -88,8 +88,8 @@ def load_generator(name: str | Path) -> tuple[Any, Any]:
     directory, or any causal LM: a local directory, a hub id, or a ``builtin:`` name."""
     import transformers
 
-    from whet.pretrained import load_config, load_model, load_tokenizer
-    from whet.saved_model import METADATA, load_saved_model, read_info
+    from whet.models.pretrained import load_config, load_model, load_tokenizer
+    from whet.models.saved_model import METADATA, load_saved_model, read_info
 
     name = str(name)
     if (Path(name) / METADATA).is_file() or Path(name + ".old", METADATA).is_file():

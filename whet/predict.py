@@ -32,7 +32,7 @@ class Predictor:
 
     @classmethod
     def from_directory(cls, path: str | Path, adapter: str | None = None) -> Predictor:
-        from whet.saved_model import load_saved_model
+        from whet.models.saved_model import load_saved_model
 
         model, tokenizer, info = load_saved_model(Path(path), adapter)
         return cls(model, tokenizer, info)
@@ -42,7 +42,7 @@ class Predictor:
                                 max_length=self.info.max_length, stride=self.data.stride, data=self.data)
 
     def _logits(self, features: list[dict], batch_size: int, max_tokens: int) -> list[Any]:
-        from whet.inference import run_model
+        from whet.models.inference import run_model
 
         logits, _, _ = run_model(self.model, features, self.collate, max_sentences=batch_size, max_tokens=max_tokens,
                                  device=self.device, reduce=getattr(self.task, "reduce_outputs", None))

@@ -118,11 +118,11 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     from accelerate.utils import set_seed
 
     from whet.data.prepare import load_run_data
-    from whet.io import existing_directory
+    from whet.io.atomic import existing_directory
     from whet.methods import method_problem
     from whet.methods.common import head_module_names
-    from whet.pretrained import load_config as load_model_config
-    from whet.pretrained import load_model, load_tokenizer, model_max_length
+    from whet.models.pretrained import load_config as load_model_config
+    from whet.models.pretrained import load_model, load_tokenizer, model_max_length
     from whet.tasks import DEFAULT_METRIC, TASKS
 
     run_dir = run_directory(config)
@@ -202,7 +202,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
 
 def training_sampler(train_features: list[dict], training: TrainingConfig, rank: int, world_size: int) -> Any:
     """The length-grouped, token-budget batches of one process of the run."""
-    from whet.batching import TokenBudgetBatchSampler, feature_length
+    from whet.data.token_batches import TokenBudgetBatchSampler, feature_length
 
     return TokenBudgetBatchSampler([feature_length(f) for f in train_features], training.batch_size,
                                    training.max_tokens, shuffle=True, seed=training.seed, rank=rank,
@@ -294,9 +294,9 @@ def fit(model: Any, *, heads: list[str], train_features: list[dict], collate: Ca
     import transformers
     from torch.utils.data import DataLoader
 
-    from whet.checkpoint import load_checkpoint, save_checkpoint, save_process_rng, trainable_state
-    from whet.loop import LoopState, training_steps
-    from whet.progress import TrainingProgress
+    from whet.training.checkpoints import load_checkpoint, save_checkpoint, save_process_rng, trainable_state
+    from whet.training.loop import LoopState, training_steps
+    from whet.io.progress import TrainingProgress
 
     STOP.clear()
     main = accelerator.is_main_process
@@ -404,7 +404,7 @@ def _tensorboard(path: Path, purge_step: int | None) -> Any:
 def _save_trainable(path: Path, model: Any, trainable_state: Callable) -> None:
     from safetensors.torch import save_file
 
-    from whet.io import atomic_directory
+    from whet.io.atomic import atomic_directory
 
     with atomic_directory(path) as tmp:
         save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
@@ -413,7 +413,7 @@ def _save_trainable(path: Path, model: Any, trainable_state: Callable) -> None:
 def _load_trainable(path: Path, model: Any) -> None:
     from safetensors.torch import load_file
 
-    from whet.io import existing_directory
+    from whet.io.atomic import existing_directory
 
     found = existing_directory(path)
     if found is not None:
@@ -426,7 +426,7 @@ def evaluate_features(model: Any, task: Any, examples: list, features: list[dict
     """Dev metrics; in a distributed run each process scores every N-th feature and the
     logits are gathered, so no feature is scored twice and every process gets the same result.
     With ``eval.generate`` (and a ``tokenizer``), a generating task also scores generated text."""
-    from whet.inference import run_model
+    from whet.models.inference import run_model
 
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     mine = list(range(rank, len(features), world))
@@ -465,9 +465,9 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
     """Final reports on dev (and test) with the best weights, plots, and the saved model with its card."""
     from whet import __version__
     from whet.methods.common import count_parameters
-    from whet.model_card import data_files, training_figures, training_record
-    from whet.report import plot_training_curves, render_report, write_report
-    from whet.saved_model import ModelInfo, save_model
+    from whet.models.model_card import data_files, training_figures, training_record
+    from whet.metrics.report import plot_training_curves, render_report, write_report
+    from whet.models.saved_model import ModelInfo, save_model
 
     started = time.perf_counter()
     results: dict[str, Any] = {"best_step": state.best_step}

@@ -20,7 +20,7 @@ from whet import load
 from whet.config import load_config
 from whet.errors import ModelError
 from whet.export import export_model
-from whet.quantize import SCHEME, WEIGHTS
+from whet.models.int8 import SCHEME, WEIGHTS
 from whet.train import train
 
 FFN = "bert.encoder.layer.0.intermediate.dense"  # a quantized Linear: 64 outputs, 32 inputs

@@ -199,7 +199,7 @@ def test_packed_examples_do_not_attend_across_boundaries(tiny_gpt2, attention):
 
     from whet.config import DataConfig
     from whet.data.examples import LMExample
-    from whet.inference import model_inputs
+    from whet.models.inference import model_inputs
     from whet.tasks.causal_lm import TASK
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2)

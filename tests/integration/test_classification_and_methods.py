@@ -85,7 +85,7 @@ def test_methods_train_only_their_parameters(tiny_bert, tmp_path, method):
     import transformers
 
     from whet.methods import METHODS
-    from whet.pretrained import load_model
+    from whet.models.pretrained import load_model
 
     config = intents(tiny_bert, tmp_path, name=method, method={"name": method}, training={"epochs": 1})
     train(config)

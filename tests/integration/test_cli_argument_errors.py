@@ -15,7 +15,7 @@ from whet.adapters import add_adapter, list_adapters
 from whet.config import load_config
 from whet.errors import ConfigError, DataError, ModelError
 from whet.generate import GenerationSettings, generate, load_generator
-from whet.saved_model import load_saved_model
+from whet.models.saved_model import load_saved_model
 from whet.train import train
 
 INTENTS = {"train": str(DEMO / "intents" / "train.jsonl"), "dev": str(DEMO / "intents" / "dev.jsonl")}

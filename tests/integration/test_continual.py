@@ -17,9 +17,9 @@ from safetensors.torch import load_file
 
 from tests.continual_data import write_plan
 from whet import load
-from whet.continual.models import load_plain_model
+from whet.continual.step_models import load_plain_model
 from whet.continual.plan import load_plan
-from whet.continual.strategies.adapters import Adapters, add_adapter, task_model
+from whet.continual.strategies.per_task_adapters import Adapters, add_adapter, task_model
 from whet.continual.runner import run_plan
 from whet.errors import WhetError
 from whet.train import STOP, Interrupted

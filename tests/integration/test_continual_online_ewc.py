@@ -12,7 +12,7 @@ import yaml
 from safetensors.torch import load_file
 
 from tests.continual_data import write_plan
-from whet.continual.models import load_plain_model
+from whet.continual.step_models import load_plain_model
 from whet.continual.plan import load_plan
 from whet.continual.runner import run_plan
 from whet.continual.strategies.ewc import EWC, grown

@@ -20,7 +20,7 @@ def tiny_bert_without_dropout(tmp_path_factory):
     # Each process draws its own dropout masks, so exact equality needs a model without dropout.
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from whet.pretrained import resolve_model
+    from whet.models.pretrained import resolve_model
 
     path = tmp_path_factory.mktemp("tiny-bert-no-dropout")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("builtin:minilm"))

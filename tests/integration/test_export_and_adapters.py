@@ -17,25 +17,25 @@ from whet.adapters import add_adapter, check_adapter_name, list_adapters, load_a
 from whet.config import load_config
 from whet.errors import ModelError
 from whet.export import export_model, merge_adapter
-from whet.saved_model import load_saved_model
+from whet.models.saved_model import load_saved_model
 
 TEXTS = ["alpha bravo item 1", "golf hotel item 7", "delta echo item 30"]
 
 
 def train_run(tmp_path: Path, name: str, model: Path, data: dict, method: dict) -> Path:
-    import whet.report
+    import whet.metrics.report
     from whet.train import train
 
     raw = {"task": "sequence-classification", "model": str(model), "data": data, "method": method,
            "training": {"max_steps": 4, "lr": 1e-2, "batch_size": 4, "warmup_ratio": 0, "seed": 2},
            "output": {"dir": str(tmp_path / name)}}
     (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(raw))
-    png = whet.report._png_bytes
-    whet.report._png_bytes = lambda figure, canvas: b""  # plots are not under test; rendering is slow
+    png = whet.metrics.report._png_bytes
+    whet.metrics.report._png_bytes = lambda figure, canvas: b""  # plots are not under test; rendering is slow
     try:
         train(load_config(tmp_path / f"{name}.yaml"))
     finally:
-        whet.report._png_bytes = png
+        whet.metrics.report._png_bytes = png
     return tmp_path / name / "model"
 
 

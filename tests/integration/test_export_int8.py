@@ -15,7 +15,7 @@ from tests.conftest import DEMO
 from tests.integration.test_classification_and_methods import config_for
 from whet import load
 from whet.config import load_config
-from whet.quantize import WEIGHTS
+from whet.models.int8 import WEIGHTS
 from whet.train import train
 
 SENTENCES = ["Maria Lopez flew from Lisbon to Berlin with Northwind Traders.",
@@ -86,7 +86,7 @@ def test_export_refuses_bad_requests(ner_models, tmp_path):
 
 
 def test_int8_state_round_trips_exactly(ner_models):
-    from whet.quantize import load_weights, quantize, quantized_state
+    from whet.models.int8 import load_weights, quantize, quantized_state
 
     model = load(str(ner_models["full"])).model
     quantized, modules = quantize(model)
@@ -96,7 +96,7 @@ def test_int8_state_round_trips_exactly(ner_models):
     import tempfile
     from pathlib import Path
 
-    from whet.quantize import save_weights
+    from whet.models.int8 import save_weights
     with tempfile.TemporaryDirectory() as tmp:
         save_weights(Path(tmp), quantized, modules)
         rebuilt = load_weights(Path(tmp), skeleton, modules)

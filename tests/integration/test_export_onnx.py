@@ -58,7 +58,7 @@ def _saved(tmp_path, tiny_bert, task: str, labels: list[str], **data):
 
     from whet import __version__
     from whet.config import DataConfig
-    from whet.saved_model import ModelInfo, save_model
+    from whet.models.saved_model import ModelInfo, save_model
     from whet.tasks import TASKS
 
     head = {"num_labels": len(labels), "id2label": dict(enumerate(labels))} if labels else {}
@@ -95,7 +95,7 @@ def test_onnx_export_covers_the_other_encoder_tasks(tiny_bert, tmp_path, task):
 
 
 def test_onnx_export_refuses_what_it_cannot_export(ner_models, tiny_gpt2, tmp_path):  # noqa: F811
-    from whet.saved_model import ModelInfo, save_model
+    from whet.models.saved_model import ModelInfo, save_model
 
     both = run_export(str(ner_models["full"]), "--onnx", "--quantize", "int8", "-o", str(tmp_path / "a"))
     assert both.returncode == 2 and "one of them at a time" in both.stderr

@@ -121,7 +121,7 @@ def test_fewshot_config_needs_single_label_sequence_classification(tiny_bert, tm
 def test_logistic_head_as_a_linear_layer_matches_scikit_learn(classes):
     from sklearn.linear_model import LogisticRegression
 
-    from whet.fewshot.train import fit_logistic_head
+    from whet.fewshot.encoder_training import fit_logistic_head
 
     rng = np.random.default_rng(classes)
     x = rng.normal(size=(30, 5)).astype(np.float32)

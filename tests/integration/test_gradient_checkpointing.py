@@ -44,8 +44,8 @@ def training_model_and_batch(config: RunConfig) -> tuple[torch.nn.Module, dict]:
 
     from whet.data.prepare import load_run_data
     from whet.methods import METHODS
-    from whet.pretrained import load_config as load_model_config
-    from whet.pretrained import load_model, load_tokenizer
+    from whet.models.pretrained import load_config as load_model_config
+    from whet.models.pretrained import load_model, load_tokenizer
     from whet.tasks import TASKS
     from whet.train import apply_method
 
@@ -95,7 +95,7 @@ def one_step(model: torch.nn.Module, loss_of: Callable[[torch.nn.Module], torch.
 
 
 def model_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    from whet.inference import model_inputs
+    from whet.models.inference import model_inputs
 
     return model(**model_inputs(batch)).loss
 
@@ -136,7 +136,7 @@ def test_checkpointing_gives_the_same_loss_and_gradients_with_fewer_saved_activa
 def test_fewshot_encoder_checkpointing_gives_the_same_contrastive_step(tiny_bert):
     from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
-    from whet.sentence_model import load_sentence_encoder
+    from whet.models.sentence_model import load_sentence_encoder
 
     encoder = without_dropout(load_sentence_encoder(str(tiny_bert)))
     prepare = getattr(encoder, "preprocess", None) or encoder.tokenize
@@ -158,7 +158,7 @@ def test_whet_train_with_checkpointing_saves_the_model_a_run_without_it_saves(mo
     saved model is the one a run without checkpointing saves, with nothing of it in its config."""
     from safetensors.torch import load_file
 
-    from whet.saved_model import load_saved_model
+    from whet.models.saved_model import load_saved_model
     from whet.train import train
 
     config_path = run_config(tmp_path, "causal-lm", "lora", {}, models)

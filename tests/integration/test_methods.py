@@ -134,12 +134,12 @@ class Spy:
     """Records the model when the optimizer is built (the start) and when it is saved (the end)."""
 
     def __init__(self, monkeypatch) -> None:
-        import whet.saved_model
+        import whet.models.saved_model
         import whet.train
 
         self.start: dict[str, torch.Tensor] = {}
         self.model = None
-        build, save = whet.train.build_optimizer, whet.saved_model.save_model
+        build, save = whet.train.build_optimizer, whet.models.saved_model.save_model
 
         def spy_build(model, **kwargs):
             self.start = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -150,15 +150,15 @@ class Spy:
             return save(path, model, *args, **kwargs)
 
         monkeypatch.setattr(whet.train, "build_optimizer", spy_build)
-        monkeypatch.setattr(whet.saved_model, "save_model", spy_save)
+        monkeypatch.setattr(whet.models.saved_model, "save_model", spy_save)
 
 
 @pytest.fixture
 def no_plots(monkeypatch) -> None:
     """Reports are drawn but not rendered to PNG: rendering is most of a tiny run's time, and untested here."""
-    import whet.report
+    import whet.metrics.report
 
-    monkeypatch.setattr(whet.report, "_png_bytes", lambda figure, canvas: b"")
+    monkeypatch.setattr(whet.metrics.report, "_png_bytes", lambda figure, canvas: b"")
 
 
 def test_every_registered_task_has_a_fixture_builder():
@@ -169,7 +169,7 @@ def test_every_registered_task_has_a_fixture_builder():
 @pytest.mark.parametrize("task,method,options", pairs())
 def test_method_trains_only_its_parameters_and_reloads_identically(task, method, options, models, tmp_path,
                                                                    monkeypatch, no_plots):
-    from whet.saved_model import load_saved_model
+    from whet.models.saved_model import load_saved_model
     from whet.train import train
 
     if task not in TASK_FIXTURES:
@@ -220,7 +220,7 @@ def test_method_trains_only_its_parameters_and_reloads_identically(task, method,
                 checked += 1
         assert checked > 10
 
-    # Saved and loaded again through whet.saved_model: the same outputs.
+    # Saved and loaded again through whet.models.saved_model: the same outputs.
     loaded, _, info = load_saved_model(tmp_path / "run" / "model")
     assert info.adapter == (method not in (*TRAINS_EVERYTHING, "frozen", "bitfit"))
     model.eval()

@@ -45,8 +45,8 @@ def pet_config(tmp_path: Path, model: Path, **pet) -> Path:
 
 
 def test_untrained_pattern_classifier_agrees_with_the_zero_shot_mlm_mode(tiny_mlm):
-    from whet.pattern_model import build_pattern_classifier
-    from whet.pretrained import load_tokenizer
+    from whet.models.pattern_model import build_pattern_classifier
+    from whet.models.pretrained import load_tokenizer
     from whet.tasks import TASKS
     from whet.zeroshot.labels import LabelsFile
     from whet.zeroshot.run import build_scorer
@@ -75,7 +75,7 @@ def test_pet_trains_saves_and_predicts_long_texts(tiny_mlm, tmp_path):
     info = json.loads((model_dir / "whet.json").read_text())
     # The pattern around the text ("topic : [MASK] ... ."), one mask per token of the longest label
     # word ("talk to agent" and the like), takes part of the model's 128 positions.
-    from whet.pretrained import load_tokenizer
+    from whet.models.pretrained import load_tokenizer
     from whet.zeroshot.labels import readable
 
     tokenizer = load_tokenizer(str(tiny_mlm))

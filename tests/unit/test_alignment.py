@@ -14,7 +14,7 @@ from whet.tasks.token_classification import IGNORE, TASK, tags_for_types, word_w
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_bert):
-    from whet.pretrained import load_tokenizer
+    from whet.models.pretrained import load_tokenizer
 
     return load_tokenizer(str(tiny_bert))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from whet.batching import TokenBudgetBatchSampler, length_grouped_batches, padding_aware_batches
+from whet.data.token_batches import TokenBudgetBatchSampler, length_grouped_batches, padding_aware_batches
 
 
 @given(st.lists(st.integers(1, 64), min_size=1, max_size=300), st.integers(1, 16), st.integers(64, 512),

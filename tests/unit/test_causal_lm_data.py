@@ -185,7 +185,7 @@ def test_config_checks_for_causal_lm():
 
 
 def test_lower_perplexity_is_better():
-    from whet.loop import improved
+    from whet.training.loop import improved
 
     assert improved(1.5, 2.0, "perplexity") and not improved(2.5, 2.0, "perplexity")
 
@@ -208,7 +208,7 @@ def test_generation_scores_match_rouge_score_on_english_and_work_in_any_script()
 def test_a_causal_lm_report_renders_its_metrics_and_samples(tmp_path):
     from rich.console import Console
 
-    from whet.report import render_report, write_report
+    from whet.metrics.report import render_report, write_report
 
     report = {"task": "causal-lm", "examples": 3, "metrics": {"loss": 0.5, "perplexity": 1.6487, "tokens": 12},
               "generation": {"examples": 3, "exact_match": 1.0, "rouge_l": 1.0},

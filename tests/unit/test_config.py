@@ -22,7 +22,7 @@ from whet.config import (
 from whet.errors import ConfigError
 from whet.tasks import TASKS
 from whet.validate import config_problems
-from whet.yaml_loader import load_yaml
+from whet.io.yaml_loader import load_yaml
 
 NER = {"task": "token-classification"}
 

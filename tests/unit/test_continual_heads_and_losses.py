@@ -10,7 +10,7 @@ from transformers import AutoModelForSequenceClassification, AutoModelForTokenCl
 
 from whet.config import LoraSettings
 from whet.continual.heads import expand_head, masked_cross_entropy, output_layers, restricted_to
-from whet.continual.strategies.adapters import add_adapter, orthogonality_loss, route
+from whet.continual.strategies.per_task_adapters import add_adapter, orthogonality_loss, route
 from whet.continual.strategies.ewc import EWC
 from whet.continual.strategies.lwf import LwF, distillation_loss
 from whet.errors import ModelError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from whet.continual import metrics
+from whet.continual import score_matrix as metrics
 
 BEFORE = [0.1, 0.2, 0.3]
 MATRIX = [[0.9, 0.3, 0.2],  # after experience 1

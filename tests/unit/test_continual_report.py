@@ -6,7 +6,7 @@ import json
 
 from rich.console import Console
 
-from whet.continual.report import build_report, continual_markdown, render_continual_report, write_continual_report
+from whet.continual.plan_report import build_report, continual_markdown, render_continual_report, write_continual_report
 
 
 def report(test_before=(0.2, None)):

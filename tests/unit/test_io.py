@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from whet.io import atomic_directory, existing_directory, write_json_atomic, write_text_atomic
+from whet.io.atomic import atomic_directory, existing_directory, write_json_atomic, write_text_atomic
 
 
 def test_write_text_atomic_replaces_whole_file(tmp_path):

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 from huggingface_hub import ModelCard
 
-from whet.loop import LoopState
-from whet.model_card import (base_model_id, data_files, file_size, library_of, model_card, training_figures,
+from whet.training.loop import LoopState
+from whet.models.model_card import (base_model_id, data_files, file_size, library_of, model_card, training_figures,
                              training_record, write_model_card)
-from whet.saved_model import ModelInfo
+from whet.models.saved_model import ModelInfo
 
 
 def model_info(tmp_path: Path, **changes) -> ModelInfo:

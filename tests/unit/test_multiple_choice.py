@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from whet.batching import feature_length
+from whet.data.token_batches import feature_length
 from whet.config import DataConfig
 from whet.data.examples import ChoiceExample
 from whet.errors import DataError
@@ -16,7 +16,7 @@ from whet.tasks.multiple_choice import TASK
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from whet.pretrained import resolve_model
+    from whet.models.pretrained import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model("builtin:minilm"))
 

@@ -17,7 +17,7 @@ WORDS = "red blue green cat dog house tree river stone bird".split()  # one Word
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from whet.pretrained import resolve_model
+    from whet.models.pretrained import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model("builtin:minilm"))
 

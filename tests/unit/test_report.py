@@ -11,7 +11,7 @@ from rich.console import Console
 
 from whet.metrics.classification import classification_report, multilabel_report
 from whet.metrics.ner import ner_report
-from whet.report import plot_training_curves, render_report, report_markdown, write_report
+from whet.metrics.report import plot_training_curves, render_report, report_markdown, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -167,13 +167,13 @@ def test_write_classification_report_with_numpy_numbers(tmp_path):
 
 def test_multilabel_report_has_no_confusion_matrix_plot(tmp_path, monkeypatch):
     # Plotting is the slow part and is covered above; only the file list matters here.
-    monkeypatch.setattr("whet.report._f1_bars_png", lambda rows, what: PNG_MAGIC + b"stub")
+    monkeypatch.setattr("whet.metrics.report._f1_bars_png", lambda rows, what: PNG_MAGIC + b"stub")
     paths = write_report(multilabel_eval_report(), tmp_path)
     assert [p.name for p in paths] == ["report.json", "report.md", "report_f1_by_type.png"]
 
 
 def test_a_failed_plot_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
-    monkeypatch.setattr("whet.report._f1_bars_png", lambda rows, what: PNG_MAGIC + b"new")
+    monkeypatch.setattr("whet.metrics.report._f1_bars_png", lambda rows, what: PNG_MAGIC + b"new")
     old = tmp_path / "report_f1_by_type.png"
     old.write_bytes(PNG_MAGIC + b"old")
     real_replace = os.replace

@@ -11,9 +11,9 @@ import pytest
 
 from whet.config import DataConfig
 from whet.errors import ConfigError, DataError, ModelError
-from whet.serve.adapters import AdapterNotFound, adapter_source, check_name, check_safetensors_only
+from whet.serve.shared_bases import AdapterNotFound, adapter_source, check_name, check_safetensors_only
 from whet.serve.auth import ADMIN_KEYS_ENV, API_KEYS_ENV, key_id, load_keys
-from whet.serve.batching import BatchQueue
+from whet.serve.batch_queue import BatchQueue
 from whet.serve.inputs import InputError, prepared_inputs
 from whet.serve.limits import RateLimiter
 from whet.serve.run import build_config, model_specs

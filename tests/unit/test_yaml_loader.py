@@ -10,7 +10,7 @@ import yaml
 from tests.conftest import ROOT
 from whet.config import read_yaml
 from whet.errors import ConfigError
-from whet.yaml_loader import load_yaml, not_text
+from whet.io.yaml_loader import load_yaml, not_text
 
 # Words YAML 1.1 reads as booleans or null, and a number: all of them are names when written as keys.
 NAMES = ["yes", "no", "on", "off", "y", "n", "Yes", "NO", "null", "~", "1.0", "1.10", "007", "true", "false"]
@@ -69,4 +69,4 @@ def test_text_and_containers_are_not_flagged(value: object) -> None:
 def test_every_yaml_file_whet_reads_goes_through_the_loader() -> None:
     readers = [path.relative_to(ROOT).as_posix() for path in sorted((ROOT / "whet").rglob("*.py"))
                if any(call in path.read_text(encoding="utf-8") for call in ("yaml.safe_load(", "yaml.load("))]
-    assert readers == ["whet/yaml_loader.py"]
+    assert readers == ["whet/io/yaml_loader.py"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from whet.config import apply_overrides, read_yaml, validation_problems
-from whet.continual.models import is_whet_model, whet_model_labels
+from whet.continual.step_models import is_whet_model, whet_model_labels
 from whet.continual.plan import ContinualPlan, resolve_plan_paths
 from whet.continual.strategies.base import ExperienceData
 from whet.data.prepare import read_split

@@ -23,7 +23,7 @@ from typing import Any
 
 from whet.data.examples import TaggedSentence, TextExample
 from whet.errors import ModelError
-from whet.io import write_text_atomic
+from whet.io.atomic import write_text_atomic
 
 MEMORY_FILE = "replay_memory.jsonl"
 

@@ -32,15 +32,15 @@ import yaml
 
 from whet.continual.experiences import plan_data
 from whet.continual.heads import masked_cross_entropy, restricted_to
-from whet.continual.models import is_whet_model, read_state, starting_model, whet_model_labels, write_state
+from whet.continual.step_models import is_whet_model, read_state, starting_model, whet_model_labels, write_state
 from whet.continual.plan import ContinualPlan, step_config
-from whet.continual.report import build_report, render_continual_report, write_continual_report
+from whet.continual.plan_report import build_report, render_continual_report, write_continual_report
 from whet.continual.strategies.base import ExperienceData, Step, hooks
 from whet.errors import DataError, WhetError, problems_message
-from whet.inference import model_inputs
-from whet.io import existing_directory, write_json_atomic, write_text_atomic
-from whet.model_card import data_files, training_figures, training_record
-from whet.yaml_loader import load_yaml
+from whet.models.inference import model_inputs
+from whet.io.atomic import existing_directory, write_json_atomic, write_text_atomic
+from whet.models.model_card import data_files, training_figures, training_record
+from whet.io.yaml_loader import load_yaml
 
 log = logging.getLogger("whet")
 
@@ -180,8 +180,8 @@ def prepare(plan: ContinualPlan, out: Path) -> PlanRun:
     import transformers
 
     from whet.continual.strategies import STRATEGIES
-    from whet.pretrained import load_config as load_model_config
-    from whet.pretrained import load_tokenizer, model_max_length
+    from whet.models.pretrained import load_config as load_model_config
+    from whet.models.pretrained import load_tokenizer, model_max_length
     from whet.tasks import DEFAULT_METRIC, TASKS
 
     task = TASKS.get(plan.task)
@@ -354,7 +354,7 @@ def save_step(run: PlanRun, step_dir: Path, model: Any, labels: list[str], index
               training: dict) -> None:
     """The step's model directory: the model, then the continual state and each strategy's state."""
     from whet import __version__
-    from whet.saved_model import ModelInfo, save_model
+    from whet.models.saved_model import ModelInfo, save_model
 
     plan = run.plan
     to_save = model

@@ -1,8 +1,8 @@
 """SetFit (``method: fewshot``): the sentence encoder trains on contrastive pairs of the few
 labelled examples, then a logistic-regression head is fitted on its embeddings.
 
-Its recipe (``whet.fewshot.train``) takes the run instead of the shared loop; its models are
-``SentenceClassifier``s (``whet.sentence_model``).
+Its recipe (``whet.fewshot.encoder_training``) takes the run instead of the shared loop; its models are
+``SentenceClassifier``s (``whet.models.sentence_model``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ TASKS = frozenset({"sequence-classification"})
 
 
 def recipe(config: Any, *, resume: bool = False) -> dict:
-    from whet.fewshot.train import train
+    from whet.fewshot.encoder_training import train
 
     return train(config, resume=resume)
 
 
 def load_saved(path: Any, tokenizer: Any, labels: list[str]) -> Any:
-    from whet.sentence_model import load_sentence_classifier
+    from whet.models.sentence_model import load_sentence_classifier
 
     return load_sentence_classifier(path)
 

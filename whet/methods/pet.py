@@ -1,7 +1,7 @@
 """PET (``method: pet``, Schick & Schütze, 2021): a masked LM trained to fill a pattern's mask
 with the label's word; every parameter trains.
 
-The model is a ``PatternClassifier`` (``whet.pattern_model``), built in place of a model with a
+The model is a ``PatternClassifier`` (``whet.models.pattern_model``), built in place of a model with a
 new head: its class scores are the label words' logits at the mask, so training starts from
 the pretrained model's own zero-shot guess.
 """
@@ -17,19 +17,19 @@ TASKS = frozenset({"sequence-classification"})
 
 
 def build_model(name: str, tokenizer: Any, labels: list[str], settings: Any) -> Any:
-    from whet.pattern_model import build_pattern_classifier
+    from whet.models.pattern_model import build_pattern_classifier
 
     return build_pattern_classifier(name, tokenizer, labels, settings.pattern, settings.verbalizers)
 
 
 def input_tokens(settings: Any, tokenizer: Any, labels: list[str]) -> int:
-    from whet.pattern_model import pattern_length
+    from whet.models.pattern_model import pattern_length
 
     return pattern_length(tokenizer, settings.pattern, labels, settings.verbalizers)
 
 
 def load_saved(path: Any, tokenizer: Any, labels: list[str]) -> Any:
-    from whet.pattern_model import load_pattern_classifier
+    from whet.models.pattern_model import load_pattern_classifier
 
     return load_pattern_classifier(path, tokenizer, labels)
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from whet.serve.metrics import Metrics
+from whet.serve.prometheus import Metrics
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # anything else is replaced, never echoed or logged
 access_log = logging.getLogger("whet.serve.access")

@@ -20,8 +20,8 @@ from whet import __version__
 from whet.serve.access_log import RequestLog
 from whet.serve.auth import Keys
 from whet.serve.limits import BodySizeLimit, RateLimiter
-from whet.serve.metrics import create_metrics
-from whet.serve.models import ModelRegistry
+from whet.serve.prometheus import create_metrics
+from whet.serve.loaded_models import ModelRegistry
 from whet.serve.routes import ROUTERS
 from whet.serve.settings import ServeConfig
 from whet.serve.state import ServerState

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from whet.errors import ConfigError, ModelError
-from whet.saved_model import read_info
-from whet.serve.adapters import check_name
+from whet.models.saved_model import read_info
+from whet.serve.shared_bases import check_name
 from whet.serve.settings import ServeConfig, load_serve_config
 
 log = logging.getLogger("whet.serve")

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from whet.serve.auth import Keys
-from whet.serve.batching import BatchObserver, BatchQueue
+from whet.serve.batch_queue import BatchObserver, BatchQueue
 from whet.serve.limits import RateLimiter
-from whet.serve.metrics import Metrics
-from whet.serve.models import ModelRegistry
+from whet.serve.prometheus import Metrics
+from whet.serve.loaded_models import ModelRegistry
 from whet.serve.settings import ServeConfig
 
 

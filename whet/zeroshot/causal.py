@@ -53,7 +53,7 @@ def continuation_ids(tokenizer: Any, context: str, continuation: str) -> list[in
 class CausalScorer:
     def __init__(self, model: Any, tokenizer: Any, labels: LabelsFile, device: torch.device,
                  demonstrations: Demonstrations | None = None, max_tokens: int = 2048) -> None:
-        from whet.pretrained import model_max_length
+        from whet.models.pretrained import model_max_length
 
         if "{text}" not in labels.prompt:
             raise ConfigError(f"{labels._source}: prompt {labels.prompt!r} has no {{text}}; put {{text}} where "

@@ -67,7 +67,7 @@ def choose(demonstrations: Demonstrations, texts: list[str]) -> list[list[TextEx
     if demonstrations.selection == "random":
         chosen = random.Random(demonstrations.seed).sample(pool, k)
         return [chosen] * len(texts)
-    from whet.sentence_model import embed, load_sentence_encoder, unit_rows
+    from whet.models.sentence_model import embed, load_sentence_encoder, unit_rows
 
     if demonstrations._ranking is None:
         encoder = load_sentence_encoder(demonstrations.selection_model)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from whet.data.examples import TextExample
-from whet.sentence_model import embed, load_sentence_encoder, unit_rows
+from whet.models.sentence_model import embed, load_sentence_encoder, unit_rows
 from whet.zeroshot.labels import LabelsFile, LabelSpec, fill, readable
 from whet.zeroshot.scores import Scores, softmax
 

@@ -13,7 +13,7 @@ Templates are filled per label with ``{label}`` (the name, underscores and hyphe
 spaces) and ``{description}``; a template that uses ``{description}`` needs every label to
 have one. Unknown keys are errors that name the key and the closest valid one. Label names
 are kept as written (``yes:``, ``null:`` and ``1.0:`` are the labels "yes", "null" and "1.0";
-see ``whet.yaml_loader``).
+see ``whet.io.yaml_loader``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from whet.config import read_yaml
 from whet.errors import ConfigError, problems_message
 from whet.registry import closest
-from whet.yaml_loader import not_text
+from whet.io.yaml_loader import not_text
 
 # Top-level keys shown when they look like labels written outside ``labels:``.
 _SHOWN_KEYS = 5

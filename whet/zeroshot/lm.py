@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from whet.batching import length_grouped_batches
+from whet.data.token_batches import length_grouped_batches
 from whet.tasks.padding import pad
 
 Query = list[tuple[int, int]]  # (position whose prediction is read, token id); log-probs are summed
@@ -48,7 +48,7 @@ def load_language_model(auto_class: str, name: str, device: torch.device) -> tup
     """(model, tokenizer) in eval mode on ``device``, weights from safetensors."""
     import transformers
 
-    from whet.pretrained import load_model, load_tokenizer
+    from whet.models.pretrained import load_model, load_tokenizer
 
     tokenizer = load_tokenizer(name)
     model = load_model(getattr(transformers, auto_class), name).to(device).eval()

@@ -28,7 +28,7 @@ log = logging.getLogger("whet")
 class MaskedScorer:
     def __init__(self, model: Any, tokenizer: Any, labels: LabelsFile, device: torch.device,
                  max_tokens: int = 4096) -> None:
-        from whet.pretrained import model_max_length
+        from whet.models.pretrained import model_max_length
 
         pattern = labels.pattern
         if tokenizer.mask_token is None:

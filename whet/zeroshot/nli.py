@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from whet.batching import length_grouped_batches
+from whet.data.token_batches import length_grouped_batches
 from whet.errors import ModelError
 from whet.tasks.padding import pad
 from whet.zeroshot.labels import LabelsFile, fill
@@ -33,7 +33,7 @@ def entailment_index(config: Any, name: str) -> int:
 class NliScorer:
     def __init__(self, model: Any, tokenizer: Any, labels: list[str], hypotheses: list[str], device: torch.device,
                  entailment: int, max_tokens: int = 8192) -> None:
-        from whet.pretrained import model_max_length
+        from whet.models.pretrained import model_max_length
 
         self.model, self.tokenizer, self.device, self.entailment = model, tokenizer, device, entailment
         self.labels, self.hypotheses = labels, hypotheses

@@ -31,7 +31,7 @@ TABULAR_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
 def detect_mode(model: str) -> str:
     """The mode a model suits: sentence-transformers files -> embedding, a causal LM head ->
     causal, a masked-LM head -> mlm, a classifier with an entailment class -> nli, else embedding."""
-    from whet.pretrained import load_config, resolve_model
+    from whet.models.pretrained import load_config, resolve_model
 
     if (Path(resolve_model(model)) / "modules.json").is_file():
         return "embedding"
@@ -91,7 +91,7 @@ def build_scorer(labels: LabelsFile, *, model: str, mode: str = "auto", examples
 
 def score_in_chunks(scorer: Scorer, texts: list[str], chunk_size: int = 256) -> Scores:
     """``scorer.score`` over chunks of texts, with a progress bar (stderr)."""
-    from whet.progress import prediction_progress
+    from whet.io.progress import prediction_progress
 
     parts = []
     with prediction_progress(len(texts)) as progress:

@@ -65,7 +65,7 @@ class Server:
 def _tokenizer():
     from transformers import AutoTokenizer
 
-    from whet.pretrained import resolve_model
+    from whet.models.pretrained import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model("builtin:minilm"))
 
@@ -85,7 +85,7 @@ def _labels_kwargs(labels: list[str]) -> dict:
 def _info(task: str, labels: list[str], base: str, method: str = "full", **data):
     from whet import __version__
     from whet.config import DataConfig
-    from whet.saved_model import ModelInfo
+    from whet.models.saved_model import ModelInfo
 
     return ModelInfo(task=task, labels=labels, base_model=base, method=method, data=DataConfig(**data).model_dump(),
                      max_length=128, metrics={"dev": {"accuracy": 0.5}}, whet_version=__version__)
@@ -99,7 +99,7 @@ def build_models(root: Path, gpt2: Path) -> dict[str, Path]:
 
     from whet.config import LoraSettings
     from whet.methods.lora import apply as apply_lora
-    from whet.saved_model import save_model
+    from whet.models.saved_model import save_model
 
     tokenizer = _tokenizer()
     paths = {name: root / name for name in ("base", "intents", "pairs", "ner", "lora-a", "lora-b", "broken")}
@@ -142,7 +142,7 @@ def build_language_models(root: Path, gpt2: Path) -> dict[str, Path]:
     from tests.conftest import CHATML
     from whet.config import LoraSettings
     from whet.methods.lora import apply as apply_lora
-    from whet.saved_model import save_model
+    from whet.models.saved_model import save_model
 
     tokenizer = AutoTokenizer.from_pretrained(gpt2)
     tokenizer.chat_template = CHATML

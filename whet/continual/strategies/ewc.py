@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import load_file, save
 
 from whet.continual.strategies.base import Step
-from whet.inference import move_to
-from whet.io import write_bytes_atomic
+from whet.models.inference import move_to
+from whet.io.atomic import write_bytes_atomic
 
 EWC_FILE = "ewc.safetensors"
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from whet.continual.strategies.base import Step
-from whet.inference import model_inputs
+from whet.models.inference import model_inputs
 
 IGNORE = -100
 
@@ -33,7 +33,7 @@ class LwF:
         self.groups: list[torch.Tensor] = []
 
     def before_experience(self, model: Any, step: Step) -> None:
-        from whet.continual.models import load_plain_model
+        from whet.continual.step_models import load_plain_model
 
         self.teacher = None
         if step.previous is None or not step.old_labels:

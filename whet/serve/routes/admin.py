@@ -12,8 +12,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 
 from whet.errors import ModelError
-from whet.saved_model import read_info
-from whet.serve.adapters import AdapterNotFound, adapter_source, check_name, check_safetensors_only
+from whet.models.saved_model import read_info
+from whet.serve.shared_bases import AdapterNotFound, adapter_source, check_name, check_safetensors_only
 from whet.serve.deps import Admin, State
 from whet.serve.schemas import AdapterLoad, ModelDescription, Unloaded, error_responses
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
-from whet.serve.models import ModelUnavailable, ServedModel
+from whet.serve.loaded_models import ModelUnavailable, ServedModel
 from whet.serve.state import ServerState
 
 

@@ -23,7 +23,7 @@ from whet.errors import ConfigError, WhetError
 from whet.generate import Completion, GenerationSettings
 from whet.serve.deps import Caller, State
 from whet.serve.inputs import InputError, check_text
-from whet.serve.models import ModelUnavailable, ServedModel
+from whet.serve.loaded_models import ModelUnavailable, ServedModel
 from whet.serve.routes.common import count_request, request_timeout, served_model
 from whet.serve.schemas import (CompletionRequest, CompletionResponse, GenerateRequest, GenerateResponse,
                                 error_responses)

@@ -27,7 +27,7 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def check_exportable(task: str, method: str) -> None:
-    from whet.saved_model import own_model_loader
+    from whet.models.saved_model import own_model_loader
 
     if task not in EXPORTABLE_TASKS:
         raise ModelError(f"ONNX export is for {', '.join(EXPORTABLE_TASKS)} models; this one is {task} "

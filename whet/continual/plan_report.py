@@ -9,7 +9,7 @@ The report is a plain dict::
 
 ``matrix`` has one row per step done so far; ``test`` is present when an experience has a
 test file (None for the others, and no metrics unless every experience has one). Plots use
-matplotlib's object API, as ``whet.report`` does.
+matplotlib's object API, as ``whet.metrics.report`` does.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from whet.continual.metrics import summary
-from whet.io import write_bytes_atomic, write_json_atomic, write_text_atomic
-from whet.report import _figure, _png_bytes, _short
+from whet.continual.score_matrix import summary
+from whet.io.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from whet.metrics.report import _figure, _png_bytes, _short
 
 REPORT_NAME = "continual_report"
 SUMMARY_KEYS = (("average_accuracy", "average accuracy"),

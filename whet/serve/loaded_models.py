@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from whet.errors import ModelError, WhetError
-from whet.saved_model import ModelInfo, read_info
-from whet.serve.adapters import check_name
+from whet.models.saved_model import ModelInfo, read_info
+from whet.serve.shared_bases import check_name
 
 log = logging.getLogger("whet.serve")
 
@@ -118,8 +118,8 @@ class ModelRegistry:
         import transformers
 
         from whet.predict import Predictor
-        from whet.pretrained import load_model, load_tokenizer, quiet_transformers
-        from whet.serve.adapters import load_adapter, wrap_base
+        from whet.models.pretrained import load_model, load_tokenizer, quiet_transformers
+        from whet.serve.shared_bases import load_adapter, wrap_base
         from whet.tasks import TASKS
 
         info = served.info

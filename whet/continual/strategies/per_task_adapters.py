@@ -87,7 +87,7 @@ class Adapters:
     def save(self, directory: Path, model: Any) -> None:
         from safetensors.torch import save
 
-        from whet.io import write_bytes_atomic
+        from whet.io.atomic import write_bytes_atomic
 
         tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()
                    if ".lora_" in key}
@@ -97,7 +97,7 @@ class Adapters:
 
 def without_adapters(model: Any) -> Any:
     """The body and head of a model with injected adapters, as a plain transformers model."""
-    from whet.pretrained import quiet_transformers
+    from whet.models.pretrained import quiet_transformers
 
     state = {key.replace(".base_layer.", "."): value for key, value in model.state_dict().items()
              if ".lora_" not in key}
@@ -118,7 +118,7 @@ def task_model(directory: str | Path, task: str) -> Any:
     from safetensors import safe_open
 
     from whet.config import LoraSettings
-    from whet.continual.models import load_plain_model
+    from whet.continual.step_models import load_plain_model
 
     adapters = Adapters(None, 0.0)
     adapters.load(Path(directory))

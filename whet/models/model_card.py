@@ -17,12 +17,12 @@ import numbers
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from whet.io import write_text_atomic
+from whet.io.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from huggingface_hub import EvalResult, ModelCard
 
-    from whet.saved_model import ModelInfo
+    from whet.models.saved_model import ModelInfo
 
 README = "README.md"
 
@@ -102,8 +102,8 @@ def base_model_id(name: str) -> str | None:
     """The hub id of the pretrained model behind a config's ``model``, through a whet model
     directory (a continual plan may start from one) to the model it was trained from. None for
     another local directory: the hub refuses a card whose base_model is not a hub id."""
-    from whet.pretrained import hub_id
-    from whet.saved_model import METADATA
+    from whet.models.pretrained import hub_id
+    from whet.models.saved_model import METADATA
 
     metadata = Path(name).expanduser() / METADATA
     if metadata.is_file():
@@ -204,7 +204,7 @@ def file_size(path: Path) -> dict[str, int]:
 
 
 def training_figures(state: Any, *, seconds: float | None = None) -> dict:
-    """Figures of a finished training loop (a ``whet.loop.LoopState``): epochs, optimizer steps,
+    """Figures of a finished training loop (a ``whet.training.loop.LoopState``): epochs, optimizer steps,
     best step, the last logged training loss, and the training time when known."""
     losses = [entry["train_loss"] for entry in state.history if "train_loss" in entry]
     # A run stopped by max_steps ends mid-epoch: the logged epoch holds the fraction.

@@ -42,7 +42,7 @@ def _refuse_pickled_modules(location: str) -> None:
 def load_sentence_encoder(name: str, device: str | torch.device = "cpu") -> Any:
     """A ``SentenceTransformer`` for ``name`` (builtin name, local directory or hub id), weights
     from safetensors only."""
-    from whet.pretrained import quiet_transformers, resolve_model
+    from whet.models.pretrained import quiet_transformers, resolve_model
 
     location = resolve_model(name)
     _refuse_pickled_modules(location)
@@ -102,7 +102,7 @@ class SentenceClassifier(torch.nn.Module):
     def save_pretrained(self, path: str | Path) -> None:
         from safetensors.torch import save_file
 
-        from whet.pretrained import quiet_transformers
+        from whet.models.pretrained import quiet_transformers
 
         with quiet_transformers():
             self.encoder.save(str(path), safe_serialization=True)

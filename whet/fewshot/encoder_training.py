@@ -37,10 +37,10 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     from whet.data.prepare import load_run_data
     from whet.fewshot.pairs import contrastive_pairs
     from whet.fewshot.shots import sample_per_class
-    from whet.io import existing_directory
-    from whet.loop import LoopState
-    from whet.pretrained import load_tokenizer
-    from whet.sentence_model import SentenceClassifier, embed, load_sentence_encoder
+    from whet.io.atomic import existing_directory
+    from whet.training.loop import LoopState
+    from whet.models.pretrained import load_tokenizer
+    from whet.models.sentence_model import SentenceClassifier, embed, load_sentence_encoder
     from whet.tasks import TASKS
     from whet.train import disable_gradient_checkpointing, enable_gradient_checkpointing, finish_run, run_directory
 
@@ -100,9 +100,9 @@ def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, 
     import transformers
     from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
-    from whet.inference import move_to
-    from whet.loop import StepEvent
-    from whet.progress import TrainingProgress
+    from whet.models.inference import move_to
+    from whet.training.loop import StepEvent
+    from whet.io.progress import TrainingProgress
 
     loss_fn = CosineSimilarityLoss(encoder)
     steps_per_epoch = math.ceil(len(pairs) / batch_size)

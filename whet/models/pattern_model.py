@@ -113,7 +113,7 @@ class PatternClassifier(torch.nn.Module):
         return SequenceClassifierOutput(loss=loss, logits=scores)
 
     def save_pretrained(self, path: str | Path) -> None:
-        from whet.io import write_json_atomic
+        from whet.io.atomic import write_json_atomic
 
         self.mlm.save_pretrained(str(path))
         write_json_atomic(Path(path) / PATTERN_FILE, {"pattern": self.pattern, "verbalizers": self.verbalizers})
@@ -124,7 +124,7 @@ def build_pattern_classifier(name: str, tokenizer: Any, labels: list[str], patte
     """The masked LM ``name`` (weights from safetensors) as a classifier over ``labels``."""
     import transformers
 
-    from whet.pretrained import load_model
+    from whet.models.pretrained import load_model
 
     pieces = pattern_pieces(tokenizer, pattern, labels, verbalizers)
     mlm = load_model(transformers.AutoModelForMaskedLM, name)

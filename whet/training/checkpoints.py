@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from whet.errors import WhetError
-from whet.io import atomic_directory, existing_directory, write_json_atomic
+from whet.io.atomic import atomic_directory, existing_directory, write_json_atomic
 
 
 def trainable_state(model: Any) -> dict[str, torch.Tensor]:

@@ -35,8 +35,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from whet.io import write_bytes_atomic as _write_bytes_atomic
-from whet.io import write_json_atomic, write_text_atomic
+from whet.io.atomic import write_bytes_atomic as _write_bytes_atomic
+from whet.io.atomic import write_json_atomic, write_text_atomic
 
 TOKEN_TASK = "token-classification"
 SEQUENCE_TASK = "sequence-classification"

@@ -14,8 +14,8 @@ from typing import Any
 
 from whet.continual.heads import expand_head
 from whet.errors import ModelError
-from whet.io import existing_directory, write_json_atomic
-from whet.saved_model import METADATA
+from whet.io.atomic import existing_directory, write_json_atomic
+from whet.models.saved_model import METADATA
 
 STATE_FILE = "continual.json"
 
@@ -27,7 +27,7 @@ def is_whet_model(name: str | Path) -> bool:
 
 def load_plain_model(directory: str | Path) -> Any:
     """A model saved by whet as a plain transformers model (a LoRA adapter is merged in)."""
-    from whet.saved_model import is_peft_model, load_saved_model
+    from whet.models.saved_model import is_peft_model, load_saved_model
 
     model, _, info = load_saved_model(Path(directory))
     if info.quantization:
@@ -37,7 +37,7 @@ def load_plain_model(directory: str | Path) -> Any:
 
 def whet_model_labels(directory: str | Path) -> tuple[str, list[str]]:
     """(task, labels) of a model saved by whet."""
-    from whet.saved_model import read_info
+    from whet.models.saved_model import read_info
 
     info = read_info(Path(directory))
     return info.task, list(info.labels)
@@ -45,7 +45,7 @@ def whet_model_labels(directory: str | Path) -> tuple[str, list[str]]:
 
 def starting_model(source: str | Path, labels: list[str], *, auto_class: Any, task: Any, data: Any) -> Any:
     """``source`` with a head for ``labels``: a whet model's head grown, or a new head on a pretrained body."""
-    from whet.pretrained import load_model
+    from whet.models.pretrained import load_model
 
     if is_whet_model(source):
         model = load_plain_model(source)

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from whet.batching import TokenBudgetBatchSampler
-from whet.inference import autocast, move_to, model_inputs
+from whet.data.token_batches import TokenBudgetBatchSampler
+from whet.models.inference import autocast, move_to, model_inputs
 
 
 @dataclass

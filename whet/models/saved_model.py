@@ -6,7 +6,7 @@ adapter (adapter_config.json, adapter_model.safetensors) or bottleneck adapters
 (bottleneck_config.json, bottleneck_model.safetensors), with the head; when merging, a
 full model goes beside it under ``merged/``. ``whet.json`` holds what whet needs on top:
 task, labels, label scheme, data settings and the metrics the model reached. ``README.md`` is
-the model card (``whet.model_card``). Methods with
+the model card (``whet.models.model_card``). Methods with
 a model class of their own (SetFit's sentence classifier, PET's pattern classifier) save
 and load it themselves (``Method.load_saved``).
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 from whet.config import DataConfig
 from whet.errors import ModelError
-from whet.io import atomic_directory, existing_directory, write_json_atomic
+from whet.io.atomic import atomic_directory, existing_directory, write_json_atomic
 
 METADATA = "whet.json"
 
@@ -40,11 +40,11 @@ class ModelInfo:
     metrics: dict = field(default_factory=dict)
     adapter: bool = False
     whet_version: str = ""
-    # {"scheme": ..., "modules": [...]} for a model exported with int8 weights (whet.quantize).
+    # {"scheme": ..., "modules": [...]} for a model exported with int8 weights (whet.models.int8).
     quantization: dict | None = None
-    # {"file", "opset", "inputs", "outputs", ...} for a model exported to ONNX (whet.onnx_model).
+    # {"file", "opset", "inputs", "outputs", ...} for a model exported to ONNX (whet.models.onnx_session).
     onnx: dict | None = None
-    # How it was trained (command, config, data files, figures) for its model card (whet.model_card).
+    # How it was trained (command, config, data files, figures) for its model card (whet.models.model_card).
     training: dict | None = None
 
     def data_config(self) -> DataConfig:
@@ -66,8 +66,8 @@ def save_model(path: Path, model: Any, tokenizer: Any, info: ModelInfo, *, merge
                export: str | None = None, source: str | None = None) -> Path:
     """Write the model directory atomically, with its model card; with ``merge``, an adapter model
     also gets ``merged/``. ``export`` and ``source`` say on the card what the model was made from
-    (see ``whet.model_card.write_model_card``)."""
-    from whet.model_card import card_name, write_model_card
+    (see ``whet.models.model_card.write_model_card``)."""
+    from whet.models.model_card import card_name, write_model_card
 
     with atomic_directory(path) as tmp:
         write_model_files(tmp, model, tokenizer, info)
@@ -86,7 +86,7 @@ def save_model(path: Path, model: Any, tokenizer: Any, info: ModelInfo, *, merge
 def write_model_files(directory: Path, model: Any, tokenizer: Any, info: ModelInfo) -> None:
     """The model (whole, or adapter and head), tokenizer and ``whet.json`` into ``directory``."""
     from whet.methods import bottleneck
-    from whet.pretrained import quiet_transformers
+    from whet.models.pretrained import quiet_transformers
 
     directory.mkdir(parents=True, exist_ok=True)
     info.adapter = is_adapter_model(model)
@@ -132,7 +132,7 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
     """
     import transformers
 
-    from whet.pretrained import load_config, load_model, load_tokenizer, quiet_transformers
+    from whet.models.pretrained import load_config, load_model, load_tokenizer, quiet_transformers
     from whet.tasks import TASKS
 
     found = existing_directory(path) or Path(path)  # read_info says what is missing
@@ -152,11 +152,11 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
     if own_class:
         model = own_class(found, tokenizer, info.labels)
     elif info.onnx:
-        from whet.onnx_model import load_onnx
+        from whet.models.onnx_session import load_onnx
 
         return load_onnx(found, info.onnx), tokenizer, info
     elif info.quantization:
-        from whet.quantize import load_weights
+        from whet.models.int8 import load_weights
 
         config = load_config(str(found))
         with quiet_transformers():

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from whet.batching import feature_length, padding_aware_batches
+from whet.data.token_batches import feature_length, padding_aware_batches
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

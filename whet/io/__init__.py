@@ -1,0 +1,1 @@
+"""Files and the terminal: atomic writes, YAML that keeps names as written, progress bars."""
