@@ -1,73 +1,24 @@
-"""Adapter stores: several named adapters sharing one copy of their base model.
-
-A store is a directory::
-
-    whet-adapters.json    {"base_model": the name the adapters were trained on}
-    base/                 that model's config and safetensors weights, copied once
-    adapters/<name>/      one adapter model directory per name (as ``whet train`` saved it)
+"""``whet adapters``: add, list and remove the named adapters of an adapter store, and load them.
 
 ``whet adapters add STORE NAME MODEL`` copies an adapter run's ``model/`` into the store
 (creating it, and copying the base, on first use). ``load_saved_model(STORE, adapter=NAME)``
-loads one; ``load_adapters`` loads several over one copy of the base weights in memory.
+loads one; ``load_adapters`` loads several over one copy of the base weights in memory. The
+store's layout is described in ``whet.models.adapter_store``.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from whet.errors import ModelError
+from whet.models.adapter_store import (adapter_directory, adapters_folder, check_adapter_name, is_adapter_store,
+                                       list_adapters, store_base_model, write_store_index)
 
-STORE_FILE = "whet-adapters.json"
-_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+__all__ = ["add_adapter", "check_adapter_name", "list_adapters", "load_adapters", "remove_adapter"]
+
 _BASE_FILES = ("config.json", "*.safetensors", "model.safetensors.index.json")
-
-
-def check_adapter_name(name: str) -> str:
-    """``name`` if it is safe as a directory name, else a ModelError (no paths, no hidden names)."""
-    if not _NAME.fullmatch(name) or name.startswith("."):
-        raise ModelError(f"adapter name {name!r} is not allowed; use letters, digits, '_', '.' and '-', "
-                         f"not starting with a dot")
-    return name
-
-
-def is_adapter_store(path: Path) -> bool:
-    return (Path(path) / STORE_FILE).is_file()
-
-
-def _require_store(store: Path) -> None:
-    if not is_adapter_store(store):
-        raise ModelError(f"{store} is not an adapter store; create one with: whet adapters add {store} NAME MODEL")
-
-
-def base_directory(store: Path) -> Path:
-    _require_store(store)
-    return Path(store) / "base"
-
-
-def list_adapters(store: str | Path) -> list[str]:
-    """The adapter names in a store, sorted."""
-    store = Path(store)
-    _require_store(store)
-    folder = store / "adapters"
-    if not folder.is_dir():
-        return []
-    # Dot names are copies still being written (whet.io.atomic.atomic_directory); no adapter name starts with a dot.
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and (p / "whet.json").is_file())
-
-
-def adapter_directory(store: Path, name: str) -> Path:
-    """The directory of adapter ``name`` in ``store``; a ModelError naming the choices when absent."""
-    check_adapter_name(name)
-    _require_store(store)
-    directory = Path(store) / "adapters" / name
-    if not (directory / "whet.json").is_file():
-        have = list_adapters(store)
-        raise ModelError(f"no adapter '{name}' in {store}; it has: {', '.join(have) or 'none'}")
-    return directory
 
 
 def _same_base(a: str, b: str) -> bool:
@@ -100,7 +51,7 @@ def add_adapter(store: str | Path, name: str, model_dir: str | Path) -> Path:
     The store is created on first use with a copy of the adapter's base model; later adapters
     must have been trained on the same base.
     """
-    from whet.io.atomic import atomic_directory, existing_directory, write_json_atomic
+    from whet.io.atomic import atomic_directory, existing_directory
     from whet.models.saved_model import read_info
 
     store, model_dir = Path(store), Path(model_dir)
@@ -110,7 +61,7 @@ def add_adapter(store: str | Path, name: str, model_dir: str | Path) -> Path:
         raise ModelError(f"{model_dir} is a full model (method '{info.method}'); only adapter models can share a "
                          f"base: train with an adapter method such as method.name=lora")
     if is_adapter_store(store):
-        base_model = json.loads((store / STORE_FILE).read_text(encoding="utf-8"))["base_model"]
+        base_model = store_base_model(store)
         if not _same_base(base_model, info.base_model):
             raise ModelError(f"{model_dir} was trained on {info.base_model}, but the adapters in {store} share "
                              f"{base_model}; use another store")
@@ -121,11 +72,12 @@ def add_adapter(store: str | Path, name: str, model_dir: str | Path) -> Path:
         if store.exists() and any(store.iterdir()):
             raise ModelError(f"{store} exists and is not an adapter store; choose a new directory")
         _copy_base(info.base_model, store / "base")
-        write_json_atomic(store / STORE_FILE, {"base_model": info.base_model})
+        write_store_index(store, info.base_model)
     source = existing_directory(model_dir)
-    with atomic_directory(store / "adapters" / name) as tmp:
+    destination = adapters_folder(store) / name
+    with atomic_directory(destination) as tmp:
         shutil.copytree(source, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("merged"))
-    return store / "adapters" / name
+    return destination
 
 
 def remove_adapter(store: str | Path, name: str) -> None:

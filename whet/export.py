@@ -14,30 +14,6 @@ from typing import Any
 from whet.errors import ModelError
 
 
-def check_mergeable(method: str, has_adapter: bool) -> None:
-    """Raise ModelError unless a model trained with ``method`` holds an adapter that can merge."""
-    from whet.methods import METHODS
-
-    if not has_adapter:
-        raise ModelError(f"this model was trained with method '{method}' and holds no adapter to merge; "
-                         f"it already is a full model (drop --merge)")
-    if method not in METHODS or not METHODS.get(method).merges:
-        mergeable = [name for name in METHODS.names() if METHODS.get(name).merges]
-        raise ModelError(f"method '{method}' cannot be merged into the base weights (it adds inputs or layers "
-                         f"rather than changing weights); merging works for {', '.join(mergeable)}")
-
-
-def merge_adapter(model: Any, method: str) -> Any:
-    """Fold a LoRA-family or IA3 adapter into the base weights; return a plain transformers model.
-
-    The trained head (peft's modules_to_save copy) replaces the base model's head.
-    """
-    from whet.models.saved_model import is_adapter_model
-
-    check_mergeable(method, is_adapter_model(model))
-    return model.merge_and_unload()
-
-
 def export_model(source: Path, output: Path, *, merge: bool = False, adapter: str | None = None,
                  quantize: str | None = None, onnx: bool = False) -> Path:
     """Write ``source`` (or its named ``adapter``) to a new directory ``output``, merged and/or
@@ -48,13 +24,14 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
         >>> export_model(Path("runs/intents-lora/model"), Path("dist/intents"), merge=True)
     """
     from whet.io.atomic import existing_directory
+    from whet.methods.merging import check_mergeable, merge_adapter
     from whet.models.saved_model import load_saved_model, read_info, save_model
 
     if existing_directory(output) is not None:
         raise ModelError(f"{output} already exists; choose a new --output directory or remove it first")
     # Answered from whet.json, before any weights load.
     if adapter is not None:
-        from whet.adapters import adapter_directory
+        from whet.models.adapter_store import adapter_directory
 
         info = read_info(adapter_directory(Path(source), adapter))
     else:
@@ -65,7 +42,7 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
     if quantize and onnx:
         raise ModelError("--quantize and --onnx make different formats; export one of them at a time")
     if onnx:
-        from whet.models.onnx_session import check_exportable
+        from whet.models.onnx_export import check_exportable
 
         check_exportable(info.task, info.method)
     if quantize:
@@ -94,7 +71,7 @@ def save_int8(output: Path, model: Any, tokenizer: Any, info: Any, *, source: st
     from whet.io.atomic import atomic_directory, write_json_atomic
     from whet.models.model_card import card_name, write_model_card
     from whet.models.int8 import SCHEME, quantize, save_weights
-    from whet.models.saved_model import METADATA
+    from whet.models.model_info import METADATA
 
     model, modules = quantize(model)
     info.adapter = False
@@ -113,8 +90,8 @@ def save_onnx(output: Path, model: Any, tokenizer: Any, info: Any, *, source: st
     card naming ``source``, the directory it came from."""
     from whet.io.atomic import atomic_directory, write_json_atomic
     from whet.models.model_card import card_name, write_model_card
-    from whet.models.onnx_session import FILE, export_onnx
-    from whet.models.saved_model import METADATA
+    from whet.models.model_info import METADATA
+    from whet.models.onnx_export import FILE, export_onnx
 
     info.adapter = False
     with atomic_directory(output) as tmp:

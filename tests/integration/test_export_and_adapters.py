@@ -16,7 +16,8 @@ from whet import load
 from whet.adapters import add_adapter, check_adapter_name, list_adapters, load_adapters
 from whet.config import load_config
 from whet.errors import ModelError
-from whet.export import export_model, merge_adapter
+from whet.export import export_model
+from whet.methods.merging import merge_adapter
 from whet.models.saved_model import load_saved_model
 
 TEXTS = ["alpha bravo item 1", "golf hotel item 7", "delta echo item 30"]

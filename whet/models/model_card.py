@@ -22,7 +22,7 @@ from whet.io.atomic import write_text_atomic
 if TYPE_CHECKING:
     from huggingface_hub import EvalResult, ModelCard
 
-    from whet.models.saved_model import ModelInfo
+    from whet.models.model_info import ModelInfo
 
 README = "README.md"
 
@@ -103,7 +103,7 @@ def base_model_id(name: str) -> str | None:
     directory (a continual plan may start from one) to the model it was trained from. None for
     another local directory: the hub refuses a card whose base_model is not a hub id."""
     from whet.models.pretrained import hub_id
-    from whet.models.saved_model import METADATA
+    from whet.models.model_info import METADATA
 
     metadata = Path(name).expanduser() / METADATA
     if metadata.is_file():

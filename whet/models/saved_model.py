@@ -5,61 +5,29 @@ files) loads with plain transformers. An adapter run saves only what it trained:
 adapter (adapter_config.json, adapter_model.safetensors) or bottleneck adapters
 (bottleneck_config.json, bottleneck_model.safetensors), with the head; when merging, a
 full model goes beside it under ``merged/``. ``whet.json`` holds what whet needs on top:
-task, labels, label scheme, data settings and the metrics the model reached. ``README.md`` is
-the model card (``whet.models.model_card``). Methods with
-a model class of their own (SetFit's sentence classifier, PET's pattern classifier) save
-and load it themselves (``Method.load_saved``).
+task, labels, label scheme, data settings and the metrics the model reached
+(``whet.models.model_info``). ``README.md`` is the model card (``whet.models.model_card``).
+Methods with a model class of their own (SetFit's sentence classifier, PET's pattern
+classifier) save and load it themselves (``Method.load_saved``).
+
+Loading goes one way: this module uses the model forms below it (int8, ONNX session, adapter
+store, model card) and the methods and tasks; commands (export, adapters, predict) use it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from whet.config import DataConfig
 from whet.errors import ModelError
 from whet.io.atomic import atomic_directory, existing_directory, write_json_atomic
+from whet.methods.merging import is_adapter_model, is_peft_model
+from whet.models.model_info import METADATA, ModelInfo
 
-METADATA = "whet.json"
-
-
-@dataclass
-class ModelInfo:
-    """The contents of ``whet.json``."""
-
-    task: str
-    labels: list[str]
-    base_model: str
-    method: str
-    data: dict
-    max_length: int
-    source_scheme: str | None = None
-    metrics: dict = field(default_factory=dict)
-    adapter: bool = False
-    whet_version: str = ""
-    # {"scheme": ..., "modules": [...]} for a model exported with int8 weights (whet.models.int8).
-    quantization: dict | None = None
-    # {"file", "opset", "inputs", "outputs", ...} for a model exported to ONNX (whet.models.onnx_session).
-    onnx: dict | None = None
-    # How it was trained (command, config, data files, figures) for its model card (whet.models.model_card).
-    training: dict | None = None
-
-    def data_config(self) -> DataConfig:
-        return DataConfig.model_validate(self.data)
-
-
-def is_peft_model(model: Any) -> bool:
-    return hasattr(model, "peft_config")
-
-
-def is_adapter_model(model: Any) -> bool:
-    """True when the model saves as an adapter on a base (peft or bottleneck) rather than whole."""
-    from whet.methods.bottleneck import is_bottleneck_model
-
-    return is_peft_model(model) or is_bottleneck_model(model)
+__all__ = ["METADATA", "ModelInfo", "is_adapter_model", "is_peft_model", "load_saved_model", "own_model_loader",
+           "read_info", "save_model", "share_base_weights", "write_model_files"]
 
 
 def save_model(path: Path, model: Any, tokenizer: Any, info: ModelInfo, *, merge: bool = False,
@@ -75,7 +43,7 @@ def save_model(path: Path, model: Any, tokenizer: Any, info: ModelInfo, *, merge
         if info.adapter and merge:
             import copy
 
-            from whet.export import merge_adapter
+            from whet.methods.merging import merge_adapter
 
             merged = dataclasses.replace(info)
             write_model_files(tmp / "merged", merge_adapter(copy.deepcopy(model), info.method), tokenizer, merged)
@@ -109,7 +77,7 @@ def read_info(path: Path) -> ModelInfo:
         raise ModelError(f"model directory {path} does not exist; give the 'model' directory of a whet run")
     meta = found / METADATA
     if not meta.is_file():
-        from whet.adapters import is_adapter_store
+        from whet.models.adapter_store import is_adapter_store
 
         if is_adapter_store(found):
             raise ModelError(f"{found} holds named adapters; choose one (--adapter NAME, or adapter= in Python)")
@@ -125,7 +93,7 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
     """(model, tokenizer, info) from a whet model directory; weights from safetensors only.
 
     Args:
-        path: a model directory saved by whet, or an adapter store (see ``whet.adapters``).
+        path: a model directory saved by whet, or an adapter store (see ``whet.models.adapter_store``).
         adapter: the name of an adapter in the store at ``path``.
         base_weights: pass the same dict to several loads of adapters on one base to keep one
             copy of the base weights: the first load fills it, later loads reuse its tensors.
@@ -138,7 +106,7 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
     found = existing_directory(path) or Path(path)  # read_info says what is missing
     base_location = None
     if adapter is not None:
-        from whet.adapters import adapter_directory, base_directory
+        from whet.models.adapter_store import adapter_directory, base_directory
 
         found, base_location = adapter_directory(Path(path), adapter), str(base_directory(Path(path)))
     info = read_info(found)
