@@ -137,6 +137,9 @@ class Message(BaseModel):
     content: str
 
 
+# torch.manual_seed takes no seed outside these (it raises on the rest).
+SEED_MIN, SEED_MAX = -2**63, 2**64 - 1
+
 # A plain-text prompt, or a chat ending with the turn to reply to.
 Prompt = Union[str, Annotated[list[Message], Field(min_length=1)]]
 
@@ -156,7 +159,7 @@ class GenerateRequest(BaseModel):
     temperature: float | None = Field(None, gt=0, description="Sampling temperature; default: the model's.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling; default: the model's.")
     top_k: int | None = Field(None, ge=0, description="Top-k sampling, 0 for off; default: the model's.")
-    seed: int | None = Field(None, description="Makes sampling repeatable.")
+    seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX, description="Makes sampling repeatable.")
     stop: list[str] = Field(default_factory=list, description="The completion ends before the first of these.")
     stream: bool = Field(False, description="Send the completion of one prompt as server-sent events while it is "
                                             "generated.")
@@ -197,7 +200,7 @@ class CompletionRequest(BaseModel):
     stream: bool = Field(False, description="Server-sent events, ending with `data: [DONE]`.")
     stream_options: StreamOptions | None = None
     stop: Union[str, list[str], None] = Field(None, description="Up to 4 stop strings.")
-    seed: int | None = None
+    seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
     echo: bool = Field(False, description="Return the prompt before the completion.")
     user: str | None = Field(None, description="Accepted and ignored.")
     logprobs: int | None = Field(None, description="Not supported: must be null.")

@@ -57,6 +57,12 @@ def test_no_request_gets_a_server_error(api_server, operations, name, mode):
         if name in GENERATION and isinstance(case.body, dict) and mode is GenerationMode.POSITIVE:
             case.body["model"] = "lm"
         response = case.call(base_url=api_server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        if response.status_code == 504 and isinstance(case.body, dict) and case.body.get("timeout_s") is not None:
+            # The documented answer to a request whose own deadline (timeout_s) is shorter than its
+            # work needs. Sent again without it, under the server's limits.timeout_s alone, the same
+            # request must get an answer that is not a 5xx: only the client's deadline caused the 504.
+            case.body = {key: value for key, value in case.body.items() if key != "timeout_s"}
+            response = case.call(base_url=api_server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
         assert response.status_code < 500, (case.method, case.path, case.body, response.text)
 
     check()

@@ -178,6 +178,15 @@ BAD_GENERATIONS = {
     "n streamed": ("/v1/completions", {"model": "lm", "prompt": "hi", "n": 2, "stream": True}, 422, "n = 1"),
     "too many stops": ("/v1/completions", {"model": "lm", "prompt": "hi", "stop": list("abcde")}, 422, "at most 4"),
     "unpaired surrogate": ("/v1/completions", {"model": "lm", "prompt": "\ud800"}, 422, "unpaired surrogate"),
+    "too many completions": ("/v1/completions", {"model": "lm", "prompt": ["a", "b"], "n": 33}, 422,
+                             r"66 completions .*\(n = 33 for each prompt\).*limits\.max_texts"),
+    "stop string too long": ("/v1/generate", {"model": "lm", "prompts": ["hi"], "stop": ["a" * 2001]}, 422,
+                             r"stop string 1: 2001 characters.*limits\.max_chars"),
+    "unpaired surrogate in a stop string": ("/v1/completions", {"model": "lm", "prompt": "hi", "stop": "\udfff"}, 422,
+                                            "stop string 1: .*unpaired surrogate"),
+    "seed beyond 64 bits": ("/v1/completions", {"model": "lm", "prompt": "hi", "seed": 2**64}, 422, "seed"),
+    "temperature that overflows": ("/v1/generate", {"model": "lm", "prompts": ["hi"], "sample": True,
+                                                    "temperature": 5e-324}, 422, "temperature .* at least 1e-06"),
 }
 
 
@@ -191,3 +200,29 @@ def test_bad_generation_requests_get_a_clear_4xx(api_server, case):
     assert response.status_code == status, response.text
     assert re.search(pattern, response.json()["detail"]), response.json()["detail"]
     assert api_server.get("/healthz").status_code == 200
+
+
+def test_a_huge_n_is_refused_before_each_prompt_is_copied_n_times(api_server):
+    """n has no upper bound in the schema. Counted only after n copies of each prompt were made,
+    n = 10**9 blocked the event loop while the server's memory grew by gigabytes."""
+    body = {"model": "lm", "prompt": "hi", "max_tokens": 2, "n": 10**9}
+    with api_server.client() as client:
+        try:
+            response = client.post("/v1/completions", json=body, timeout=10)
+        except httpx.TimeoutException:
+            api_server.process.kill()  # before it takes the machine's memory
+            pytest.fail("no answer to n = 10**9 within 10 s; the server was killed")
+    assert response.status_code == 422, response.text
+    assert "1000000000 completions asked for (n = 1000000000 for each prompt); this server makes at most 64 per " \
+           "request (limits.max_texts)" in response.json()["detail"]
+    assert api_server.alive() and api_server.get("/healthz").status_code == 200
+
+
+def test_a_request_that_misses_its_own_deadline_gets_a_504_naming_it(api_server):
+    """Below the 5 ms batch wait the request's own timeout_s always passes first. The 504 names the
+    request's field, not the server's limits.timeout_s, and the same request without it succeeds."""
+    body = {"model": "lm", "prompts": ["hi"], "max_new_tokens": 2}
+    response = post(api_server, "/v1/generate", {**body, "timeout_s": 0.001})
+    assert response.status_code == 504, response.text
+    assert "longer than 0.001 s (timeout_s)" in response.json()["detail"]
+    assert post(api_server, "/v1/generate", body).status_code == 200

@@ -37,3 +37,9 @@ def request_timeout(state: ServerState, asked: float | None) -> float:
     """The request's own timeout, at most the server's ``limits.timeout_s``."""
     limit = state.config.limits.timeout_s
     return min(asked, limit) if asked else limit
+
+
+def timeout_setting(state: ServerState, asked: float | None) -> str:
+    """The setting ``request_timeout`` took its value from, for a 504 to name: a client that set
+    its own deadline should not be told the server's limit was that short."""
+    return "timeout_s" if asked and asked < state.config.limits.timeout_s else "limits.timeout_s"

@@ -24,7 +24,7 @@ from whet.generate import Completion, GenerationSettings
 from whet.serve.deps import Caller, State
 from whet.serve.inputs import InputError, check_text
 from whet.serve.loaded_models import ModelUnavailable, ServedModel
-from whet.serve.routes.common import count_request, request_timeout, served_model
+from whet.serve.routes.common import count_request, request_timeout, served_model, timeout_setting
 from whet.serve.schemas import (CompletionRequest, CompletionResponse, GenerateRequest, GenerateResponse,
                                 error_responses)
 from whet.serve.state import ServerState
@@ -35,6 +35,9 @@ ERRORS = error_responses(400, 401, 404, 413, 422, 429, 503, 504)
 STREAMED = {200: {"content": {"text/event-stream": {}},
                   "description": "With stream: server-sent events, `data: {json}` each, then `data: [DONE]`."}}
 DEFAULT_NEW_TOKENS = 128
+# Below this, float32 logits divided by the temperature can overflow to inf and sampling fails
+# (5e-324 does); a temperature this small samples the most likely token anyway.
+MIN_TEMPERATURE = 1e-6
 _alone = itertools.count()
 
 
@@ -69,6 +72,7 @@ async def generate(body: GenerateRequest, request: Request, state: State, caller
     prompts = _checked_prompts(state, body.prompts)
     count_request(state, request, served.name, len(prompts))
     timeout = request_timeout(state, body.timeout_s)
+    deadline = timeout_setting(state, body.timeout_s)
     if body.stream:
         if len(prompts) != 1:
             raise HTTPException(422, f"prompts: a stream sends one completion; send one prompt (got {len(prompts)})")
@@ -80,8 +84,8 @@ async def generate(body: GenerateRequest, request: Request, state: State, caller
             return [{"text": "", "finish_reason": completion.finish_reason,
                      "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}]
 
-        return await _stream(state, served, prompts[0], settings, body.chat, timeout, event, last)
-    completions = await _complete(state, served, prompts, settings, body.chat, timeout)
+        return await _stream(state, served, prompts[0], settings, body.chat, timeout, deadline, event, last)
+    completions = await _complete(state, served, prompts, settings, body.chat, timeout, deadline)
     payload = {"model": served.name, "generations": [asdict(c) for c in completions]}
     return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
 
@@ -102,6 +106,9 @@ async def completions(body: CompletionRequest, request: Request, state: State, c
                          top_p=body.top_p if sample else None, top_k=0 if sample else None,
                          seed=body.seed, stop=stop)
     texts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+    # n has no bound in the schema (nor in OpenAI's), so it is counted before each prompt is copied
+    # n times: copying first, n = 10**9 took 6 GiB in 20 s while the event loop waited.
+    _check_count(state, len(texts) * body.n, f" (n = {body.n} for each prompt)")
     prompts = _checked_prompts(state, [text for text in texts for _ in range(body.n)])
     count_request(state, request, served.name, len(prompts))
     timeout = request_timeout(state, None)
@@ -127,9 +134,9 @@ async def completions(body: CompletionRequest, request: Request, state: State, c
                 events.append({**head, "choices": [], "usage": usage([completion])})
             return events
 
-        return await _stream(state, served, prompts[0], settings, False, timeout, chunk, last,
+        return await _stream(state, served, prompts[0], settings, False, timeout, "limits.timeout_s", chunk, last,
                              first=texts[0] if body.echo else None)
-    done = await _complete(state, served, prompts, settings, False, timeout)
+    done = await _complete(state, served, prompts, settings, False, timeout, "limits.timeout_s")
     choices = [{"text": (prompt if body.echo else "") + c.text, "index": i, "logprobs": None,
                 "finish_reason": c.finish_reason} for i, (prompt, c) in enumerate(zip(prompts, done))]
     payload = {**head, "choices": choices, "usage": usage(done)}
@@ -147,23 +154,34 @@ def _causal_lm(state: ServerState, name: str | None) -> ServedModel:
 
 
 def _settings(state: ServerState, **values: Any) -> GenerationSettings:
-    limit = state.config.limits.max_new_tokens
-    if values["max_new_tokens"] > limit:
+    limits = state.config.limits
+    if values["max_new_tokens"] > limits.max_new_tokens:
         raise HTTPException(422, f"{values['max_new_tokens']} new tokens asked for; this server generates at most "
-                                 f"{limit} per request (limits.max_new_tokens)")
+                                 f"{limits.max_new_tokens} per request (limits.max_new_tokens)")
+    temperature = values["temperature"]
+    if temperature is not None and 0 < temperature < MIN_TEMPERATURE:
+        raise HTTPException(422, f"temperature {temperature:g} is too small to sample with; use at least "
+                                 f"{MIN_TEMPERATURE:g}, or decode greedily")
     try:
+        for number, stop in enumerate(values["stop"], 1):
+            check_text(stop, number, limits, "stop string")
         return GenerationSettings(**values)
-    except ConfigError as err:
+    except (InputError, ConfigError) as err:
         raise HTTPException(422, str(err)) from None
+
+
+def _check_count(state: ServerState, count: int, how: str = "") -> None:
+    limit = state.config.limits.max_texts
+    if count > limit:
+        raise HTTPException(422, f"{count} completions asked for{how}; this server makes at most {limit} per "
+                                 f"request (limits.max_texts); split the request")
 
 
 def _checked_prompts(state: ServerState, prompts: list[Any]) -> list[Any]:
     limits = state.config.limits
     if not prompts:
         raise HTTPException(422, "prompts is empty; send at least one prompt")
-    if len(prompts) > limits.max_texts:
-        raise HTTPException(422, f"{len(prompts)} completions asked for; this server makes at most {limits.max_texts} "
-                                 f"per request (limits.max_texts); split the request")
+    _check_count(state, len(prompts))
     checked = []
     try:
         for number, prompt in enumerate(prompts, 1):
@@ -193,20 +211,20 @@ def _refuse_unsupported(body: CompletionRequest) -> None:
 # -- running ------------------------------------------------------------------------------------
 
 async def _complete(state: ServerState, served: ServedModel, prompts: list[Any], settings: GenerationSettings,
-                    chat: bool, timeout: float) -> list[Completion]:
+                    chat: bool, timeout: float, deadline: str) -> list[Completion]:
     group = (served.name, chat, SettingsKey.of(settings))
     try:
         return await asyncio.wait_for(state.generation_lane(served.lane).submit(group, prompts), timeout)
     except asyncio.TimeoutError:
         raise _failed(state, served.name, "timeout", 504, f"the generation took longer than {timeout:g} s "
-                      f"(limits.timeout_s); ask for fewer tokens or prompts, or retry later") from None
+                      f"({deadline}); ask for fewer tokens or prompts, or retry later") from None
     except Exception as err:
         raise _answer(state, served.name, err) from None
 
 
 async def _stream(state: ServerState, served: ServedModel, prompt: Any, settings: GenerationSettings, chat: bool,
-                  timeout: float, event: Callable[[str], dict], last: Callable[[Completion], list[dict]],
-                  first: str | None = None) -> StreamingResponse:
+                  timeout: float, deadline: str, event: Callable[[str], dict],
+                  last: Callable[[Completion], list[dict]], first: str | None = None) -> StreamingResponse:
     """Server-sent events of one completion. Errors found before the first piece (a prompt too
     long, say) are answered with their status code; later ones end the stream with an error event."""
     slot = state.stream_slot(served.lane)
@@ -215,7 +233,7 @@ async def _stream(state: ServerState, served: ServedModel, prompt: Any, settings
         await asyncio.wait_for(slot.acquire(), timeout)
     except asyncio.TimeoutError:
         raise _failed(state, served.name, "timeout", 504, f"all {state.config.batching.max_streams} stream slots "
-                      f"stayed busy for {timeout:g} s (batching.max_streams); retry later") from None
+                      f"stayed busy for {timeout:g} s ({deadline}; batching.max_streams); retry later") from None
     finished: list[Completion] = []
     stream = start_stream(lambda: state.registry.stream(served.name, prompt, settings, chat, finished.append),
                           slot.release)
@@ -224,7 +242,7 @@ async def _stream(state: ServerState, served: ServedModel, prompt: Any, settings
     except asyncio.TimeoutError:
         stream.stop()
         raise _failed(state, served.name, "timeout", 504, f"the generation did not start within {timeout:g} s "
-                      f"(limits.timeout_s); retry later") from None
+                      f"({deadline}); retry later") from None
     if opening.kind == "error":
         raise _answer(state, served.name, opening.value)
 
