@@ -104,11 +104,12 @@ def run_configuration(config_path: Path) -> dict:
     import torch
 
     import whet.train
+    import whet.training.fit
     from whet.config import load_config
     from whet.methods.common import count_parameters
 
     at_model: dict[str, float] = {}
-    build_optimizer = whet.train.build_optimizer
+    build_optimizer = whet.training.fit.build_optimizer
 
     def measuring_build_optimizer(model, **kwargs):
         # The weights are mapped from the safetensors file and become resident when first read;
@@ -122,7 +123,7 @@ def run_configuration(config_path: Path) -> dict:
         return build_optimizer(model, **kwargs)
 
     # fit() builds the optimizer once the model is loaded and the method applied: the baseline.
-    whet.train.build_optimizer = measuring_build_optimizer
+    whet.training.fit.build_optimizer = measuring_build_optimizer
     timer = StepTimer()
     training_peak = 0.0
 

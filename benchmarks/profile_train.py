@@ -200,7 +200,7 @@ def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int) -> list[
 
     from whet.models.inference import autocast, move_to, model_inputs
     from whet.models.pretrained import load_model
-    from whet.train import build_optimizer
+    from whet.training.optimizer import build_optimizer
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = load_model(transformers.AutoModelForTokenClassification, "builtin:minilm", num_labels=num_labels)

@@ -22,7 +22,8 @@ from whet.continual.plan import load_plan
 from whet.continual.strategies.per_task_adapters import Adapters, add_adapter, task_model
 from whet.continual.runner import run_plan
 from whet.errors import WhetError
-from whet.train import STOP, Interrupted
+from whet.errors import Interrupted
+from whet.training.interrupt import STOP
 
 TWO = {"one": ["fruit", "tool"], "two": ["animal", "color"]}
 FAST = {"epochs": 2, "batch_size": 8}  # 2 optimizer steps per epoch on 16 examples

@@ -16,7 +16,7 @@ from tests.integration.test_methods import TASK_FIXTURES, pairs
 from tests.integration.test_training import run_cli
 from whet.config import RunConfig, load_config
 from whet.errors import ConfigError
-from whet.train import disable_gradient_checkpointing, enable_gradient_checkpointing
+from whet.training.gradient_checkpointing import disable_gradient_checkpointing, enable_gradient_checkpointing
 
 
 @pytest.fixture(scope="module")
@@ -40,29 +40,17 @@ def run_config(tmp_path: Path, task: str, method: str, options: dict, models: di
 
 def training_model_and_batch(config: RunConfig) -> tuple[torch.nn.Module, dict]:
     """The model ``whet train`` would train (method applied, dropout off) and a batch of 4 training examples."""
-    import transformers
-
     from whet.data.prepare import load_run_data
-    from whet.methods import METHODS
-    from whet.models.pretrained import load_config as load_model_config
-    from whet.models.pretrained import load_model, load_tokenizer
     from whet.tasks import TASKS
-    from whet.train import apply_method
+    from whet.training.setup import apply_method, build_model, load_tokenizer_and_window
 
-    task, method = TASKS.get(config.task), METHODS.get(config.method.name)
-    settings = getattr(config.method, method.section) if method.section else None
-    tokenizer = load_tokenizer(config.model)
-    if hasattr(task, "prepare"):
-        task.prepare(tokenizer, load_model_config(config.model), config.data)
+    task = TASKS.get(config.task)
+    tokenizer, _ = load_tokenizer_and_window(config.model, task, config.data, config.method)
     data = load_run_data(task, config.data, config.training.seed)
     features = task.encode(data.train[:4], tokenizer=tokenizer, labels=data.labels, max_length=48,
                            stride=config.data.stride, data=config.data)
     torch.manual_seed(0)  # the new head and the method's parameters start the same in both runs
-    if method.build_model:
-        model = method.build_model(config.model, tokenizer, data.labels, settings)
-    else:
-        model = load_model(getattr(transformers, task.auto_class), config.model,
-                           **task.model_kwargs(data.labels, config.data))
+    model = build_model(config.model, task, data.labels, config.data, method_config=config.method, tokenizer=tokenizer)
     model = apply_method(model, config.method, config.task, task.peft_task_type, total_steps=10)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return without_dropout(model), task.collate(features[:4], pad_token_id=pad_id)

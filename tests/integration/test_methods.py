@@ -135,11 +135,11 @@ class Spy:
 
     def __init__(self, monkeypatch) -> None:
         import whet.models.saved_model
-        import whet.train
+        import whet.training.fit
 
         self.start: dict[str, torch.Tensor] = {}
         self.model = None
-        build, save = whet.train.build_optimizer, whet.models.saved_model.save_model
+        build, save = whet.training.fit.build_optimizer, whet.models.saved_model.save_model
 
         def spy_build(model, **kwargs):
             self.start = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -149,7 +149,7 @@ class Spy:
             self.model = model
             return save(path, model, *args, **kwargs)
 
-        monkeypatch.setattr(whet.train, "build_optimizer", spy_build)
+        monkeypatch.setattr(whet.training.fit, "build_optimizer", spy_build)
         monkeypatch.setattr(whet.models.saved_model, "save_model", spy_save)
 
 

@@ -19,8 +19,9 @@ from safetensors.torch import load_file
 
 from tests.conftest import DEMO, write_config
 from whet.config import load_config
-from whet.errors import WhetError
-from whet.train import STOP, Interrupted, train
+from whet.errors import Interrupted, WhetError
+from whet.train import train
+from whet.training.interrupt import STOP
 
 INTERRUPT_AT = 4  # mid-epoch (3 batches of 16 per epoch) and between two evaluations (every 3 steps)
 
@@ -110,7 +111,7 @@ def test_resume_without_a_checkpoint_is_refused(tiny_bert, tmp_path):
      r"4 parameters this model does not train, e\.g\. .*\.value\.lora_A\.default\.weight"),
 ])
 def test_resume_with_another_method_is_refused(override, difference, tiny_bert, tmp_path):
-    method = {"name": "lora", "lora": {"r": 4}}
+    method = {"name": "lora"}  # no lora section: with one, method.name=bottleneck would be refused as a config error
     config_path = run_config(tmp_path, tiny_bert, "changed", "sequence-classification", method)
     with pytest.raises(Interrupted):
         train(load_config(config_path), on_step=stop_at(2))
@@ -137,7 +138,8 @@ INTERRUPTING_PROCESS = """
 import sys
 from whet.config import load_config
 from whet.errors import Interrupted
-from whet.train import STOP, train
+from whet.train import train
+from whet.training.interrupt import STOP
 
 def on_step(event):
     if event.step == int(sys.argv[2]):

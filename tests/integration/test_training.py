@@ -17,7 +17,9 @@ from safetensors.torch import load_file
 from tests.conftest import DEMO, write_config
 from whet import load
 from whet.config import load_config
-from whet.train import STOP, Interrupted, train
+from whet.errors import Interrupted
+from whet.train import train
+from whet.training.interrupt import STOP
 
 
 def make_config(tmp_path: Path, model: Path, name: str, **sections) -> Path:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from whet.config import TrainingConfig
 from whet.tasks import TASKS
-from whet.train import build_optimizer, with_task_defaults
+from whet.training.optimizer import build_optimizer
+from whet.training.setup import with_task_defaults
 
 
 def test_sequence_classification_head_trains_at_the_floor_by_default():

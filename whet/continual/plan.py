@@ -158,10 +158,3 @@ def load_plan(path: str | Path, overrides: list[str] | None = None) -> Continual
     if plan.output.dir is None:
         plan.output.dir = str(Path("runs") / path.stem)
     return plan
-
-
-def step_config(plan: ContinualPlan, experience: ExperienceConfig, model: str, run_dir: Path) -> RunConfig:
-    """The run config of one experience: the plan's settings with the experience's files."""
-    data = plan.data.model_copy(update={"train": experience.train, "dev": experience.dev, "test": experience.test})
-    return RunConfig(task=plan.task, model=model, data=data, method=plan.method, training=plan.training,
-                     eval=plan.eval, output={"dir": str(run_dir)})

@@ -11,7 +11,7 @@ The output directory::
         tensorboard/           training loss and dev metrics of the step
     continual_report.json, .md, dev_matrix.png, dev_curves.png (and test_* with test files)
 
-A step is the ordinary training loop (``whet.train.fit``) on the experience's data plus what
+A step is the ordinary training loop (``whet.training.fit``) on the experience's data plus what
 the strategies add: examples (replay, joint), a loss term (EWC, LwF, O-LoRA), a model
 (adapters). An interrupted plan resumes at the step where it stopped, mid-step from the
 step's checkpoint when there is one.
@@ -33,14 +33,16 @@ import yaml
 from whet.continual.experiences import plan_data
 from whet.continual.heads import masked_cross_entropy, restricted_to
 from whet.continual.step_models import is_whet_model, read_state, starting_model, whet_model_labels, write_state
-from whet.continual.plan import ContinualPlan, step_config
+from whet.continual.plan import ContinualPlan
 from whet.continual.plan_report import build_report, render_continual_report, write_continual_report
 from whet.continual.strategies.base import ExperienceData, Step, hooks
-from whet.errors import DataError, WhetError, problems_message
-from whet.models.inference import model_inputs
+from whet.config import RunConfig
+from whet.errors import ConfigError, DataError, WhetError, problems_message
 from whet.io.atomic import existing_directory, write_json_atomic, write_text_atomic
-from whet.models.model_card import data_files, training_figures, training_record
 from whet.io.yaml_loader import load_yaml
+from whet.models.inference import model_inputs
+from whet.models.model_card import data_files, training_figures, training_record
+from whet.training.evaluation import EvalSettings, eval_settings, evaluate_features
 
 log = logging.getLogger("whet")
 
@@ -52,7 +54,6 @@ class PlanRun:
     plan: ContinualPlan
     out: Path
     task: Any
-    auto_class: Any
     tokenizer: Any
     max_length: int
     metric: str
@@ -61,7 +62,7 @@ class PlanRun:
     task_labels: dict[str, list[str]]
     strategies: list[Any]
     device: torch.device
-    config: Any  # a RunConfig with the plan's settings, for evaluation
+    scoring: EvalSettings
 
     def encode(self, labels: list[str], pairs: list[tuple[str, Any]]) -> list[dict]:
         """Features of (experience name, example) pairs, each tagged with its experience (for label masks)."""
@@ -125,7 +126,7 @@ def run_plan(plan: ContinualPlan, *, resume: bool = False, on_step: Callable[[An
     Args:
         plan: a validated plan (see ``whet.continual.plan.load_plan``).
         resume: continue the run in the plan's output directory (also after adding experiences).
-        on_step: called with every training ``StepEvent``; may set ``whet.train.STOP`` to interrupt.
+        on_step: called with every training ``StepEvent``; may set ``whet.training.interrupt.STOP`` to interrupt.
     """
     from rich.console import Console
 
@@ -177,27 +178,39 @@ def check_output(out: Path, plan: ContinualPlan, resume: bool) -> None:
 
 def prepare(plan: ContinualPlan, out: Path) -> PlanRun:
     """Read and check every experience, fix the labels of each step, load the tokenizer."""
-    import transformers
-
     from whet.continual.strategies import STRATEGIES
-    from whet.models.pretrained import load_config as load_model_config
-    from whet.models.pretrained import load_tokenizer, model_max_length
-    from whet.tasks import DEFAULT_METRIC, TASKS
+    from whet.tasks import TASKS
+    from whet.training.setup import load_tokenizer_and_window
 
     task = TASKS.get(plan.task)
     experiences, initial, labels, problems = plan_data(task, plan)
     if problems:
         raise DataError(problems_message("the plan's experiences", problems))
+    check_method(plan)
     start_state = read_state(plan.model) if initial else {}
-    tokenizer = load_tokenizer(plan.model)
-    max_length = min(plan.data.max_length or 10**9, model_max_length(tokenizer, load_model_config(plan.model)))
+    tokenizer, max_length = load_tokenizer_and_window(plan.model, task, plan.data, plan.method)
     task_labels = {**start_state.get("task_labels", {}), **{e.name: e.labels for e in experiences}}
     strategies = [STRATEGIES.get(name)(plan) for name in plan.strategy.names()]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return PlanRun(plan=plan, out=out, task=task, auto_class=getattr(transformers, task.auto_class),
-                   tokenizer=tokenizer, max_length=max_length, metric=plan.training.metric or DEFAULT_METRIC[plan.task],
-                   experiences=experiences, labels=labels, task_labels=task_labels, strategies=strategies,
-                   device=device, config=step_config(plan, plan.experiences[0], plan.model, out))
+    return PlanRun(plan=plan, out=out, task=task, tokenizer=tokenizer, max_length=max_length,
+                   metric=plan.training.metric or task.default_metric, experiences=experiences, labels=labels,
+                   task_labels=task_labels, strategies=strategies, device=device,
+                   scoring=eval_settings(plan.eval, plan.training, plan.data))
+
+
+def check_method(plan: ContinualPlan) -> None:
+    """Refuse what a run config refuses of its method: a task it cannot train, gradient
+    checkpointing it cannot train with, multi-label or paired texts for a single-text method."""
+    from whet.methods import method_problem
+
+    problem = method_problem(plan.method.name, plan.task, checkpointing=plan.training.gradient_checkpointing)
+    try:
+        if problem is None:
+            RunConfig._check_single_text_methods(plan)  # type: ignore[arg-type]  # it reads only method and data
+    except ValueError as err:
+        problem = str(err)
+    if problem:
+        raise ConfigError(problem)
 
 
 def with_new_experiences(run: PlanRun, path: Path, model_dir: Path | None) -> dict:
@@ -217,7 +230,7 @@ def with_new_experiences(run: PlanRun, path: Path, model_dir: Path | None) -> di
         labels = whet_model_labels(source)[1] if is_whet_model(source) else run.labels[0]
     else:
         source, labels = model_dir, saved["labels"]
-    model = starting_model(source, labels, auto_class=run.auto_class, task=run.task, data=run.plan.data)
+    model = starting_model(source, labels, task=run.task, data=run.plan.data)
     # A new experience has no adapter in an earlier model: it is scored on the body and head, as then.
     added = score_experiences(run, model.to(run.device), labels, route=lambda name: None,
                               experiences=run.experiences[done:])
@@ -238,13 +251,11 @@ def score_experiences(run: PlanRun, model: Any, labels: list[str], route: Callab
 
 def score(run: PlanRun, model: Any, labels: list[str], experience: ExperienceData, examples: list[Any],
           route: Callable[[str], None]) -> dict[str, float]:
-    from whet.train import evaluate_features
-
     features = run.encode(labels, [(experience.name, example) for example in examples])
     allowed = run.allowed(labels, experience.name) if run.plan.scenario == "task-incremental" else None
     route(experience.name)
     with restricted_to(model, allowed):
-        _, metrics = evaluate_features(model, run.task, examples, features, labels, run.config,
+        _, metrics = evaluate_features(model, run.task, examples, features, labels, run.scoring,
                                        functools.partial(run.collate, labels), run.device)
     return metrics
 
@@ -267,7 +278,9 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
 
     from whet.methods import METHODS
     from whet.methods.common import count_parameters, head_module_names
-    from whet.train import apply_method, fit, planned_steps, with_task_defaults
+    from whet.training.batches import training_batches
+    from whet.training.fit import fit
+    from whet.training.setup import apply_method, with_task_defaults
 
     plan, experience, labels = run.plan, run.experiences[index], run.labels[index]
     strategies = run.strategies
@@ -292,9 +305,12 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
     # Model: the previous step's (joint: the plan's start) with the head grown to this step's labels.
     set_seed(plan.training.seed)
     training = with_task_defaults(plan.training, run.task)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    batches = training_batches(features, step.collate, training, rank=accelerator.process_index,
+                               world_size=accelerator.num_processes)
     restart = any(getattr(s, "restarts", False) for s in strategies)
     source = plan.model if restart or previous is None else previous
-    model = starting_model(source, labels, auto_class=run.auto_class, task=run.task, data=plan.data)
+    model = starting_model(source, labels, task=run.task, data=plan.data)
     heads = head_module_names(model)
     prepared = [prepare_model(model, step) for prepare_model in hooks(strategies, "prepare_model")]
     if prepared:
@@ -302,8 +318,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
         trainable, total = count_parameters(model)
         log.info("training %s of %s parameters (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     else:
-        model = apply_method(model, plan.method, plan.task, run.task.peft_task_type,
-                             planned_steps(features, plan.training, world_size=1))
+        model = apply_method(model, plan.method, plan.task, run.task.peft_task_type, batches.steps)
     for before_experience in hooks(strategies, "before_experience"):
         before_experience(model, step)
 
@@ -319,11 +334,9 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
                       [len(seen.dev) for seen in selected_on])
 
     started = time.perf_counter()
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    model, state = fit(model, heads=heads, train_features=features, collate=step.collate, evaluate=evaluate,
-                       training=training, metric=run.metric, run_dir=step_dir, accelerator=accelerator,
-                       resume=resume, on_step=on_step, batch_loss=strategy_loss(strategies),
-                       method=None if prepared else METHODS.get(plan.method.name))
+    model, state = fit(model, batches, heads=heads, evaluate=evaluate, training=training, metric=run.metric,
+                       run_dir=step_dir, accelerator=accelerator, resume=resume, on_step=on_step,
+                       batch_loss=strategy_loss(strategies), method=None if prepared else METHODS.get(plan.method.name))
     parameters = count_parameters(model)  # before merging, while the adapter is what trains
     if isinstance(model, PeftModel):  # a LoRA update is merged: every step saves a plain model
         model = model.merge_and_unload()

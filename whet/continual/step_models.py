@@ -43,15 +43,15 @@ def whet_model_labels(directory: str | Path) -> tuple[str, list[str]]:
     return info.task, list(info.labels)
 
 
-def starting_model(source: str | Path, labels: list[str], *, auto_class: Any, task: Any, data: Any) -> Any:
+def starting_model(source: str | Path, labels: list[str], *, task: Any, data: Any) -> Any:
     """``source`` with a head for ``labels``: a whet model's head grown, or a new head on a pretrained body."""
-    from whet.models.pretrained import load_model
+    from whet.training.setup import build_model
 
     if is_whet_model(source):
         model = load_plain_model(source)
         expand_head(model, labels)
     else:
-        model = load_model(auto_class, str(source), **task.model_kwargs(labels, data))
+        model = build_model(str(source), task, labels, data)
     model.train()
     return model
 

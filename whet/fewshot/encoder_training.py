@@ -19,6 +19,7 @@ import math
 import os
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,18 +39,19 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     from whet.fewshot.pairs import contrastive_pairs
     from whet.fewshot.shots import sample_per_class
     from whet.io.atomic import existing_directory
-    from whet.training.loop import LoopState
     from whet.models.pretrained import load_tokenizer
     from whet.models.sentence_model import SentenceClassifier, embed, load_sentence_encoder
     from whet.tasks import TASKS
-    from whet.train import disable_gradient_checkpointing, enable_gradient_checkpointing, finish_run, run_directory
+    from whet.training.finish import finish_run
+    from whet.training.gradient_checkpointing import disable_gradient_checkpointing, enable_gradient_checkpointing
+    from whet.training.loop import LoopState
 
     settings, seed = config.method.fewshot, config.training.seed
     if resume:
         raise ConfigError("method fewshot trains in one go and keeps no checkpoints; run it again without --resume")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("method fewshot trains in one process; run it without --processes")
-    run_dir = run_directory(config)
+    run_dir = Path(config.output.dir)
     if existing_directory(run_dir / "model") is not None:
         raise WhetError(f"{run_dir} already holds a model; choose another output.dir (--set output.dir=...)")
     set_seed(seed)
@@ -97,18 +99,19 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
 def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, epochs: int, warmup_ratio: float,
                       max_grad_norm: float | None, seed: int, log_every: int, state: Any) -> None:
     """Contrastive fine-tuning with CosineSimilarityLoss; the loss history goes to ``state``."""
-    import transformers
     from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
     from whet.models.inference import move_to
+    from whet.training.fit import record_history
     from whet.training.loop import StepEvent
-    from whet.io.progress import TrainingProgress
+    from whet.training.optimizer import linear_schedule
+    from whet.training.progress import TrainingProgress
 
     loss_fn = CosineSimilarityLoss(encoder)
     steps_per_epoch = math.ceil(len(pairs) / batch_size)
     total_steps = steps_per_epoch * epochs
     optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad], lr=lr)
-    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), total_steps)
+    scheduler = linear_schedule(optimizer, warmup_ratio=warmup_ratio, total_steps=total_steps)
     # sentence-transformers 6 renamed ``tokenize`` (tokens plus the modality key) to ``preprocess``.
     prepare = getattr(encoder, "preprocess", None) or encoder.tokenize
     order = list(range(len(pairs)))
@@ -139,8 +142,7 @@ def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, 
                     event = StepEvent(step=state.step, epoch=epoch + start / len(order), loss=running / count,
                                       sentences_per_second=sentences / elapsed)
                     progress.update(event)
-                    state.history.append({"step": state.step, "epoch": round(event.epoch, 4),
-                                          "train_loss": event.loss, "lr": scheduler.get_last_lr()[0]})
+                    record_history(state.history, event, scheduler.get_last_lr()[0])
                     running, sentences, tick = 0.0, 0, time.perf_counter()
     state.epoch, state.best_step = epochs, state.step
     encoder.eval()

@@ -3,13 +3,15 @@
 A checkpoint holds everything a resumed run needs to continue as if never stopped: the
 trainable weights, AdamW's moments, the scheduler position, the random number generator
 states and the loop state (epoch, batch within the epoch, best score, history). Tensors go
-to safetensors files; everything else to JSON.
+to safetensors files; everything else to JSON. Beside it, the best weights seen on dev are
+kept (the trainable ones only), to be loaded back when training ends.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,22 @@ from safetensors.torch import load_file, save_file
 
 from whet.errors import WhetError
 from whet.io.atomic import atomic_directory, existing_directory, write_json_atomic
+
+
+@dataclass(frozen=True)
+class CheckpointPaths:
+    """Where a run's checkpoints go, as one process of the run sees them."""
+
+    last: Path  # the latest complete checkpoint, written by the main process
+    best: Path  # the trainable weights that scored best on dev
+    process_rng: Path | None  # this process's own random state beside ``last``; None on the main process
+
+
+def checkpoint_paths(run_dir: Path, process_index: int) -> CheckpointPaths:
+    checkpoints = run_dir / "checkpoints"
+    # Each process draws its own dropout masks, so each other process keeps its random state beside the checkpoint.
+    process_rng = checkpoints / f"last-rng-{process_index}" if process_index else None
+    return CheckpointPaths(last=checkpoints / "last", best=checkpoints / "best", process_rng=process_rng)
 
 
 def trainable_state(model: Any) -> dict[str, torch.Tensor]:
@@ -84,6 +102,15 @@ def save_checkpoint(path: Path, *, model: Any, optimizer: torch.optim.Optimizer,
                                                "scheduler": scheduler.state_dict(), "rng": rng_meta})
 
 
+def write_checkpoint(paths: CheckpointPaths, *, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
+                     loop_state: dict) -> None:
+    """This process's part of a checkpoint: all of it on the main process, its random state on the others."""
+    if paths.process_rng is None:
+        save_checkpoint(paths.last, model=model, optimizer=optimizer, scheduler=scheduler, loop_state=loop_state)
+    else:
+        save_process_rng(paths.process_rng, step=loop_state["step"])
+
+
 def save_process_rng(path: Path, *, step: int) -> None:
     """Write the random state of a process other than the one writing the checkpoint: in a
     distributed run each process draws its own dropout masks."""
@@ -136,3 +163,16 @@ def load_checkpoint(path: Path, *, model: Any, optimizer: torch.optim.Optimizer,
         if own_state["step"] == state["loop"]["step"]:
             _restore_rng(load_file(str(own / "rng.safetensors")), own_state["rng"])
     return state["loop"]
+
+
+def save_trainable_weights(path: Path, model: Any) -> None:
+    """The model's trainable weights alone (the best seen on dev), replacing any older ones atomically."""
+    with atomic_directory(path) as tmp:
+        save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
+
+
+def load_trainable_weights(path: Path, model: Any) -> None:
+    """Load what ``save_trainable_weights`` wrote, if it wrote anything."""
+    found = existing_directory(path)
+    if found is not None:
+        model.load_state_dict(load_file(str(found / "trainable.safetensors")), strict=False)

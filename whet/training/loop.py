@@ -1,8 +1,8 @@
 """The training loop as a generator: it trains and evaluates, and the caller decides the rest.
 
 ``training_steps`` yields a ``StepEvent`` after every optimizer step. Early stopping,
-checkpoints, logging and interruption live in the caller (``whet.train``), not in flags
-here, so the loop reads top to bottom in one sitting.
+checkpoints, logging and interruption live in the caller (``whet.training.fit``), not in
+flags here, so the loop reads top to bottom in one sitting.
 """
 
 from __future__ import annotations

@@ -1,0 +1,60 @@
+"""The end of a ``whet train`` run: reports on dev and test with the best weights, the training
+curves, and the saved model with its card."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from whet.config import RunConfig
+from whet.training.evaluation import eval_settings, evaluate_features
+
+log = logging.getLogger("whet")
+
+
+def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, task: Any, data: Any,
+               collate: Callable, device: torch.device, max_length: int, state: Any, *, merge: bool,
+               train_seconds: float | None = None) -> dict:
+    """Final reports on dev (and test) with the best weights, plots, and the saved model with its card."""
+    from rich.console import Console
+
+    from whet import __version__
+    from whet.methods.common import count_parameters
+    from whet.metrics.report import plot_training_curves, render_report, write_report
+    from whet.models.model_card import data_files, training_figures, training_record
+    from whet.models.saved_model import ModelInfo, save_model
+
+    started = time.perf_counter()
+    results: dict[str, Any] = {"best_step": state.best_step}
+    splits = []
+    if data.dev:  # empty for a few-shot run without data.dev
+        splits.append(("dev", data.dev, config.data.dev or f"{config.data.dev_split:.0%} of {config.data.train}"))
+    if data.test:
+        splits.append(("test", data.test, config.data.test))
+    encode = functools.partial(task.encode, tokenizer=tokenizer, labels=data.labels, max_length=max_length,
+                               stride=config.data.stride, data=config.data)
+    settings = eval_settings(config.eval, config.training, config.data)
+    for split, examples, source in splits:
+        report, metrics = evaluate_features(model, task, examples, encode(examples), data.labels, settings, collate,
+                                            device, tokenizer=tokenizer)
+        report["dataset"] = str(source)
+        write_report(report, run_dir, name=f"{split}_report")
+        Console().print(render_report(report))
+        results[split] = metrics
+    if state.history:
+        plot_training_curves(state.history, run_dir / "training_curves.png")
+    training = training_record(command="whet train config.yaml", config=config.model_dump(),
+                               data=data_files(config.data, data, dev_split=config.data.dev_split),
+                               figures=training_figures(state, seconds=train_seconds),
+                               parameters=count_parameters(model))
+    info = ModelInfo(task=config.task, labels=data.labels, base_model=config.model, method=config.method.name,
+                     data=config.data.model_dump(), max_length=max_length, source_scheme=data.source_scheme,
+                     metrics=results, whet_version=__version__, training=training)
+    save_model(run_dir / "model", model, tokenizer, info, merge=merge)
+    log.info("model saved to %s (%.1fs for reports and saving)", run_dir / "model", time.perf_counter() - started)
+    return results

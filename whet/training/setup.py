@@ -1,0 +1,91 @@
+"""The set-up ``whet train`` and ``whet continual`` share, in the order they need it: the
+training settings with the task's defaults, the tokenizer and the window length (the method
+may take positions from every window), the model to train, then the method applied to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from whet.config import DataConfig, MethodConfig, TrainingConfig
+from whet.errors import ConfigError, WhetError
+
+log = logging.getLogger("whet")
+
+
+def with_task_defaults(training: TrainingConfig, task: Any) -> TrainingConfig:
+    """``training`` with the task's default head learning rate where none is set: at least
+    ``task.head_lr_floor`` (tasks without a floor train the head at ``lr``)."""
+    floor = task.head_lr_floor
+    if training.head_lr is not None or floor is None or training.lr >= floor:
+        return training
+    log.info("the new %s head trains at lr %g (training.head_lr sets another)", task.name, floor)
+    return training.model_copy(update={"head_lr": floor})
+
+
+def method_settings(method_config: MethodConfig) -> Any:
+    """The configured method's own settings (``method.<section>``), or None for a method without any."""
+    from whet.methods import METHODS
+
+    method = METHODS.get(method_config.name)
+    return getattr(method_config, method.section) if method.section else None
+
+
+def window_length(configured: int | None, model_limit: int, virtual_tokens: int) -> int:
+    """Tokens per input window: the configured length within the model's limit, less the
+    positions a prompt or prefix method puts before the input."""
+    length = min(configured or 10**9, model_limit - virtual_tokens)
+    if length < 16:
+        raise WhetError(f"the model takes {model_limit} positions and the method adds {virtual_tokens} virtual tokens, "
+                        f"leaving {model_limit - virtual_tokens} for the input; lower num_virtual_tokens")
+    return length
+
+
+def load_tokenizer_and_window(model: str, task: Any, data: DataConfig, method_config: MethodConfig) -> tuple[Any, int]:
+    """The tokenizer of ``model``, and the tokens per input window (``data.max_length`` within the
+    model's limit, less the method's virtual tokens)."""
+    from whet.methods import METHODS
+    from whet.models.pretrained import load_config as load_model_config
+    from whet.models.pretrained import load_tokenizer, model_max_length
+
+    method = METHODS.get(method_config.name)
+    tokenizer = load_tokenizer(model)
+    model_config = load_model_config(model)
+    if task.prepare is not None:  # e.g. a pad token for a causal LM that ships none, before encoding
+        task.prepare(tokenizer, model_config, data)
+    virtual_tokens = method.virtual_tokens(method_settings(method_config)) if method.virtual_tokens else 0
+    return tokenizer, window_length(data.max_length, model_max_length(tokenizer, model_config), virtual_tokens)
+
+
+def build_model(name: str, task: Any, labels: list[str], data: DataConfig, *, method_config: MethodConfig | None = None,
+                tokenizer: Any = None) -> Any:
+    """The model to train: the pretrained body plus a new head sized for ``labels``, or the
+    method's own model (such as PET's masked LM, which has no new head)."""
+    import transformers
+
+    from whet.methods import METHODS
+    from whet.models.pretrained import load_model
+
+    method = METHODS.get(method_config.name) if method_config is not None else None
+    if method is not None and method.build_model:
+        return method.build_model(name, tokenizer, labels, method_settings(method_config))
+    return load_model(getattr(transformers, task.auto_class), name, **task.model_kwargs(labels, data))
+
+
+def apply_method(model: Any, method_config: MethodConfig, task_name: str, peft_task_type: str | None,
+                 total_steps: int) -> Any:
+    """The model with the configured method applied (what trains, and any adapter added).
+    ``total_steps``: the optimizer steps of the run (AdaLoRA's rank schedule needs them)."""
+    from whet.methods import METHODS
+    from whet.methods.common import count_parameters
+
+    method = METHODS.get(method_config.name)
+    model = method.apply(model, method_settings(method_config), peft_task_type, total_steps=total_steps)
+    trainable, total = count_parameters(model)
+    if trainable == 0:
+        raise ConfigError(f"method {method_config.name} trains no parameter of this {task_name} model "
+                          f"(it has no new task head, or no biases); choose another method.name")
+    log.info("method %s: training %s of %s parameters (%.2f%%)", method_config.name, f"{trainable:,}",
+             f"{total:,}", 100 * trainable / total)
+    return model
