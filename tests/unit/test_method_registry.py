@@ -109,7 +109,7 @@ def test_checking_a_config_imports_no_torch():
 
 
 def test_windows_shrink_by_the_virtual_tokens():
-    from whet.train import window_length
+    from whet.training.setup import window_length
 
     assert window_length(None, 512, 0) == 512
     assert window_length(None, 512, 20) == 492
