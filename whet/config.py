@@ -248,18 +248,18 @@ class RunConfig(Section):
     @model_validator(mode="after")
     def _check_metric(self) -> RunConfig:
         # Needs the task, so it runs once every field is valid.
-        from whet.tasks import TASK_METRICS
+        from whet.tasks import TASKS
 
-        metrics = TASK_METRICS.get(self.task)
-        if metrics and self.training.metric is not None and self.training.metric not in metrics:
-            raise ValueError("training.metric: " + unknown_name_message("metric", self.training.metric, metrics))
-        if self.task == "causal-lm":
-            if self.training.metric in ("exact_match", "rouge_l") and not self.eval.generate:
-                raise ValueError(f"training.metric: {self.training.metric} is measured on generated replies; "
-                                 f"set eval.generate: true, or use loss or perplexity")
-            if self.model.startswith("builtin:"):
-                raise ValueError(f"model: {self.model} is an encoder, not a causal language model; set model to a "
-                                 f"GPT-2 or Llama-style model directory or hub id (e.g. model: gpt2)")
+        task, metric = TASKS.get(self.task), self.training.metric
+        if metric is not None and metric not in task.metrics:
+            raise ValueError("training.metric: " + unknown_name_message("metric", metric, task.metrics))
+        if metric in task.generated_text_metrics and not self.eval.generate:
+            others = " or ".join(m for m in task.metrics if m not in task.generated_text_metrics)
+            raise ValueError(f"training.metric: {metric} is measured on generated replies; "
+                             f"set eval.generate: true, or use {others}")
+        if task.generates and self.model.startswith("builtin:"):
+            raise ValueError(f"model: {self.model} is an encoder, not a causal language model; set model to a "
+                             f"GPT-2 or Llama-style model directory or hub id (e.g. model: gpt2)")
         return self
 
     @model_validator(mode="after")

@@ -90,11 +90,12 @@ def load_generator(name: str | Path) -> tuple[Any, Any]:
 
     from whet.models.pretrained import load_config, load_model, load_tokenizer
     from whet.models.saved_model import METADATA, load_saved_model, read_info
+    from whet.tasks import TASKS
 
     name = str(name)
     if (Path(name) / METADATA).is_file() or Path(name + ".old", METADATA).is_file():
         info = read_info(Path(name))
-        if info.task != "causal-lm":
+        if not TASKS.get(info.task).generates:
             raise ModelError(f"{name} is a {info.task} model; whet generate needs a causal-lm model "
                              f"(use whet predict for this one)")
         model, tokenizer, _ = load_saved_model(Path(name))

@@ -45,7 +45,7 @@ class Predictor:
         from whet.models.inference import run_model
 
         logits, _, _ = run_model(self.model, features, self.collate, max_sentences=batch_size, max_tokens=max_tokens,
-                                 device=self.device, reduce=getattr(self.task, "reduce_outputs", None))
+                                 device=self.device, reduce=self.task.reduce_outputs)
         return logits
 
     def predict(self, inputs: Iterable[Any], *, batch_size: int = 64, max_tokens: int = 16384) -> list[dict]:
@@ -97,7 +97,7 @@ class Predictor:
         features = self._encode(examples)
         logits = self._logits(features, batch_size, max_tokens)
         report, _ = self.task.evaluate(examples, features, logits, self.labels, data, mode)
-        if generate and hasattr(self.task, "generation_metrics"):
+        if generate and self.task.generation_metrics is not None:
             extra, _ = self.task.generation_metrics(self.model, self.tokenizer, examples,
                                                     max_new_tokens=max_new_tokens, batch_size=batch_size)
             report.update(extra)
@@ -107,7 +107,7 @@ class Predictor:
 
 def read_prediction_inputs(path: Path, encoding: str = "utf-8") -> Iterator[Any]:
     """Inputs from a file, lazily: JSONL records (or strings), or plain text with one input per line."""
-    from whet.data.formats import input_records
+    from whet.data.text_files import input_records
 
     for _, record in input_records(path, encoding):
         yield record

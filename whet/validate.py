@@ -34,14 +34,9 @@ def data_problems(config: RunConfig) -> list[str]:
         if file is None:
             continue
         try:
-            examples = task.read(file, config.data)
+            examples = task.read(file, config.data)  # the readers check each record, NER tags included
             if not examples:
                 problems.append(f"data.{split}: {file} holds no examples")
-            elif hasattr(task, "source_scheme"):
-                from whet.data.schemes import check_tags
-
-                for example in examples:
-                    check_tags(example.tags, example.source)
             elif split == "train" and config.method.name == "fewshot" and config.method.fewshot.shots:
                 from whet.fewshot.shots import sample_per_class
 

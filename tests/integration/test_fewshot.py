@@ -55,7 +55,7 @@ def test_saved_head_is_the_logistic_regression_on_the_fine_tuned_embeddings(fews
     from sentence_transformers import SentenceTransformer
     from sklearn.linear_model import LogisticRegression
 
-    from whet.data.formats import read_classification_file
+    from whet.tasks.sequence_classification import read_classification_file
     from whet.fewshot.shots import sample_per_class
 
     run_dir, _ = fewshot_run

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from whet.config import DataConfig
 from whet.data.examples import TaggedSentence
-from whet.tasks.token_classification import IGNORE, TASK, tags_for_types, word_windows
+from whet.tasks.token_classification import IGNORE, TASK, decode, tags_for_types, word_windows
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_long_sentence_is_windowed_and_every_word_predicted_once(tokenizer):
         for p in positions:
             rows[p, 1] = 5.0 if min(p - positions[0], positions[-1] - p) >= 2 else 0.0
         logits.append(rows)
-    tags, _ = TASK.decode([sentence], features, logits, labels)
+    tags, _ = decode([sentence], features, logits, labels)
     # Words that are central in some window take that window's (confident B-X) prediction.
     interior = tags[0][2:-2]
     assert interior.count("B-X") == len(interior)
@@ -88,5 +88,5 @@ def test_word_without_subwords_is_predicted_outside(tokenizer):
     labels = tags_for_types(["LOC"], "iob2")
     features = TASK.encode([sentence], tokenizer, labels, max_length=16, stride=4, data=DataConfig())
     logits = [np.full((len(f["input_ids"]), len(labels)), 0.0) for f in features]
-    tags, scores = TASK.decode([sentence], features, logits, labels)
+    tags, scores = decode([sentence], features, logits, labels)
     assert len(tags[0]) == 2 and tags[0][0] == "O"

@@ -9,10 +9,10 @@ import pytest
 
 from tests.conftest import CHATML
 from whet.config import DataConfig
-from whet.data.causal_lm import prompt_of, read_lm_file, read_prompts
+from whet.data.causal_lm import prompt_of, read_prompts
 from whet.data.examples import LMExample
 from whet.errors import DataError
-from whet.tasks.causal_lm import IGNORE, TASK, pack
+from whet.tasks.causal_lm import IGNORE, TASK, pack, read_lm_file
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "count:"},
         {"role": "assistant", "content": "one two"}, {"role": "user", "content": "colors:"},

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from whet.data.conll import read_conll, write_conll
 from whet.data.examples import TaggedSentence
-from whet.data.formats import detect_format, read_ner_file
+from whet.tasks import detect_format
+from whet.tasks.token_classification import read_ner_file
 from whet.errors import DataError
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from whet.data.multiple_choice import read_choice_file
 from whet.errors import DataError
+from whet.tasks.multiple_choice import read_choice_file
 
 GOOD = {"question": "Which one is a fruit?", "options": ["a hammer", "a pear", "a cloud"], "answer": 1}
 

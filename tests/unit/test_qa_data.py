@@ -7,8 +7,8 @@ import json
 import pytest
 
 from whet.data.examples import Answer
-from whet.data.qa import read_qa_file
 from whet.errors import DataError
+from whet.tasks.question_answering import read_qa_file
 
 CONTEXT = "Ana Silva lives in Porto. She works as a baker."
 

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from whet.data.examples import TextExample
-from whet.data.formats import detect_format, read_classification_file
 from whet.data.tabular import read_text_examples
+from whet.tasks import detect_format
+from whet.tasks.sequence_classification import read_classification_file
 from whet.errors import DataError
 
 

@@ -19,21 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from whet.data.examples import LMExample
-from whet.data.formats import CAUSAL_LM, detect_format, json_records, read_text_file
+from whet.data.text_files import input_records, json_records, read_text_file
 from whet.errors import DataError
 
 
-def read_lm_file(path: str | Path, *, format: str = "auto", encoding: str = "utf-8",
-                 text_column: str = "text") -> list[LMExample]:
-    """Read a causal-lm data file (plain text or JSON Lines) into examples, in file order.
+def read_lm_examples(path: str | Path, format: str, *, encoding: str = "utf-8",
+                     text_column: str = "text") -> list[LMExample]:
+    """Read a causal-lm data file in ``format`` ("text" or "jsonl") into examples, in file order.
 
     Raises:
         DataError: A record has none of the known fields, a field has the wrong type or is
             empty, or a chat is malformed; the message names the file and line.
     """
-    detected = detect_format(path, format, CAUSAL_LM)
     text = read_text_file(path, encoding)
-    if detected == "text":
+    if format == "text":
         return text_documents(text, path)
     return [lm_record(record, where, text_column) for where, record in json_records(text, path)]
 
@@ -124,7 +123,5 @@ def prompt_of(record: Any, where: str) -> str | list[dict]:
 def read_prompts(path: Path, encoding: str = "utf-8") -> Iterator[tuple[str, dict, str | list[dict]]]:
     """``(file:line, record, prompt)`` for each input of a generation file, lazily: JSON Lines
     (strings, or objects with 'prompt' or 'messages'), or any other file with one prompt per line."""
-    from whet.data.formats import input_records
-
     for where, record in input_records(path, encoding):
         yield where, record if isinstance(record, dict) else {"prompt": record}, prompt_of(record, where)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from whet.data.examples import TaggedSentence
-from whet.data.formats import read_text_file
+from whet.data.text_files import read_text_file
 from whet.data.schemes import check_tags
 from whet.errors import DataError
 

@@ -16,24 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from whet.data.examples import ChoiceExample
-from whet.data.formats import MULTIPLE_CHOICE, detect_format, json_records, read_text_file
+from whet.data.text_files import json_records, read_text_file
 from whet.errors import DataError
 
 
-def read_choice_file(path: str | Path, *, format: str = "auto", encoding: str = "utf-8",
-                     require_answers: bool = True) -> list[ChoiceExample]:
+def read_choice_jsonl(path: str | Path, *, encoding: str = "utf-8",
+                      require_answers: bool = True) -> list[ChoiceExample]:
     """Read a multiple-choice JSON Lines file.
 
     Args:
         path: The data file.
-        format: "jsonl" or "auto".
         encoding: Python codec name.
         require_answers: False when reading questions to predict on (``answer`` may be missing).
 
     Returns:
         The questions, in file order.
     """
-    detect_format(path, format, MULTIPLE_CHOICE)
     examples = [choice_example(record, where, require_answer=require_answers)
                 for where, record in json_records(read_text_file(path, encoding), path)]
     check_option_counts(examples)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from whet.data.examples import TaggedSentence
-from whet.data.formats import json_records, read_text_file
+from whet.data.text_files import json_records, read_text_file
 from whet.data.schemes import check_tags
 from whet.data.words import split_words
 from whet.errors import DataError

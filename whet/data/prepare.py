@@ -34,7 +34,7 @@ def read_split(task: Any, path: str, data: DataConfig, setting: str, *,
     examples = task.read(path, data, require_labels=True)
     if not examples:
         raise DataError(f"{path}: no examples found; is {setting} the right file?")
-    if hasattr(task, "source_scheme"):
+    if task.source_scheme is not None:
         source_scheme = source_scheme or task.source_scheme(examples, data)
         examples = task.convert(examples, source_scheme, data.label_scheme)
     return examples, source_scheme

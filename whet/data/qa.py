@@ -23,17 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from whet.data.examples import Answer, QAExample
-from whet.data.formats import QUESTION_ANSWERING, detect_format, json_records, read_text_file
+from whet.data.text_files import json_records, read_text_file
 from whet.errors import DataError
 
 
-def read_qa_file(path: str | Path, *, format: str = "auto", encoding: str = "utf-8",
-                 require_answers: bool = True) -> list[QAExample]:
-    """Read a question-answering file in SQuAD JSON or JSON Lines format.
+def read_qa_examples(path: str | Path, format: str, *, declared: bool = False, encoding: str = "utf-8",
+                     require_answers: bool = True) -> list[QAExample]:
+    """Read a question-answering file in ``format``, "squad" (SQuAD JSON) or "jsonl".
 
     Args:
         path: The data file.
-        format: "squad", "jsonl" or "auto" (a .json file is looked into, a .jsonl is JSON Lines).
+        format: "squad" or "jsonl". A .json file may hold either, so a "squad" file that
+            turns out to be JSON Lines is read as such, unless ``declared``.
+        declared: The user set data.format to "squad": a file that is not SQuAD JSON is an error.
         encoding: Python codec name.
         require_answers: False when reading questions to predict on: a record without
             ``answers`` gives an example whose ``answers`` is None.
@@ -41,9 +43,8 @@ def read_qa_file(path: str | Path, *, format: str = "auto", encoding: str = "utf
     Returns:
         The questions, in file order.
     """
-    detected = detect_format(path, format, QUESTION_ANSWERING)
     text = read_text_file(path, encoding)
-    document = _squad_document(text, path, declared=format == "squad") if detected == "squad" else None
+    document = _squad_document(text, path, declared=declared) if format == "squad" else None
     if document is None:
         return [qa_example(record, where, require_answers=require_answers)
                 for where, record in json_records(text, path)]

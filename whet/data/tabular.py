@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from whet.data.examples import TextExample
-from whet.data.formats import json_records, read_text_file
+from whet.data.text_files import json_records, read_text_file
 from whet.errors import DataError
 
 TABULAR_FORMATS = ("jsonl", "csv", "tsv")

@@ -1,14 +1,16 @@
 """Evaluation reports: a rich table for the terminal, Markdown, JSON and PNG plots.
 
-A report is a plain dict, built by the evaluation code from the metric functions in
-``whet.metrics``:
+A report is a plain dict, built by a task's ``evaluate`` from the metric functions in
+``whet.metrics``. A task with tables of its own gives them as its ``report_tables`` hook,
+found in the task registry by the report's "task"; this module draws the parts every report
+shares and the tables those hooks ask for (``score_table``, ``confusion_png``, ...):
 
 * token classification: ``{"task": "token-classification", "entity": <ner_report without
   "token">, "token": <label_table over tags>}``
 * sequence classification: ``{"task": "sequence-classification", "classes":
   <classification_report or multilabel_report>, "multi_label": bool}``
 
-* any other task (causal-lm, question answering, multiple choice): ``{"task": ...,
+* a task without tables (causal-lm, question answering, multiple choice): ``{"task": ...,
   "metrics": {name: number}}``, optionally with ``"generation"`` (``{name: number}`` about
   generated text), ``"samples"`` (a list of ``{column: text}`` rows, e.g. prompt, reference
   and generated reply), ``"breakdown"`` (``{group: {name: number}}``, the metrics of groups
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -38,9 +40,8 @@ from rich.text import Text
 from whet.io.atomic import write_bytes_atomic as _write_bytes_atomic
 from whet.io.atomic import write_json_atomic, write_text_atomic
 
-TOKEN_TASK = "token-classification"
-SEQUENCE_TASK = "sequence-classification"
-TASKS = (TOKEN_TASK, SEQUENCE_TASK)
+if TYPE_CHECKING:
+    from whet.tasks.base import ReportTables
 
 # Past these sizes a confusion matrix stops being readable in a terminal / a Markdown page.
 CONSOLE_MATRIX_MAX = 20
@@ -49,7 +50,7 @@ MARKDOWN_MATRIX_MAX = 30
 PLOT_ANNOTATE_MAX = 30
 
 _METRICS = ("precision", "recall", "f1")
-_AVERAGES = ("micro", "macro", "weighted")
+AVERAGES = ("micro", "macro", "weighted")
 
 
 # ---------------------------------------------------------------------------------------
@@ -71,39 +72,12 @@ def render_report(report: dict) -> RenderableType:
         >>> from rich.console import Console
         >>> Console().print(render_report(report))  # doctest: +SKIP
     """
+    tables = _tables(report)
     parts: list[RenderableType] = [Text(_summary_line(report), style="bold")]
     warning = _unknown_labels_line(report)
     if warning:
         parts.append(Text(f"Warning: {warning}", style="yellow"))
-    task = _task(report)
-    if task not in TASKS:
-        return Group(*parts, *_rich_metrics(report))
-    if task == TOKEN_TASK:
-        entity = report["entity"]
-        parts.append(_rich_table("Entities", "type", entity["per_type"], {f"{a} avg": entity[a] for a in _AVERAGES}))
-        token = report.get("token")
-        if token:
-            parts.append(
-                Text(
-                    f"Tokens: accuracy {_fmt(token['accuracy'])}, macro F1 {_fmt(token['macro']['f1'])}, "
-                    f"weighted F1 {_fmt(token['weighted']['f1'])} over {token['samples']} tags"
-                )
-            )
-    else:
-        classes = report["classes"]
-        if report.get("multi_label"):
-            averages = {f"{a} avg": classes[a] for a in _AVERAGES}
-            parts.append(_rich_table("Labels", "label", classes["per_class"], averages))
-            parts.append(Text(f"Subset accuracy (exact match): {_fmt(classes['subset_accuracy'])}"))
-        else:
-            averages = {f"{a} avg": classes[a] for a in ("macro", "weighted")}
-            parts.append(_rich_table("Classes", "class", classes["per_class"], averages))
-            parts.append(
-                Text(f"Accuracy {_fmt(classes['accuracy'])}, macro F1 {_fmt(classes['macro']['f1'])}")
-            )
-            if len(classes["labels"]) <= CONSOLE_MATRIX_MAX:
-                parts.append(_rich_confusion(classes["labels"], classes["confusion_matrix"]))
-    return Group(*parts)
+    return Group(*parts, *(tables.console(report) if tables else _rich_metrics(report)))
 
 
 def _rich_metrics(report: dict) -> list[RenderableType]:
@@ -134,7 +108,8 @@ def _rich_metrics(report: dict) -> list[RenderableType]:
     return parts
 
 
-def _rich_table(title: str, first: str, rows: dict[str, dict], averages: dict[str, dict]) -> Table:
+def score_table(title: str, first: str, rows: dict[str, dict], averages: dict[str, dict]) -> Table:
+    """Precision, recall, F1 and support of each row (class, entity type), then the averages in bold."""
     table = Table(title=title, title_justify="left")
     table.add_column(first)
     for column in (*_METRICS, "support"):
@@ -148,7 +123,7 @@ def _rich_table(title: str, first: str, rows: dict[str, dict], averages: dict[st
     return table
 
 
-def _rich_confusion(labels: list[str], matrix: list[list[int]]) -> Table:
+def confusion_table(labels: list[str], matrix: list[list[int]]) -> Table:
     # The "gold \\ pred" corner says which axis is which; a longer title would wrap.
     table = Table(title="Confusion matrix", title_justify="left")
     table.add_column("gold \\ pred")
@@ -178,7 +153,8 @@ def report_markdown(report: dict) -> str:
     Returns:
         The Markdown text, ending with a newline.
     """
-    lines = ["# Evaluation report", "", f"- Task: {_task(report)}"]
+    tables = _tables(report)
+    lines = ["# Evaluation report", "", f"- Task: {report.get('task')}"]
     if report.get("dataset") is not None:
         lines.append(f"- Dataset: `{report['dataset']}`")
     if report.get("examples") is not None:
@@ -188,58 +164,40 @@ def report_markdown(report: dict) -> str:
     warning = _unknown_labels_line(report)
     if warning:
         lines += ["", f"> **Warning:** {warning}"]
-    if _task(report) not in TASKS:
-        lines += ["", "## Metrics", "", "| metric | value |", "|---|---:|"]
-        lines += [f"| {_md(name)} | {value} |" for name, value in _flat_metrics(report)]
-        breakdown = report.get("breakdown") or {}
-        if breakdown:
-            columns = _breakdown_columns(breakdown)
-            lines += ["", "## By group", "", "| | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
-            lines += [f"| {_md(name)} | " + " | ".join(_number(row.get(c)) for c in columns) + " |"
-                      for name, row in breakdown.items()]
-        if report.get("notes"):
-            lines += ["", *report["notes"]]
-        samples = report.get("samples") or []
-        if samples:
-            columns = list(samples[0])
-            lines += ["", "## Samples", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
-            lines += ["| " + " | ".join(_md(str(s[c])).replace("\n", " ") for c in columns) + " |" for s in samples]
-        return "\n".join(lines) + "\n"
-    if _task(report) == TOKEN_TASK:
-        entity = report["entity"]
-        lines += ["", "## Entities", ""]
-        lines += _md_table("type", entity["per_type"], {f"{a} avg": entity[a] for a in _AVERAGES})
-        token = report.get("token")
-        if token:
-            lines += ["", "## Tokens", "", f"Accuracy: {_fmt(token['accuracy'])} over {token['samples']} tags", ""]
-            lines += _md_table("tag", token["per_class"], {f"{a} avg": token[a] for a in ("macro", "weighted")})
-    else:
-        classes = report["classes"]
-        lines += ["", "## Classes", ""]
-        if report.get("multi_label"):
-            lines.append(f"Subset accuracy (exact match): {_fmt(classes['subset_accuracy'])}")
-            lines.append("")
-            lines += _md_table("label", classes["per_class"], {f"{a} avg": classes[a] for a in _AVERAGES})
-        else:
-            lines.append(f"Accuracy: {_fmt(classes['accuracy'])}, macro F1: {_fmt(classes['macro']['f1'])}")
-            lines.append("")
-            lines += _md_table("class", classes["per_class"], {f"{a} avg": classes[a] for a in ("macro", "weighted")})
-            labels = classes["labels"]
-            if len(labels) <= MARKDOWN_MATRIX_MAX:
-                lines += ["", "## Confusion matrix", "", "Rows are gold labels, columns predicted labels.", ""]
-                lines.append("| gold \\ pred | " + " | ".join(_md(x) for x in labels) + " |")
-                lines.append("|---|" + "---:|" * len(labels))
-                for label, counts in zip(labels, classes["confusion_matrix"]):
-                    lines.append(f"| {_md(label)} | " + " | ".join(str(c) for c in counts) + " |")
+    if tables:
+        return "\n".join(lines + tables.markdown(report)) + "\n"
+    lines += ["", "## Metrics", "", "| metric | value |", "|---|---:|"]
+    lines += [f"| {_md(name)} | {value} |" for name, value in _flat_metrics(report)]
+    breakdown = report.get("breakdown") or {}
+    if breakdown:
+        columns = _breakdown_columns(breakdown)
+        lines += ["", "## By group", "", "| | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+        lines += [f"| {_md(name)} | " + " | ".join(_number(row.get(c)) for c in columns) + " |"
+                  for name, row in breakdown.items()]
+    if report.get("notes"):
+        lines += ["", *report["notes"]]
+    samples = report.get("samples") or []
+    if samples:
+        columns = list(samples[0])
+        lines += ["", "## Samples", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+        lines += ["| " + " | ".join(_md(str(s[c])).replace("\n", " ") for c in columns) + " |" for s in samples]
     return "\n".join(lines) + "\n"
 
 
-def _md_table(first: str, rows: dict[str, dict], averages: dict[str, dict]) -> list[str]:
+def markdown_score_table(first: str, rows: dict[str, dict], averages: dict[str, dict]) -> list[str]:
+    """``score_table`` as Markdown lines."""
     lines = [f"| {first} | precision | recall | f1 | support |", "|---|---:|---:|---:|---:|"]
     for name, row in rows.items():
         lines.append(f"| {_md(name)} | " + " | ".join(_cells(row)) + " |")
     for name, row in averages.items():
         lines.append(f"| **{name}** | " + " | ".join(_cells(row)) + " |")
+    return lines
+
+
+def markdown_confusion(labels: list[str], matrix: list[list[int]]) -> list[str]:
+    """A confusion matrix as Markdown lines: gold labels down, predicted labels across."""
+    lines = ["| gold \\ pred | " + " | ".join(_md(x) for x in labels) + " |", "|---|" + "---:|" * len(labels)]
+    lines += [f"| {_md(label)} | " + " | ".join(str(c) for c in counts) + " |" for label, counts in zip(labels, matrix)]
     return lines
 
 
@@ -270,28 +228,18 @@ def write_report(report: dict, out_dir: Path, *, name: str = "report") -> list[P
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    task = _task(report)
+    tables = _tables(report)
     json_path = out_dir / f"{name}.json"
     markdown_path = out_dir / f"{name}.md"
     write_json_atomic(json_path, report)
     write_text_atomic(markdown_path, report_markdown(report))
     written = [json_path, markdown_path]
-    if task not in TASKS:  # flat metrics: the tables say it all
+    if tables is None:  # flat metrics: the tables say it all
         return written
-
-    if task == TOKEN_TASK:
-        rows, what = report["entity"]["per_type"], "entity type"
-    else:
-        rows, what = report["classes"]["per_class"], "label" if report.get("multi_label") else "class"
-    if rows:
-        f1_path = out_dir / f"{name}_f1_by_type.png"
-        _write_bytes_atomic(f1_path, _f1_bars_png(rows, what))
-        written.append(f1_path)
-    if task == SEQUENCE_TASK and not report.get("multi_label"):
-        classes = report["classes"]
-        matrix_path = out_dir / f"{name}_confusion_matrix.png"
-        _write_bytes_atomic(matrix_path, _confusion_png(classes["labels"], classes["confusion_matrix"]))
-        written.append(matrix_path)
+    for suffix, png in tables.plots(report):
+        path = out_dir / f"{name}_{suffix}.png"
+        _write_bytes_atomic(path, png)
+        written.append(path)
     return written
 
 
@@ -341,7 +289,8 @@ def plot_training_curves(history: list[dict], path: Path) -> Path:
     return path
 
 
-def _f1_bars_png(rows: dict[str, dict], what: str) -> bytes:
+def f1_bars_png(rows: dict[str, dict], what: str) -> bytes:
+    """Horizontal F1 bars, one per row (class, entity type), each labelled with its score and support."""
     names = list(rows)
     scores = [rows[n]["f1"] for n in names]
     # The figure grows with the number of bars, up to a height image viewers still open.
@@ -363,7 +312,8 @@ def _f1_bars_png(rows: dict[str, dict], what: str) -> bytes:
     return _png_bytes(figure, canvas)
 
 
-def _confusion_png(labels: list[str], matrix: list[list[int]]) -> bytes:
+def confusion_png(labels: list[str], matrix: list[list[int]]) -> bytes:
+    """A confusion matrix as a heat map, normalised by row."""
     import numpy as np
 
     counts = np.asarray(matrix, dtype=np.int64)
@@ -416,11 +366,16 @@ def _png_bytes(figure: Any, canvas: Any) -> bytes:
 # Shared helpers
 
 
-def _task(report: dict) -> str:
+def _tables(report: dict) -> ReportTables | None:
+    """The report's task's own tables; None for a report of flat metrics."""
+    from whet.tasks import TASKS
+
     task = report.get("task")
-    if task not in TASKS and "metrics" not in report:
-        raise ValueError(f"report task {task!r} is not one of {', '.join(TASKS)} and the report has no metrics")
-    return task
+    tables = TASKS.get(task).report_tables if task in TASKS else None
+    if tables is None and "metrics" not in report:
+        with_tables = [name for name in TASKS.names() if TASKS.get(name).report_tables]
+        raise ValueError(f"report task {task!r} is not one of {', '.join(with_tables)} and the report has no metrics")
+    return tables
 
 
 def _flat_metrics(report: dict) -> list[tuple[str, str]]:
@@ -431,7 +386,7 @@ def _flat_metrics(report: dict) -> list[tuple[str, str]]:
 
 
 def _summary_line(report: dict) -> str:
-    line = f"Evaluation ({_task(report)}"
+    line = f"Evaluation ({report.get('task')}"
     if report.get("multi_label"):
         line += ", multi-label"
     if report.get("mode"):
@@ -475,14 +430,15 @@ def _number(value: Any) -> str:
     """Counts as integers, scores with 4 decimals, a missing value as an empty cell."""
     if value is None:
         return ""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else _fmt(value)
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else fmt(value)
 
 
 def _cells(row: dict) -> list[str]:
-    return [*(_fmt(row[m]) for m in _METRICS), str(int(row["support"]))]
+    return [*(fmt(row[m]) for m in _METRICS), str(int(row["support"]))]
 
 
-def _fmt(value: float) -> str:
+def fmt(value: float) -> str:
+    """A score as the tables show it: 4 decimals."""
     return f"{float(value):.4f}"
 
 

@@ -26,11 +26,6 @@ if TYPE_CHECKING:
 
 README = "README.md"
 
-# The hub's pipeline tags of whet's tasks. The hub has no multiple-choice pipeline: that card has
-# no pipeline_tag, and its results name the task "multiple-choice", as transformers' Trainer cards do.
-PIPELINE_TAGS = {"token-classification": "token-classification", "sequence-classification": "text-classification",
-                 "question-answering": "question-answering", "causal-lm": "text-generation"}
-
 EXPORTS = {
     "merged": "the adapter merged into the base weights, a full model that predicts as the adapter did "
               "(within float rounding)",
@@ -68,10 +63,12 @@ def model_card(info: ModelInfo, *, name: str, library_name: str | None, export: 
     """The card of a model: metadata from ``info`` in the hub's form, then the body."""
     from huggingface_hub import ModelCard, ModelCardData
 
+    from whet.tasks import TASKS
+
     results = eval_results(info)
     tags = ["whet", info.method] + ([export] if export else [])
     data = ModelCardData(base_model=base_model_id(info.base_model), library_name=library_name,
-                         pipeline_tag=PIPELINE_TAGS.get(info.task), tags=tags,
+                         pipeline_tag=TASKS.get(info.task).pipeline_tag, tags=tags,
                          model_name=name if results else None, eval_results=results or None)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{card_body(info, name=name, export=export, source=source)}")
 
@@ -115,7 +112,10 @@ def eval_results(info: ModelInfo) -> list[EvalResult]:
     """Every number of the dev and test metrics in ``info``, as the hub's evaluation results."""
     from huggingface_hub import EvalResult
 
-    task_type = PIPELINE_TAGS.get(info.task, info.task)
+    from whet.tasks import TASKS
+
+    # A task without a hub pipeline (multiple choice) is named by its own name, as transformers' Trainer cards do.
+    task_type = TASKS.get(info.task).pipeline_tag or info.task
     results = []
     for split, metrics in split_metrics(info).items():
         dataset = split_file(info, split)

@@ -17,32 +17,34 @@ from whet.errors import ModelError
 
 FILE = "model.onnx"
 OPSET = 18
-EXPORTABLE_TASKS = ("token-classification", "sequence-classification", "question-answering", "multiple-choice")
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def check_exportable(task: str, method: str) -> None:
     from whet.models.saved_model import own_model_loader
+    from whet.tasks import TASKS
 
-    if task not in EXPORTABLE_TASKS:
-        raise ModelError(f"ONNX export is for {', '.join(EXPORTABLE_TASKS)} models; this one is {task} "
-                         f"(generation needs a decoding loop that an ONNX graph of one forward pass does not hold)")
+    spec = TASKS.get(task)
+    if not spec.onnx_outputs:
+        exportable = [name for name in TASKS.names() if TASKS.get(name).onnx_outputs]
+        why = (" (generation needs a decoding loop that an ONNX graph of one forward pass does not hold)"
+               if spec.generates else "")
+        raise ModelError(f"ONNX export is for {', '.join(exportable)} models; this one is {task}{why}")
     if own_model_loader(method):
         raise ModelError(f"this model was trained with method {method}, whose model is not a transformers model; "
                          f"ONNX export is for the other methods")
-
-
-def _output_names(task: str) -> list[str]:
-    return ["start_logits", "end_logits"] if task == "question-answering" else ["logits"]
 
 
 def _example_inputs(model: Any, tokenizer: Any, task: str) -> dict[str, torch.Tensor]:
     """Two rows of random ids, the second padded: the traced graph keeps the attention-mask path."""
     import inspect
 
+    from whet.tasks import TASKS
+
     accepted = inspect.signature(model.forward).parameters
     names = [n for n in INPUT_NAMES if n in accepted and n in tokenizer.model_input_names]
-    shape = (2, 2, 8) if task == "multiple-choice" else (2, 8)
+    # Two rows of 8 tokens; a middle axis (multiple choice's options) gets two entries too.
+    shape = tuple(8 if axis == "sequence" else 2 for axis in TASKS.get(task).input_axes)
     generator = torch.Generator().manual_seed(0)
     inputs = {}
     for name in names:
@@ -60,13 +62,11 @@ def _example_inputs(model: Any, tokenizer: Any, task: str) -> dict[str, torch.Te
 def export_onnx(model: Any, tokenizer: Any, task: str, path: Path) -> dict[str, Any]:
     """Write ``model`` (a plain transformers model in eval mode) to ``path`` as ONNX; what
     ``whet.json`` records of it."""
+    from whet.tasks import TASKS
+
     inputs = _example_inputs(model, tokenizer, task)
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    if task == "multiple-choice":
-        axes = {0: batch, 1: torch.export.Dim("choices"), 2: sequence}
-    else:
-        axes = {0: batch, 1: sequence}
-    outputs = _output_names(task)
+    axes = {i: torch.export.Dim(name) for i, name in enumerate(TASKS.get(task).input_axes)}
+    outputs = list(TASKS.get(task).onnx_outputs)
     model.eval()
     # The exporter and its graph optimiser log every step, and warn about operators of packages
     # that are not installed (torchvision).

@@ -105,8 +105,9 @@ class ModelRegistry:
 
     def _load_full(self, served: ServedModel) -> None:
         from whet.predict import Predictor
+        from whet.tasks import TASKS
 
-        if served.info.task == "causal-lm":
+        if TASKS.get(served.info.task).generates:
             from whet.generate import load_generator
 
             served.generator = load_generator(served.path)
@@ -123,12 +124,13 @@ class ModelRegistry:
         from whet.tasks import TASKS
 
         info = served.info
+        task = TASKS.get(info.task)
         key = (info.task, info.base_model)
         base = self.bases.get(key)
         if base is None:
             # The base config saved beside the adapter carries this adapter's head size.
             config = transformers.AutoConfig.from_pretrained(str(served.path))
-            weights = load_model(getattr(transformers, TASKS.get(info.task).auto_class), info.base_model, config=config)
+            weights = load_model(getattr(transformers, task.auto_class), info.base_model, config=config)
             base = SharedBase(key=key, model=None)
             adapter_key = base.new_adapter_key()
             with quiet_transformers():
@@ -143,7 +145,7 @@ class ModelRegistry:
         served.base = base
         served.lane = f"{info.task}:{info.base_model}"
         tokenizer = load_tokenizer(str(served.path))
-        if info.task == "causal-lm":
+        if task.generates:
             from whet.generate import ensure_pad_token
 
             ensure_pad_token(tokenizer)

@@ -1,7 +1,12 @@
-"""Tasks: each module under this package is one task (head, preprocessing, decoding, metrics).
+"""Tasks: each module under this package is one task (head, data formats, encoding, decoding,
+metrics, report tables) and exposes ``TASK``, a :class:`whet.tasks.base.Task`.
 
-A task module exposes ``TASK``, an object following :class:`whet.tasks.base.Task`.
+Adding a task is one module and one line here.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
 
 from whet.registry import Registry
 
@@ -12,13 +17,25 @@ TASKS.register("causal-lm", "whet.tasks.causal_lm:TASK")
 TASKS.register("question-answering", "whet.tasks.question_answering:TASK")
 TASKS.register("multiple-choice", "whet.tasks.multiple_choice:TASK")
 
-# The dev metrics each task reports, known without importing the task (config validation).
-TASK_METRICS = {
-    "token-classification": ("f1", "precision", "recall", "macro_f1", "accuracy", "loss"),
-    "sequence-classification": ("accuracy", "macro_f1", "f1", "loss"),
-    "causal-lm": ("loss", "perplexity", "exact_match", "rouge_l"),
-    "question-answering": ("f1", "exact_match", "loss"),
-    "multiple-choice": ("accuracy", "loss"),
-}
-DEFAULT_METRIC = {"token-classification": "f1", "sequence-classification": "accuracy", "causal-lm": "loss",
-                  "question-answering": "f1", "multiple-choice": "accuracy"}
+
+def detect_format(path: str | Path, declared: str = "auto", task: str = "token-classification") -> str:
+    """Decide the format of a data file from ``data.format`` or the file's extension.
+
+    Args:
+        path: The data file.
+        declared: ``data.format``; "auto" means use the extension.
+        task: The task name; its record lists the formats and what each extension means.
+
+    Returns:
+        The format name.
+
+    Raises:
+        DataError: The declared format does not fit the task, or the extension is unknown.
+
+    Example:
+        >>> detect_format("train.tsv", task="token-classification")
+        'conll'
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS.names())}")
+    return TASKS.get(task).detect_format(path, declared)

@@ -1,59 +1,102 @@
-"""The seam every task implements. Tasks are plain objects; nothing inherits from this.
+"""The seam every task fills: a record of plain functions and facts.
 
-Optional hooks, called only when a task defines them:
-
-* ``prepare(tokenizer, model_config, data)``: check the pretrained model suits the task and
-  complete the tokenizer (a pad token, a chat template) before anything is encoded.
-* ``reduce_outputs(outputs, batch) -> np.ndarray``: per-row values that evaluation keeps
-  instead of the logits (a language model's logits are too large to keep for a dev set).
-* ``generation_metrics(model, tokenizer, examples, *, max_new_tokens, batch_size)``: scores of
-  generated text, ``(report additions, metrics)``, computed when ``eval.generate`` is on.
-* ``source_scheme`` / ``convert``: see token classification.
+A task module builds one ``Task`` and registers it in ``whet.tasks``. Its facts (formats,
+metrics, ONNX outputs) are data, and task modules import torch and transformers inside the
+functions that need them, so config validation and ``whet validate`` read the record
+without loading either. Optional hooks are fields that default to None; code that runs a
+task checks them (``if task.prepare is not None``) rather than probing the object.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from whet.config import DataConfig
+from whet.errors import DataError
 
 
-class Task(Protocol):
+@dataclass(frozen=True)
+class ReportTables:
+    """A task's own tables in an evaluation report, beyond flat metrics; each function takes the report."""
+
+    console: Callable[[dict], list[Any]]  # rich renderables, after the summary line
+    markdown: Callable[[dict], list[str]]  # Markdown lines, after the header list
+    # (file name suffix, PNG bytes) of each plot: "f1_by_type" becomes report_f1_by_type.png
+    plots: Callable[[dict], list[tuple[str, bytes]]]
+
+
+@dataclass(frozen=True)
+class Task:
     name: str
     auto_class: str  # the transformers Auto class that adds this task's head
     peft_task_type: str | None  # peft.TaskType name, so LoRA keeps the head trainable and saved; None: no such type
+    formats: tuple[str, ...]  # the data.format values it reads
+    extensions: Mapping[str, str]  # file extension (lower case) -> format, for data.format: auto
+    metrics: tuple[str, ...]  # the dev metrics it reports, the choices of training.metric
+    default_metric: str  # what early stopping and checkpoint selection follow unless training.metric says
 
-    def read(self, path: str, data: DataConfig, *, require_labels: bool = True) -> list[Any]:
-        """Read one data file into examples; raise DataError on bad input."""
+    # read(path, data, *, require_labels=True) -> examples; raises DataError on bad input.
+    read: Callable[..., list[Any]]
+    # label_list(train examples, data) -> the label set.
+    label_list: Callable[[list[Any], Any], list[str]]
+    # unknown_labels(dev or test examples, labels) -> counts of labels training never saw; {} when none.
+    unknown_labels: Callable[[list[Any], list[str]], dict[str, int]]
+    # model_kwargs(labels, data) -> extra ``from_pretrained`` arguments for the head (num_labels, id2label, ...).
+    model_kwargs: Callable[[list[str], Any], dict[str, Any]]
+    # encode(examples, tokenizer, labels, max_length, stride, data) -> features. Long inputs become
+    # several overlapping windows. Each feature is a dict with "input_ids" and "example" (the index
+    # of its example); a feature holding several sequences (the options of a multiple-choice
+    # question) also gives "length", the tokens it adds to a batch.
+    encode: Callable[..., list[dict]]
+    # collate(features, pad_token_id) -> a batch of tensors.
+    collate: Callable[..., dict[str, Any]]
+    # evaluate(examples, features, logits, labels, data, mode) -> (full report, flat metrics).
+    evaluate: Callable[..., tuple[dict, dict[str, float]]]
+    # predictions(examples, features, logits, labels, data) -> one JSON-ready dict per example.
+    predictions: Callable[..., list[dict]]
+    # prediction_inputs(records, data) -> examples from the raw texts or JSON records given to predict.
+    prediction_inputs: Callable[[list[Any], Any], list[Any]]
 
-    def label_list(self, examples: list[Any], data: DataConfig) -> list[str]:
-        """The label set, from the training examples."""
+    generates: bool = False  # its models write text (whet generate, /v1/generate) instead of predicting
+    # Metrics scored on generated text: training.metric may name one only with eval.generate.
+    generated_text_metrics: tuple[str, ...] = ()
+    onnx_outputs: tuple[str, ...] = ()  # output names of an ONNX export; () when it cannot be exported
+    # The axes of a batch's input_ids, dynamic in an ONNX export.
+    input_axes: tuple[str, ...] = ("batch", "sequence")
+    pipeline_tag: str | None = None  # the Hugging Face Hub pipeline its model cards name
+    head_lr_floor: float | None = None  # the least learning rate of a new head unless training.head_lr says
 
-    def unknown_labels(self, examples: list[Any], labels: list[str]) -> dict[str, int]:
-        """Counts of labels in (dev or test) examples that training never saw; {} when none."""
+    # prepare(tokenizer, model_config, data): check the pretrained model suits the task and complete
+    # the tokenizer (a pad token, a chat template) before anything is encoded.
+    prepare: Callable[[Any, Any, Any], None] | None = None
+    # reduce_outputs(outputs, batch) -> np.ndarray: per-row values evaluation keeps instead of the
+    # logits (a language model's logits are too large to keep for a dev set).
+    reduce_outputs: Callable[[Any, dict], Any] | None = None
+    # generation_metrics(model, tokenizer, examples, *, max_new_tokens, batch_size) -> (report
+    # additions, metrics): scores of generated text, computed when eval.generate is on.
+    generation_metrics: Callable[..., tuple[dict, dict[str, float]]] | None = None
+    # source_scheme(examples, data) -> the label scheme the files use, and convert(examples, source,
+    # target) -> the examples in the model's scheme; given together (NER tags).
+    source_scheme: Callable[[list[Any], Any], str] | None = None
+    convert: Callable[[list[Any], str, str], list[Any]] | None = None
+    report_tables: ReportTables | None = None  # None: the report is flat metrics
 
-    def model_kwargs(self, labels: list[str], data: DataConfig) -> dict[str, Any]:
-        """Extra ``from_pretrained`` arguments for the head (num_labels, id2label, ...)."""
+    def detect_format(self, path: str | Path, declared: str = "auto") -> str:
+        """The format of a data file: ``data.format`` (``declared``) or, for "auto", its extension.
 
-    def encode(self, examples: list[Any], tokenizer: Any, labels: list[str], max_length: int, stride: int,
-               data: DataConfig) -> list[dict]:
-        """Tokenise examples into model inputs; long inputs become several overlapping windows.
-
-        Each feature is a dict with "input_ids" and "example" (the index of its example); a
-        feature holding several sequences (the options of a multiple-choice question) also
-        gives "length", the tokens it adds to a batch.
+        Raises:
+            DataError: The declared format is not one of this task's, or the extension is unknown.
         """
-
-    def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Any]:
-        """Pad a list of features into a batch of tensors."""
-
-    def evaluate(self, examples: list[Any], features: list[dict], logits: list[Any], labels: list[str],
-                 data: DataConfig, mode: str) -> tuple[dict, dict[str, float]]:
-        """Score predictions: (full report, flat metrics for early stopping and logging)."""
-
-    def predictions(self, examples: list[Any], features: list[dict], logits: list[Any], labels: list[str],
-                    data: DataConfig) -> list[dict]:
-        """Decoded predictions, one JSON-ready dict per example."""
-
-    def prediction_inputs(self, records: list[Any], data: DataConfig) -> list[Any]:
-        """Examples built from raw texts or JSON records given to ``predict``."""
+        if declared != "auto":
+            if declared not in self.formats:
+                raise DataError(f"{path}: data.format {declared!r} is not a {self.name} format; use one of "
+                                f"{', '.join(self.formats)} or auto")
+            return declared
+        extension = Path(path).suffix.lower()
+        detected = self.extensions.get(extension)
+        if detected is None:
+            raise DataError(f"{path}: cannot tell the format from the extension {extension or '(none)'!r}; "
+                            f"set data.format to one of {', '.join(self.formats)}")
+        return detected

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def pad(rows: list[list[int]], value: int, width: int | None = None) -> torch.Tensor:
     """(batch, width) long tensor of ``rows`` right-padded with ``value``."""
+    import torch  # here, not at the top: a task's record is read without torch at config validation
+
     width = width or max(len(row) for row in rows)
     out = torch.full((len(rows), width), value, dtype=torch.long)
     for i, row in enumerate(rows):

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from whet.config import DataConfig
 from whet.data.examples import QAExample
+from whet.data.qa import qa_example, read_qa_examples
 from whet.errors import DataError
+from whet.tasks.base import Task
+from whet.tasks.inputs import examples_from_records
 from whet.tasks.padding import pad_inputs
 
 # The "labels" of a question-answering model: which kinds of answer it was trained to give.
@@ -97,128 +100,158 @@ def choose_answer(windows: list[tuple[np.ndarray, np.ndarray, list, int]], *, n_
     return candidates[0], float(probabilities[0])
 
 
-class QuestionAnswering:
-    name = "question-answering"
-    auto_class = "AutoModelForQuestionAnswering"
-    peft_task_type = "QUESTION_ANS"
+# -- data -------------------------------------------------------------------------------------
+def read_qa_file(path: str | Path, *, format: str = "auto", encoding: str = "utf-8",
+                 require_answers: bool = True) -> list[QAExample]:
+    """Read a question-answering file in SQuAD JSON or JSON Lines format.
 
-    # -- data ---------------------------------------------------------------------------------
-    def read(self, path: str, data: DataConfig, *, require_labels: bool = True) -> list[QAExample]:
-        from whet.data.qa import read_qa_file
+    Args:
+        path: The data file.
+        format: "squad", "jsonl" or "auto" (a .json file is looked into, a .jsonl is JSON Lines).
+        encoding: Python codec name.
+        require_answers: False when reading questions to predict on: a record without
+            ``answers`` gives an example whose ``answers`` is None.
 
-        return read_qa_file(path, format=data.format, encoding=data.encoding, require_answers=require_labels)
-
-    def label_list(self, examples: list[QAExample], data: DataConfig) -> list[str]:
-        """["answer"], plus "no_answer" when training has unanswerable questions (the model may then answer empty)."""
-        if not any(ex.answers for ex in examples):
-            raise DataError("the training data has no answerable questions; check data.train")
-        return [ANSWER, NO_ANSWER] if any(ex.answers == [] for ex in examples) else [ANSWER]
-
-    def unknown_labels(self, examples: list[QAExample], labels: list[str]) -> dict[str, int]:
-        unanswerable = sum(ex.answers == [] for ex in examples)
-        return {NO_ANSWER: unanswerable} if unanswerable and NO_ANSWER not in labels else {}
-
-    def model_kwargs(self, labels: list[str], data: DataConfig) -> dict[str, Any]:
-        return {}  # the span head (start and end logit per token) needs no label set
-
-    # -- encoding -----------------------------------------------------------------------------
-    def encode(self, examples: list[QAExample], tokenizer: Any, labels: list[str], max_length: int,
-               stride: int, data: DataConfig) -> list[dict]:
-        # Leading whitespace of a question only wastes window space (some SQuAD questions have lots).
-        questions = [ex.question.lstrip() for ex in examples]
-        room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
-        lengths = [len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"]]
-        for ex, length in zip(examples, lengths):
-            if length > room // 2:
-                raise DataError(f"{ex.source}: the question is {length} tokens, more than half of the "
-                                f"{max_length}-token window; shorten it or raise data.max_length")
-        # Consecutive windows must move on: the overlap stays under half the context room.
-        stride = min(stride, (room - max(lengths)) // 2)
-        encoded = tokenizer(questions, [ex.context for ex in examples], truncation="only_second",
-                            max_length=max_length, stride=stride, return_overflowing_tokens=True,
-                            return_offsets_mapping=True)
-        features = []
-        for row, index in enumerate(encoded["overflow_to_sample_mapping"]):
-            ex = examples[index]
-            input_ids = encoded["input_ids"][row]
-            sequence_ids = encoded.sequence_ids(row)
-            offsets = [tuple(span) if sequence_ids[i] == 1 else None
-                       for i, span in enumerate(encoded["offset_mapping"][row])]
-            cls_index = input_ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in input_ids else 0
-            feature = {"input_ids": input_ids, "offsets": offsets, "cls_index": cls_index, "example": index}
-            if "token_type_ids" in encoded:
-                feature["token_type_ids"] = encoded["token_type_ids"][row]
-            if ex.answers is not None:
-                span = None
-                if ex.answers:
-                    span = answer_token_span(offsets, ex.answers[0].start, ex.answers[0].end)
-                feature["start_positions"], feature["end_positions"] = span or (cls_index, cls_index)
-            features.append(feature)
-        return features
-
-    def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Any]:
-        batch = pad_inputs(features, pad_token_id)
-        if "start_positions" in features[0]:
-            batch["start_positions"] = torch.tensor([f["start_positions"] for f in features], dtype=torch.long)
-            batch["end_positions"] = torch.tensor([f["end_positions"] for f in features], dtype=torch.long)
-        return batch
-
-    # -- decoding -----------------------------------------------------------------------------
-    def reduce_outputs(self, outputs: Any, batch: dict) -> np.ndarray:
-        """(batch, seq, 2): the start and end logits side by side, what decoding keeps of a batch."""
-        return torch.stack([outputs.start_logits, outputs.end_logits], dim=-1).float().cpu().numpy()
-
-    def decode(self, examples: list[QAExample], features: list[dict], logits: list[np.ndarray],
-               labels: list[str], data: DataConfig) -> list[tuple[Span, float]]:
-        """Each question's answer span and probability; ``logits`` are (tokens, 2): start and end."""
-        windows: dict[int, list] = defaultdict(list)
-        for feature, value in zip(features, logits):
-            windows[feature["example"]].append((value[:, 0], value[:, 1], feature["offsets"], feature["cls_index"]))
-        return [choose_answer(windows[i], n_best=data.n_best, max_answer_length=data.max_answer_length,
-                              allow_empty=NO_ANSWER in labels, null_score_threshold=data.null_score_threshold)
-                for i in range(len(examples))]
-
-    def evaluate(self, examples: list[QAExample], features: list[dict], logits: list[np.ndarray],
-                 labels: list[str], data: DataConfig, mode: str) -> tuple[dict, dict[str, float]]:
-        from whet.metrics.squad import squad_scores
-
-        answers = self.decode(examples, features, logits, labels, data)
-        predicted = ["" if span.start is None else ex.context[span.start:span.end]
-                     for ex, (span, _) in zip(examples, answers)]
-        scores = squad_scores([[a.text for a in ex.answers] for ex in examples], predicted)
-        if NO_ANSWER in labels:
-            note = (f"An empty answer is given when the null score beats the best span by more than "
-                    f"{data.null_score_threshold} (data.null_score_threshold).")
-        else:
-            note = "The training data had no unanswerable questions, so the model always gives an answer."
-        metrics = {"exact_match": scores["all"]["exact_match"], "f1": scores["all"]["f1"]}
-        # The official v2.0 script's HasAns / NoAns split.
-        breakdown = {name: row for name, row in scores.items() if name != "all"}
-        report = {"task": self.name, "examples": len(examples), "metrics": dict(metrics), "breakdown": breakdown,
-                  "notes": [note], "unknown_labels": self.unknown_labels(examples, labels)}
-        return report, metrics
-
-    def predictions(self, examples: list[QAExample], features: list[dict], logits: list[np.ndarray],
-                    labels: list[str], data: DataConfig) -> list[dict]:
-        out = []
-        for ex, (span, probability) in zip(examples, self.decode(examples, features, logits, labels, data)):
-            record: dict[str, Any] = {"id": ex.id} if ex.id is not None else {}
-            record["question"] = ex.question
-            record["answer"] = "" if span.start is None else ex.context[span.start:span.end]
-            record["start"], record["end"] = span.start, span.end
-            record["score"] = round(probability, 4)
-            out.append(record)
-        return out
-
-    def prediction_inputs(self, records: list[Any], data: DataConfig) -> list[QAExample]:
-        from whet.data.qa import qa_example
-        from whet.tasks.inputs import examples_from_records
-
-        def build(record: dict, where: str) -> QAExample:
-            # Answers in the input (a labelled file given to predict) play no part.
-            return qa_example({k: v for k, v in record.items() if k != "answers"}, where, require_answers=False)
-
-        return examples_from_records(records, '{"question": "...", "context": "..."}', build)
+    Returns:
+        The questions, in file order.
+    """
+    return read_qa_examples(path, TASK.detect_format(path, format), declared=format == "squad", encoding=encoding,
+                            require_answers=require_answers)
 
 
-TASK = QuestionAnswering()
+def read(path: str, data: DataConfig, *, require_labels: bool = True) -> list[QAExample]:
+    return read_qa_file(path, format=data.format, encoding=data.encoding, require_answers=require_labels)
+
+
+def label_list(examples: list[QAExample], data: DataConfig) -> list[str]:
+    """["answer"], plus "no_answer" when training has unanswerable questions (the model may then answer empty)."""
+    if not any(ex.answers for ex in examples):
+        raise DataError("the training data has no answerable questions; check data.train")
+    return [ANSWER, NO_ANSWER] if any(ex.answers == [] for ex in examples) else [ANSWER]
+
+
+def unknown_labels(examples: list[QAExample], labels: list[str]) -> dict[str, int]:
+    unanswerable = sum(ex.answers == [] for ex in examples)
+    return {NO_ANSWER: unanswerable} if unanswerable and NO_ANSWER not in labels else {}
+
+
+def model_kwargs(labels: list[str], data: DataConfig) -> dict[str, Any]:
+    return {}  # the span head (start and end logit per token) needs no label set
+
+
+# -- encoding ---------------------------------------------------------------------------------
+def encode(examples: list[QAExample], tokenizer: Any, labels: list[str], max_length: int,
+           stride: int, data: DataConfig) -> list[dict]:
+    # Leading whitespace of a question only wastes window space (some SQuAD questions have lots).
+    questions = [ex.question.lstrip() for ex in examples]
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    lengths = [len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"]]
+    for ex, length in zip(examples, lengths):
+        if length > room // 2:
+            raise DataError(f"{ex.source}: the question is {length} tokens, more than half of the "
+                            f"{max_length}-token window; shorten it or raise data.max_length")
+    # Consecutive windows must move on: the overlap stays under half the context room.
+    stride = min(stride, (room - max(lengths)) // 2)
+    encoded = tokenizer(questions, [ex.context for ex in examples], truncation="only_second",
+                        max_length=max_length, stride=stride, return_overflowing_tokens=True,
+                        return_offsets_mapping=True)
+    features = []
+    for row, index in enumerate(encoded["overflow_to_sample_mapping"]):
+        ex = examples[index]
+        input_ids = encoded["input_ids"][row]
+        sequence_ids = encoded.sequence_ids(row)
+        offsets = [tuple(span) if sequence_ids[i] == 1 else None
+                   for i, span in enumerate(encoded["offset_mapping"][row])]
+        cls_index = input_ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in input_ids else 0
+        feature = {"input_ids": input_ids, "offsets": offsets, "cls_index": cls_index, "example": index}
+        if "token_type_ids" in encoded:
+            feature["token_type_ids"] = encoded["token_type_ids"][row]
+        if ex.answers is not None:
+            span = None
+            if ex.answers:
+                span = answer_token_span(offsets, ex.answers[0].start, ex.answers[0].end)
+            feature["start_positions"], feature["end_positions"] = span or (cls_index, cls_index)
+        features.append(feature)
+    return features
+
+
+def collate(features: list[dict], pad_token_id: int) -> dict[str, Any]:
+    import torch
+
+    batch = pad_inputs(features, pad_token_id)
+    if "start_positions" in features[0]:
+        batch["start_positions"] = torch.tensor([f["start_positions"] for f in features], dtype=torch.long)
+        batch["end_positions"] = torch.tensor([f["end_positions"] for f in features], dtype=torch.long)
+    return batch
+
+
+# -- decoding ---------------------------------------------------------------------------------
+def reduce_outputs(outputs: Any, batch: dict) -> np.ndarray:
+    """(batch, seq, 2): the start and end logits side by side, what decoding keeps of a batch."""
+    import torch
+
+    return torch.stack([outputs.start_logits, outputs.end_logits], dim=-1).float().cpu().numpy()
+
+
+def decode(examples: list[QAExample], features: list[dict], logits: list[np.ndarray],
+           labels: list[str], data: DataConfig) -> list[tuple[Span, float]]:
+    """Each question's answer span and probability; ``logits`` are (tokens, 2): start and end."""
+    windows: dict[int, list] = defaultdict(list)
+    for feature, value in zip(features, logits):
+        windows[feature["example"]].append((value[:, 0], value[:, 1], feature["offsets"], feature["cls_index"]))
+    return [choose_answer(windows[i], n_best=data.n_best, max_answer_length=data.max_answer_length,
+                          allow_empty=NO_ANSWER in labels, null_score_threshold=data.null_score_threshold)
+            for i in range(len(examples))]
+
+
+def evaluate(examples: list[QAExample], features: list[dict], logits: list[np.ndarray],
+             labels: list[str], data: DataConfig, mode: str) -> tuple[dict, dict[str, float]]:
+    from whet.metrics.squad import squad_scores
+
+    answers = decode(examples, features, logits, labels, data)
+    predicted = ["" if span.start is None else ex.context[span.start:span.end]
+                 for ex, (span, _) in zip(examples, answers)]
+    scores = squad_scores([[a.text for a in ex.answers] for ex in examples], predicted)
+    if NO_ANSWER in labels:
+        note = (f"An empty answer is given when the null score beats the best span by more than "
+                f"{data.null_score_threshold} (data.null_score_threshold).")
+    else:
+        note = "The training data had no unanswerable questions, so the model always gives an answer."
+    metrics = {"exact_match": scores["all"]["exact_match"], "f1": scores["all"]["f1"]}
+    # The official v2.0 script's HasAns / NoAns split.
+    breakdown = {name: row for name, row in scores.items() if name != "all"}
+    report = {"task": TASK.name, "examples": len(examples), "metrics": dict(metrics), "breakdown": breakdown,
+              "notes": [note], "unknown_labels": unknown_labels(examples, labels)}
+    return report, metrics
+
+
+def predictions(examples: list[QAExample], features: list[dict], logits: list[np.ndarray],
+                labels: list[str], data: DataConfig) -> list[dict]:
+    out = []
+    for ex, (span, probability) in zip(examples, decode(examples, features, logits, labels, data)):
+        record: dict[str, Any] = {"id": ex.id} if ex.id is not None else {}
+        record["question"] = ex.question
+        record["answer"] = "" if span.start is None else ex.context[span.start:span.end]
+        record["start"], record["end"] = span.start, span.end
+        record["score"] = round(probability, 4)
+        out.append(record)
+    return out
+
+
+def prediction_inputs(records: list[Any], data: DataConfig) -> list[QAExample]:
+    def build(record: dict, where: str) -> QAExample:
+        # Answers in the input (a labelled file given to predict) play no part.
+        return qa_example({k: v for k, v in record.items() if k != "answers"}, where, require_answers=False)
+
+    return examples_from_records(records, '{"question": "...", "context": "..."}', build)
+
+
+# A .json file may hold SQuAD JSON or JSON Lines; the reader looks inside to tell.
+TASK = Task(
+    name="question-answering", auto_class="AutoModelForQuestionAnswering", peft_task_type="QUESTION_ANS",
+    formats=("squad", "jsonl"), extensions={".json": "squad", ".jsonl": "jsonl"},
+    metrics=("f1", "exact_match", "loss"), default_metric="f1",
+    read=read, label_list=label_list, unknown_labels=unknown_labels, model_kwargs=model_kwargs, encode=encode,
+    collate=collate, evaluate=evaluate, predictions=predictions, prediction_inputs=prediction_inputs,
+    onnx_outputs=("start_logits", "end_logits"), pipeline_tag="question-answering", reduce_outputs=reduce_outputs,
+)

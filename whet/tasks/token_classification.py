@@ -9,13 +9,19 @@ window where it is farthest from an edge (most context on both sides).
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from whet.config import DataConfig
+from whet.data.conll import read_conll
 from whet.data.examples import TaggedSentence
+from whet.data.ner_jsonl import read_ner_jsonl
+from whet.data.schemes import check_tags, convert_tags, detect_scheme
+from whet.data.words import split_words
 from whet.errors import DataError
+from whet.tasks.base import ReportTables, Task
 from whet.tasks.padding import pad, pad_inputs
 
 IGNORE = -100
@@ -65,161 +71,212 @@ def word_windows(word_starts: list[int], length: int, budget: int, stride: int) 
         start = starts[0] if starts else end
 
 
-class TokenClassification:
-    name = "token-classification"
-    auto_class = "AutoModelForTokenClassification"
-    peft_task_type = "TOKEN_CLS"
+# -- data -------------------------------------------------------------------------------------
+def read_ner_file(path: str | Path, *, format: str = "auto", encoding: str = "utf-8") -> list[TaggedSentence]:
+    """Read a token-classification data file in CoNLL or JSONL format.
 
-    # -- data ---------------------------------------------------------------------------------
-    def read(self, path: str, data: DataConfig, *, require_labels: bool = True) -> list[TaggedSentence]:
-        from whet.data.formats import read_ner_file
+    Args:
+        path: The data file.
+        format: "conll", "jsonl" or "auto" (from the extension).
+        encoding: Python codec name.
 
-        return read_ner_file(path, format=data.format, encoding=data.encoding)
+    Returns:
+        The sentences, in file order.
+    """
+    if TASK.detect_format(path, format) == "conll":
+        return read_conll(path, encoding=encoding)
+    return read_ner_jsonl(path, encoding=encoding)
 
-    def source_scheme(self, examples: list[TaggedSentence], data: DataConfig) -> str:
-        from whet.data.schemes import detect_scheme
 
-        return detect_scheme(ex.tags for ex in examples) if data.scheme == "auto" else data.scheme
+def read(path: str, data: DataConfig, *, require_labels: bool = True) -> list[TaggedSentence]:
+    return read_ner_file(path, format=data.format, encoding=data.encoding)
 
-    def convert(self, examples: list[TaggedSentence], source: str, target: str) -> list[TaggedSentence]:
-        """Tags rewritten in the model's scheme (a no-op when the file already uses it)."""
-        from whet.data.schemes import check_tags, convert_tags
 
-        for ex in examples:
-            check_tags(ex.tags, ex.source)
-            ex.tags = convert_tags(ex.tags, source, target)
-        return examples
+def source_scheme(examples: list[TaggedSentence], data: DataConfig) -> str:
+    return detect_scheme(ex.tags for ex in examples) if data.scheme == "auto" else data.scheme
 
-    def label_list(self, examples: list[TaggedSentence], data: DataConfig) -> list[str]:
-        types = sorted({t for ex in examples for t in entity_types(ex.tags)})
-        if not types:
-            raise DataError("the training data has no entities (every tag is O); check data.train and its tag column")
-        return tags_for_types(types, data.label_scheme)
 
-    def unknown_labels(self, examples: list[TaggedSentence], labels: list[str]) -> dict[str, int]:
-        known = set(labels)
-        return dict(Counter(tag for ex in examples for tag in ex.tags if tag not in known))
+def convert(examples: list[TaggedSentence], source: str, target: str) -> list[TaggedSentence]:
+    """Tags rewritten in the model's scheme (a no-op when the file already uses it)."""
+    for ex in examples:
+        check_tags(ex.tags, ex.source)
+        ex.tags = convert_tags(ex.tags, source, target)
+    return examples
 
-    def model_kwargs(self, labels: list[str], data: DataConfig) -> dict[str, Any]:
-        return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                "label2id": {label: i for i, label in enumerate(labels)}}
 
-    # -- encoding -----------------------------------------------------------------------------
-    def encode(self, examples: list[TaggedSentence], tokenizer: Any, labels: list[str], max_length: int,
-               stride: int, data: DataConfig) -> list[dict]:
-        label2id = {label: i for i, label in enumerate(labels)}
-        prefix, suffix = special_token_wrapping(tokenizer)
-        budget = max_length - len(prefix) - len(suffix)
-        # One call tokenises all sentences in the fast tokenizer's Rust batch path.
-        encoded = tokenizer([ex.tokens for ex in examples], is_split_into_words=True, add_special_tokens=False)
-        features = []
-        for index, ex in enumerate(examples):
-            ids = encoded["input_ids"][index]
-            word_ids = encoded.word_ids(index)
-            # word index at each word's first subword, -1 elsewhere
-            first = [w if w is not None and (p == 0 or word_ids[p - 1] != w) else -1 for p, w in enumerate(word_ids)]
-            starts = [p for p, w in enumerate(first) if w >= 0]
-            for start, end in word_windows(starts, len(ids), budget, stride):
-                word_at = [-1] * len(prefix) + first[start:end] + [-1] * len(suffix)
-                feature = {"input_ids": prefix + ids[start:end] + suffix, "word_at": word_at, "example": index}
-                if ex.tags:
-                    feature["labels"] = [label2id.get(ex.tags[w], IGNORE) if w >= 0 else IGNORE for w in word_at]
-                features.append(feature)
-        return features
+def label_list(examples: list[TaggedSentence], data: DataConfig) -> list[str]:
+    types = sorted({t for ex in examples for t in entity_types(ex.tags)})
+    if not types:
+        raise DataError("the training data has no entities (every tag is O); check data.train and its tag column")
+    return tags_for_types(types, data.label_scheme)
 
-    def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Any]:
-        batch = pad_inputs(features, pad_token_id)
-        if "labels" in features[0]:
-            batch["labels"] = pad([f["labels"] for f in features], IGNORE)
-        return batch
 
-    # -- decoding -----------------------------------------------------------------------------
-    def word_probabilities(self, examples: list[TaggedSentence], features: list[dict],
-                           logits: list[np.ndarray]) -> list[np.ndarray | None]:
-        """Per example: (words, labels) probabilities, merged over windows; None rows for
-        words that produced no subword (e.g. a lone zero-width character)."""
-        best: list[dict[int, tuple[int, np.ndarray]]] = [{} for _ in examples]
-        for feature, feature_logits in zip(features, logits):
-            positions = [p for p, w in enumerate(feature["word_at"]) if w >= 0]
-            if not positions:
-                continue
-            probs = _softmax(feature_logits[positions])
-            first, last = positions[0], positions[-1]
-            chosen = best[feature["example"]]
-            for row, p in enumerate(positions):
-                word = feature["word_at"][p]
-                centrality = min(p - first, last - p)
-                if word not in chosen or centrality > chosen[word][0]:
-                    chosen[word] = (centrality, probs[row])
-        out = []
-        for ex, chosen in zip(examples, best):
-            out.append([chosen[w][1] if w in chosen else None for w in range(len(ex.tokens))])
-        return out
+def unknown_labels(examples: list[TaggedSentence], labels: list[str]) -> dict[str, int]:
+    known = set(labels)
+    return dict(Counter(tag for ex in examples for tag in ex.tags if tag not in known))
 
-    def decode(self, examples: list[TaggedSentence], features: list[dict], logits: list[np.ndarray],
-               labels: list[str]) -> tuple[list[list[str]], list[list[float]]]:
-        tags, scores = [], []
-        for word_probs in self.word_probabilities(examples, features, logits):
-            tags.append([labels[int(p.argmax())] if p is not None else "O" for p in word_probs])
-            scores.append([float(p.max()) if p is not None else 1.0 for p in word_probs])
-        return tags, scores
 
-    def evaluate(self, examples: list[TaggedSentence], features: list[dict], logits: list[np.ndarray],
-                 labels: list[str], data: DataConfig, mode: str) -> tuple[dict, dict[str, float]]:
-        from whet.metrics.ner import ner_report
+def model_kwargs(labels: list[str], data: DataConfig) -> dict[str, Any]:
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+            "label2id": {label: i for i, label in enumerate(labels)}}
 
-        predicted, _ = self.decode(examples, features, logits, labels)
-        gold = [ex.tags for ex in examples]
-        scheme = data.label_scheme if mode == "strict" else None
-        entity = ner_report(gold, predicted, mode=mode, scheme=scheme)
-        token = entity.pop("token")
-        report = {"task": self.name, "entity": entity, "token": token, "mode": mode, "examples": len(examples),
-                  "unknown_labels": self.unknown_labels(examples, labels)}
-        metrics = {"f1": entity["micro"]["f1"], "precision": entity["micro"]["precision"],
-                   "recall": entity["micro"]["recall"], "macro_f1": entity["macro"]["f1"],
-                   "accuracy": token["accuracy"]}
-        return report, metrics
 
-    def predictions(self, examples: list[TaggedSentence], features: list[dict], logits: list[np.ndarray],
-                    labels: list[str], data: DataConfig) -> list[dict]:
-        from whet.metrics.entities import entity_spans
+# -- encoding ---------------------------------------------------------------------------------
+def encode(examples: list[TaggedSentence], tokenizer: Any, labels: list[str], max_length: int,
+           stride: int, data: DataConfig) -> list[dict]:
+    label2id = {label: i for i, label in enumerate(labels)}
+    prefix, suffix = special_token_wrapping(tokenizer)
+    budget = max_length - len(prefix) - len(suffix)
+    # One call tokenises all sentences in the fast tokenizer's Rust batch path.
+    encoded = tokenizer([ex.tokens for ex in examples], is_split_into_words=True, add_special_tokens=False)
+    features = []
+    for index, ex in enumerate(examples):
+        ids = encoded["input_ids"][index]
+        word_ids = encoded.word_ids(index)
+        # word index at each word's first subword, -1 elsewhere
+        first = [w if w is not None and (p == 0 or word_ids[p - 1] != w) else -1 for p, w in enumerate(word_ids)]
+        starts = [p for p, w in enumerate(first) if w >= 0]
+        for start, end in word_windows(starts, len(ids), budget, stride):
+            word_at = [-1] * len(prefix) + first[start:end] + [-1] * len(suffix)
+            feature = {"input_ids": prefix + ids[start:end] + suffix, "word_at": word_at, "example": index}
+            if ex.tags:
+                feature["labels"] = [label2id.get(ex.tags[w], IGNORE) if w >= 0 else IGNORE for w in word_at]
+            features.append(feature)
+    return features
 
-        tags, scores = self.decode(examples, features, logits, labels)
-        out = []
-        for ex, ex_tags, ex_scores in zip(examples, tags, scores):
-            entities = []
-            for kind, start, end in entity_spans(ex_tags):
-                entity = {"type": kind, "score": round(float(np.mean(ex_scores[start:end])), 4),
-                          "token_start": start, "token_end": end}
-                if ex.offsets is not None and ex.text is not None:
-                    entity["start"], entity["end"] = ex.offsets[start][0], ex.offsets[end - 1][1]
-                    entity["text"] = ex.text[entity["start"]:entity["end"]]
-                else:
-                    entity["text"] = " ".join(ex.tokens[start:end])
-                entities.append(entity)
-            record = {"text": ex.text if ex.text is not None else " ".join(ex.tokens), "entities": entities,
-                      "tokens": ex.tokens, "tags": ex_tags}
-            out.append(record)
-        return out
 
-    def prediction_inputs(self, records: list[Any], data: DataConfig) -> list[TaggedSentence]:
-        from whet.data.words import split_words
+def collate(features: list[dict], pad_token_id: int) -> dict[str, Any]:
+    batch = pad_inputs(features, pad_token_id)
+    if "labels" in features[0]:
+        batch["labels"] = pad([f["labels"] for f in features], IGNORE)
+    return batch
 
-        examples = []
-        for n, record in enumerate(records):
-            if isinstance(record, dict) and "tokens" in record:
-                tokens = record["tokens"]
-                if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-                    raise DataError(f"input {n + 1}: 'tokens' must be a list of strings")
-                examples.append(TaggedSentence(tokens=tokens, tags=[], source=f"input {n + 1}"))
-                continue
-            text = record.get("text") if isinstance(record, dict) else record
-            if not isinstance(text, str):
-                raise DataError(f"input {n + 1}: expected a string or an object with 'text' or 'tokens'")
-            offsets = split_words(text)
-            examples.append(TaggedSentence(tokens=[text[s:e] for s, e in offsets], tags=[], text=text,
-                                           offsets=offsets, source=f"input {n + 1}"))
-        return examples
+
+# -- decoding ---------------------------------------------------------------------------------
+def word_probabilities(examples: list[TaggedSentence], features: list[dict],
+                       logits: list[np.ndarray]) -> list[np.ndarray | None]:
+    """Per example: (words, labels) probabilities, merged over windows; None rows for
+    words that produced no subword (e.g. a lone zero-width character)."""
+    best: list[dict[int, tuple[int, np.ndarray]]] = [{} for _ in examples]
+    for feature, feature_logits in zip(features, logits):
+        positions = [p for p, w in enumerate(feature["word_at"]) if w >= 0]
+        if not positions:
+            continue
+        probs = _softmax(feature_logits[positions])
+        first, last = positions[0], positions[-1]
+        chosen = best[feature["example"]]
+        for row, p in enumerate(positions):
+            word = feature["word_at"][p]
+            centrality = min(p - first, last - p)
+            if word not in chosen or centrality > chosen[word][0]:
+                chosen[word] = (centrality, probs[row])
+    out = []
+    for ex, chosen in zip(examples, best):
+        out.append([chosen[w][1] if w in chosen else None for w in range(len(ex.tokens))])
+    return out
+
+
+def decode(examples: list[TaggedSentence], features: list[dict], logits: list[np.ndarray],
+           labels: list[str]) -> tuple[list[list[str]], list[list[float]]]:
+    tags, scores = [], []
+    for word_probs in word_probabilities(examples, features, logits):
+        tags.append([labels[int(p.argmax())] if p is not None else "O" for p in word_probs])
+        scores.append([float(p.max()) if p is not None else 1.0 for p in word_probs])
+    return tags, scores
+
+
+def evaluate(examples: list[TaggedSentence], features: list[dict], logits: list[np.ndarray],
+             labels: list[str], data: DataConfig, mode: str) -> tuple[dict, dict[str, float]]:
+    from whet.metrics.ner import ner_report
+
+    predicted, _ = decode(examples, features, logits, labels)
+    gold = [ex.tags for ex in examples]
+    scheme = data.label_scheme if mode == "strict" else None
+    entity = ner_report(gold, predicted, mode=mode, scheme=scheme)
+    token = entity.pop("token")
+    report = {"task": TASK.name, "entity": entity, "token": token, "mode": mode, "examples": len(examples),
+              "unknown_labels": unknown_labels(examples, labels)}
+    metrics = {"f1": entity["micro"]["f1"], "precision": entity["micro"]["precision"],
+               "recall": entity["micro"]["recall"], "macro_f1": entity["macro"]["f1"],
+               "accuracy": token["accuracy"]}
+    return report, metrics
+
+
+def predictions(examples: list[TaggedSentence], features: list[dict], logits: list[np.ndarray],
+                labels: list[str], data: DataConfig) -> list[dict]:
+    from whet.metrics.entities import entity_spans
+
+    tags, scores = decode(examples, features, logits, labels)
+    out = []
+    for ex, ex_tags, ex_scores in zip(examples, tags, scores):
+        entities = []
+        for kind, start, end in entity_spans(ex_tags):
+            entity = {"type": kind, "score": round(float(np.mean(ex_scores[start:end])), 4),
+                      "token_start": start, "token_end": end}
+            if ex.offsets is not None and ex.text is not None:
+                entity["start"], entity["end"] = ex.offsets[start][0], ex.offsets[end - 1][1]
+                entity["text"] = ex.text[entity["start"]:entity["end"]]
+            else:
+                entity["text"] = " ".join(ex.tokens[start:end])
+            entities.append(entity)
+        record = {"text": ex.text if ex.text is not None else " ".join(ex.tokens), "entities": entities,
+                  "tokens": ex.tokens, "tags": ex_tags}
+        out.append(record)
+    return out
+
+
+def prediction_inputs(records: list[Any], data: DataConfig) -> list[TaggedSentence]:
+    examples = []
+    for n, record in enumerate(records):
+        if isinstance(record, dict) and "tokens" in record:
+            tokens = record["tokens"]
+            if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                raise DataError(f"input {n + 1}: 'tokens' must be a list of strings")
+            examples.append(TaggedSentence(tokens=tokens, tags=[], source=f"input {n + 1}"))
+            continue
+        text = record.get("text") if isinstance(record, dict) else record
+        if not isinstance(text, str):
+            raise DataError(f"input {n + 1}: expected a string or an object with 'text' or 'tokens'")
+        offsets = split_words(text)
+        examples.append(TaggedSentence(tokens=[text[s:e] for s, e in offsets], tags=[], text=text,
+                                       offsets=offsets, source=f"input {n + 1}"))
+    return examples
+
+
+# -- report -----------------------------------------------------------------------------------
+def console_tables(report: dict) -> list[Any]:
+    from rich.text import Text
+
+    from whet.metrics.report import AVERAGES, fmt, score_table
+
+    entity = report["entity"]
+    parts = [score_table("Entities", "type", entity["per_type"], {f"{a} avg": entity[a] for a in AVERAGES})]
+    token = report.get("token")
+    if token:
+        parts.append(Text(f"Tokens: accuracy {fmt(token['accuracy'])}, macro F1 {fmt(token['macro']['f1'])}, "
+                          f"weighted F1 {fmt(token['weighted']['f1'])} over {token['samples']} tags"))
+    return parts
+
+
+def markdown_tables(report: dict) -> list[str]:
+    """The entity table, and the token-level table that the terminal sums up in one line."""
+    from whet.metrics.report import AVERAGES, fmt, markdown_score_table
+
+    entity = report["entity"]
+    lines = ["", "## Entities", ""]
+    lines += markdown_score_table("type", entity["per_type"], {f"{a} avg": entity[a] for a in AVERAGES})
+    token = report.get("token")
+    if token:
+        lines += ["", "## Tokens", "", f"Accuracy: {fmt(token['accuracy'])} over {token['samples']} tags", ""]
+        lines += markdown_score_table("tag", token["per_class"], {f"{a} avg": token[a] for a in ("macro", "weighted")})
+    return lines
+
+
+def report_plots(report: dict) -> list[tuple[str, bytes]]:
+    from whet.metrics.report import f1_bars_png
+
+    rows = report["entity"]["per_type"]
+    return [("f1_by_type", f1_bars_png(rows, "entity type"))] if rows else []
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -228,4 +285,16 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-TASK = TokenClassification()
+# CoNLL files are often tab separated, so for NER a .tsv is CoNLL (for classification it is a
+# table), and a .txt is CoNLL too.
+TASK = Task(
+    name="token-classification", auto_class="AutoModelForTokenClassification", peft_task_type="TOKEN_CLS",
+    formats=("conll", "jsonl"),
+    extensions={".conll": "conll", ".txt": "conll", ".iob": "conll", ".iob2": "conll", ".bio": "conll",
+                ".bioes": "conll", ".tsv": "conll", ".jsonl": "jsonl", ".json": "jsonl"},
+    metrics=("f1", "precision", "recall", "macro_f1", "accuracy", "loss"), default_metric="f1",
+    read=read, label_list=label_list, unknown_labels=unknown_labels, model_kwargs=model_kwargs, encode=encode,
+    collate=collate, evaluate=evaluate, predictions=predictions, prediction_inputs=prediction_inputs,
+    onnx_outputs=("logits",), pipeline_tag="token-classification", source_scheme=source_scheme, convert=convert,
+    report_tables=ReportTables(console=console_tables, markdown=markdown_tables, plots=report_plots),
+)

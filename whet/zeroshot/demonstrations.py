@@ -36,7 +36,7 @@ class Demonstrations:
 def read_examples(path: str | Path, labels: LabelsFile, *, text_column: str = "text",
                   label_column: str = "label") -> list[TextExample]:
     """Labelled examples from a data file (JSONL, CSV or TSV), every label one of ``labels``."""
-    from whet.data.formats import read_classification_file
+    from whet.tasks.sequence_classification import read_classification_file
 
     examples = read_classification_file(path, text_column=text_column, label_column=label_column)
     for example in examples:

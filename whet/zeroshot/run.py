@@ -107,7 +107,7 @@ def read_inputs(path: Path, *, text_column: str = "text", label_column: str = "l
 
     JSONL, CSV and TSV files are read by column; any other file is plain text, one text per line.
     """
-    from whet.data.formats import read_classification_file
+    from whet.tasks.sequence_classification import read_classification_file
 
     if not path.is_file():
         raise DataError(f"input file {path} not found; check the path given to --input")
@@ -221,7 +221,7 @@ def run_zeroshot(labels: LabelsFile, input_path: Path, *, model: str = "builtin:
 def tune_on_dev(scorer: Scorer, names: list[str], dev: Path, target_precision: float, *, text_column: str = "text",
                 label_column: str = "label") -> ThresholdChoice:
     """The threshold reaching ``target_precision`` of in-scope predictions on a labelled dev file."""
-    from whet.data.formats import read_classification_file
+    from whet.tasks.sequence_classification import read_classification_file
 
     examples = read_classification_file(dev, text_column=text_column, label_column=label_column)
     scores = score_in_chunks(scorer, [ex.text for ex in examples])
