@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from whet.data.settings import DataConfig
 from whet.errors import ConfigError, problems_message
 from whet.registry import closest, unknown_name_message
 from whet.io.yaml_loader import load_yaml, not_text
@@ -20,44 +21,6 @@ from whet.io.yaml_loader import load_yaml, not_text
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class DataConfig(Section):
-    train: str | None = Field(None, description="Training file (CoNLL, JSONL, CSV, TSV, SQuAD JSON, or plain text for causal-lm).")
-    dev: str | None = Field(None, description="Dev file for evaluation during training; split from train when absent.")
-    test: str | None = Field(None, description="Test file evaluated once with the best model at the end.")
-    format: Literal["auto", "conll", "jsonl", "csv", "tsv", "text", "squad"] = Field(
-        "auto", description="File format; 'auto' decides from the file extension (and, for .json, the content)."
-    )
-    encoding: str = Field("utf-8", description="Text encoding of the data files (e.g. latin-1).")
-    scheme: Literal["auto", "iob1", "iob2", "bioes"] = Field(
-        "auto", description="NER tag scheme of the files; 'auto' detects it from the training data."
-    )
-    label_scheme: Literal["iob2", "bioes"] = Field(
-        "iob2", description="NER tag scheme the model is trained with; files are converted to it."
-    )
-    text_column: str = Field("text", description="Classification: column or key holding the text.")
-    text_pair_column: str | None = Field(None, description="Classification: second text of a pair (e.g. NLI).")
-    label_column: str = Field("label", description="Classification: column or key holding the label(s).")
-    multi_label: bool = Field(False, description="Classification: each example may have several labels.")
-    label_separator: str = Field("|", description="Multi-label: separator between labels in one CSV/TSV cell.")
-    dev_split: float = Field(0.1, gt=0, lt=0.5, description="Share of train held out as dev when no dev file is given.")
-    max_length: int | None = Field(
-        None, ge=16, description="Tokens per window; longer inputs are split into overlapping windows. Default: the model's limit."
-    )
-    stride: int = Field(32, ge=0, description="Tokens shared by consecutive windows of a long input.")
-    packing: bool = Field(
-        False, description="Causal LM: pack several examples into each row of max_length tokens; attention stays within each example."
-    )
-    chat_template: str | None = Field(
-        None, description="Causal LM: Jinja chat template for 'messages' data, when the tokenizer has none (or to replace it)."
-    )
-    max_answer_length: int = Field(30, ge=1, description="Question answering: longest answer span, in tokens.")
-    n_best: int = Field(20, ge=1, description="Question answering: best start and end tokens per window paired into candidate spans.")
-    null_score_threshold: float = Field(
-        0.0, description="Question answering: answer empty when the null score beats the best span's by more than this "
-                         "(only if training had unanswerable questions)."
-    )
 
 
 class LoraSettings(Section):

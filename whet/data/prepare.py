@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from whet.config import DataConfig
+from whet.data.settings import DataConfig
 from whet.errors import DataError
 
 log = logging.getLogger("whet")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from whet.config import DataConfig
+from whet.data.settings import DataConfig
 
 METADATA = "whet.json"
 

@@ -26,7 +26,7 @@ PATTERN_FILE = "pattern.json"
 
 
 def _words(labels: list[str], verbalizers: dict[str, str]) -> list[str]:
-    from whet.zeroshot.labels import readable
+    from whet.data.label_words import readable
 
     unknown = sorted(set(verbalizers) - set(labels))
     if unknown:

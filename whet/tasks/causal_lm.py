@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from whet.config import DataConfig
 from whet.data.causal_lm import read_lm_examples
 from whet.data.examples import LMExample
+from whet.data.settings import DataConfig
 from whet.errors import DataError
 from whet.tasks.base import Task
 from whet.tasks.padding import pad

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from whet.config import DataConfig
 from whet.data.examples import ChoiceExample
 from whet.data.multiple_choice import choice_example, read_choice_jsonl
+from whet.data.settings import DataConfig
 from whet.errors import DataError
 from whet.tasks.base import Task
 from whet.tasks.inputs import examples_from_records

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from whet.config import DataConfig
 from whet.data.examples import QAExample
 from whet.data.qa import qa_example, read_qa_examples
+from whet.data.settings import DataConfig
 from whet.errors import DataError
 from whet.tasks.base import Task
 from whet.tasks.inputs import examples_from_records

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from whet.config import DataConfig
 from whet.data.examples import TextExample
+from whet.data.settings import DataConfig
 from whet.data.tabular import read_text_examples
 from whet.errors import DataError
 from whet.tasks.base import ReportTables, Task

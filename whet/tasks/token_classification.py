@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from whet.config import DataConfig
 from whet.data.conll import read_conll
 from whet.data.examples import TaggedSentence
 from whet.data.ner_jsonl import read_ner_jsonl
 from whet.data.schemes import check_tags, convert_tags, detect_scheme
+from whet.data.settings import DataConfig
 from whet.data.words import split_words
 from whet.errors import DataError
 from whet.tasks.base import ReportTables, Task

@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from whet.config import read_yaml
+from whet.data.label_words import readable
 from whet.errors import ConfigError, problems_message
 from whet.registry import closest
 from whet.io.yaml_loader import not_text
@@ -123,11 +124,6 @@ def load_labels(path: str | Path) -> LabelsFile:
         raise ConfigError(f"{path}: none_label '{labels.none_label}' is also a label; rename one of them")
     labels._source = str(path)
     return labels
-
-
-def readable(name: str) -> str:
-    """``card_arrival`` -> ``card arrival``: label names read as words in templates."""
-    return " ".join(name.replace("_", " ").replace("-", " ").split())
 
 
 def fill(template: str, name: str, spec: LabelSpec, labels: LabelsFile, setting: str) -> str:
