@@ -18,9 +18,10 @@ from whet.serve.settings import ServeConfig
 OUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 SERVE_OUT = OUT.with_name("serve-configuration.md")
 RUN_INTRO = ["# Configuration reference", "",
-             "Generated from `whet/config.py` by `scripts/config_reference.py`; every key, its default and",
-             "what it does. Unknown keys are errors. Override any key on the command line with",
-             "`--set section.key=value` (values are read as YAML).", "",
+             "Generated from `whet/config.py` and the methods' settings (`whet/methods/`) by",
+             "`scripts/config_reference.py`; every key, its default and what it does. Unknown keys are",
+             "errors, and so are the settings of a method other than `method.name`. Override any key on",
+             "the command line with `--set section.key=value` (values are read as YAML).", "",
              "Names are kept as written: keys always (a label `yes:`, `null:` or `1.0:` is named `yes`,",
              "`null`, `1.0`), and only `true` and `false` (also `True`, `TRUE`, `False`, `FALSE`) are",
              "booleans, so `yes`, `no`, `on`, `off` are text; a setting that is a boolean still accepts",

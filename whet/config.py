@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model, field_validator,
+                      model_serializer, model_validator)
 
 from whet.data.settings import DataConfig
 from whet.errors import ConfigError, problems_message
+from whet.methods import METHODS
+from whet.methods.base import Method
 from whet.registry import closest, unknown_name_message
 from whet.io.yaml_loader import load_yaml, not_text
 
@@ -23,121 +26,59 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class LoraSettings(Section):
-    r: int = Field(8, ge=1, le=1024, description="LoRA rank.")
-    alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
-    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LoRA input.")
-    target_modules: list[str] | None = Field(
-        None, description="Module names to adapt; default: peft's choice for the architecture (query/value for BERT)."
-    )
-    use_dora: bool = Field(False, description="DoRA: learn each weight's magnitude apart from its LoRA direction update.")
-    use_rslora: bool = Field(False, description="rsLoRA: scale by alpha / sqrt(r) instead of alpha / r (stable at high rank).")
+class MethodChoice(Section):
+    """What every ``method`` section has: the method's name. ``MethodConfig`` adds the settings."""
 
-
-class AdaLoraSettings(Section):
-    init_r: int = Field(12, ge=1, le=1024, description="Rank every adapted matrix starts with.")
-    target_r: int = Field(8, ge=1, le=1024, description="Average rank left once the budget is allocated.")
-    alpha: float = Field(16.0, gt=0, description="Scaling numerator, as for LoRA.")
-    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the adapter input.")
-    target_modules: list[str] | None = Field(None, description="Module names to adapt; default: peft's choice.")
-    tinit: float = Field(0.1, ge=0, lt=1, description="Share of the planned optimizer steps trained at init_r before ranks are pruned.")
-    tfinal: float = Field(0.2, ge=0, lt=1, description="Share of the planned steps trained at the final ranks after pruning.")
-    delta_t: int = Field(10, ge=1, description="Optimizer steps between two rank reallocations.")
-    orth_reg_weight: float = Field(0.5, ge=0, description="Weight of the orthogonality regulariser on the singular vectors.")
-
-    @model_validator(mode="after")
-    def _schedule(self) -> AdaLoraSettings:
-        if self.tinit + self.tfinal >= 1:
-            raise ValueError(f"tinit + tfinal must be below 1 to leave steps for rank allocation "
-                             f"(got {self.tinit} + {self.tfinal})")
-        if self.target_r > self.init_r:
-            raise ValueError(f"target_r ({self.target_r}) must not exceed init_r ({self.init_r})")
-        return self
-
-
-class IA3Settings(Section):
-    target_modules: list[str] | None = Field(None, description="Modules whose outputs are rescaled; default: peft's choice (key, value, FFN output).")
-    feedforward_modules: list[str] | None = Field(
-        None, description="Which of target_modules are feed-forward (rescaled on their input); default: peft's choice."
-    )
-
-
-class PrefixTuningSettings(Section):
-    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Prefix length: trained key/value positions in every layer.")
-    projection: bool = Field(False, description="Reparameterise the prefix through a two-layer MLP (more stable, more memory).")
-    projection_hidden: int | None = Field(None, ge=1, description="Hidden size of that MLP; default: the model's hidden size.")
-
-
-class PromptTuningSettings(Section):
-    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Trained soft-prompt embeddings put before the input.")
-    init_text: str | None = Field(None, description="Start the prompt from this text's token embeddings; default: random.")
-
-
-class PTuningSettings(Section):
-    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Virtual tokens put before the input.")
-    encoder: Literal["mlp", "lstm"] = Field("mlp", description="Prompt encoder producing the virtual token embeddings.")
-    encoder_hidden_size: int | None = Field(None, ge=1, description="Prompt encoder hidden size; default: the model's hidden size.")
-
-
-class BottleneckSettings(Section):
-    size: int = Field(64, ge=1, le=8192, description="Bottleneck width: down-projection size of each adapter.")
-    activation: Literal["gelu", "relu", "tanh", "silu"] = Field("gelu", description="Nonlinearity between down- and up-projection.")
-    target_modules: list[str] | None = Field(
-        None, description="Output projections an adapter follows; default: per architecture (attention and FFN output)."
-    )
-
-
-class FewShotSettings(Section):
-    shots: int | None = Field(
-        None, ge=1, description="Examples per class drawn from data.train (seeded by training.seed); null: all of them."
-    )
-    pair_iterations: int = Field(
-        20, ge=1, le=1000, description="Contrastive pairs: each iteration gives every example one same-label and one other-label partner."
-    )
-    max_pairs: int | None = Field(
-        None, ge=1, description="Most contrastive pairs (a random subset beyond it), to bound training time; null: all."
-    )
-    epochs: int = Field(1, ge=1, le=100, description="Passes over the contrastive pairs.")
-    lr: float = Field(2e-5, gt=0, le=1, description="Learning rate of the encoder during contrastive fine-tuning.")
-    batch_size: int = Field(16, ge=1, description="Sentence pairs per contrastive batch.")
-    head_c: float = Field(1.0, gt=0, description="Inverse L2 strength of the logistic-regression head (scikit-learn's C).")
-
-
-class PetSettings(Section):
-    pattern: str = Field(
-        "{text} Topic: {mask}.", description="Pattern the text is put into; the label's word is predicted at {mask}."
-    )
-    verbalizers: dict[str, str] = Field(
-        default_factory=dict, description="Label -> the word that names it at the mask; default: the label's name."
-    )
-
-
-class MethodConfig(Section):
-    name: str = Field("full", description="How to fine-tune: full, frozen, bitfit, lora, adalora, ia3, prefix-tuning, "
-                                          "prompt-tuning, p-tuning, bottleneck, fewshot (SetFit) or pet "
-                                          "(see docs/methods.md and docs/fewshot.md).")
-    lora: LoraSettings = Field(default_factory=LoraSettings, description="Settings used when name is lora.")
-    adalora: AdaLoraSettings = Field(default_factory=AdaLoraSettings, description="Settings used when name is adalora.")
-    ia3: IA3Settings = Field(default_factory=IA3Settings, description="Settings used when name is ia3.")
-    prefix_tuning: PrefixTuningSettings = Field(default_factory=PrefixTuningSettings,
-                                                description="Settings used when name is prefix-tuning.")
-    prompt_tuning: PromptTuningSettings = Field(default_factory=PromptTuningSettings,
-                                                description="Settings used when name is prompt-tuning.")
-    p_tuning: PTuningSettings = Field(default_factory=PTuningSettings, description="Settings used when name is p-tuning.")
-    bottleneck: BottleneckSettings = Field(default_factory=BottleneckSettings,
-                                           description="Settings used when name is bottleneck.")
-    fewshot: FewShotSettings = Field(default_factory=FewShotSettings, description="Settings used when name is fewshot.")
-    pet: PetSettings = Field(default_factory=PetSettings, description="Settings used when name is pet.")
+    name: str = Field("full", description=f"How to fine-tune, one of: {', '.join(METHODS.names())} (see "
+                                          f"docs/methods.md; fewshot (SetFit) and pet in docs/fewshot.md).")
 
     @field_validator("name")
     @classmethod
     def _known_method(cls, name: str) -> str:
         # A field validator, not a model one, so it is reported alongside every other problem.
-        from whet.methods import METHODS
-
         if name not in METHODS:
             raise ValueError(unknown_name_message("method", name, METHODS.names()))
         return name
+
+    @field_validator("*")
+    @classmethod
+    def _settings_of_the_chosen_method(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs only on the sections a config gives (defaults are not validated) and after their own
+        # keys are checked, so a typo inside them is reported first. ``name`` is validated first: it
+        # is missing from ``info.data`` only when refused, and then that is the problem reported.
+        owner = METHOD_SETTINGS.get(info.field_name)
+        chosen = info.data.get("name")
+        if owner is not None and chosen is not None and owner.name != chosen:
+            raise ValueError(f"these settings belong to method '{owner.name}', but method.name is '{chosen}'; "
+                             f"remove them or set method.name: {owner.name}")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _chosen_settings_only(self, dump: Any) -> dict[str, Any]:
+        # Without the other methods' default settings, a run's saved config.yaml validates again.
+        return {key: value for key, value in dump(self).items()
+                if key not in METHOD_SETTINGS or METHOD_SETTINGS[key].name == self.name}
+
+
+def _registered_settings() -> dict[str, Method]:
+    """Section name -> its method, for every registered method with settings."""
+    # Imports every method module: cheap, as they import torch and peft only inside functions.
+    methods = [METHODS.get(name) for name in METHODS.names()]
+    return {method.section: method for method in methods if method.settings is not None}
+
+
+METHOD_SETTINGS = _registered_settings()
+
+# The ``method`` section: ``name`` and, under each method's section name, the settings class its
+# module defines, so a new method needs no line here. Only the chosen method's section may be given.
+# It is one model rather than a union of one per method, so that the keys inside another method's
+# section are still checked (a typo there is reported as a typo, not as a misplaced section).
+MethodConfig = create_model(
+    "MethodConfig", __base__=MethodChoice, __module__=__name__,
+    **{section: (method.settings, Field(default_factory=method.settings,
+                                        description=f"Settings used when name is {method.name}."))
+       for section, method in METHOD_SETTINGS.items()},
+)
 
 
 class TrainingConfig(Section):

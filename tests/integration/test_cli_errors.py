@@ -61,6 +61,10 @@ ONE_LINE_ERRORS = {
         ["train", "ner.yaml", "--set", "method.name=prompt-tuning"],
         r"ner\.yaml: 1 problem: method 'prompt-tuning' cannot train task 'token-classification' \(.+\); "
         r"for token-classification choose one of: full, frozen, bitfit, lora, adalora, ia3, prefix-tuning, bottleneck"),
+    "settings of a method not chosen": (
+        ["validate", "ner.yaml", "--set", "method.name=ia3", "--set", "method.lora.r=64"],
+        r"^error: method\.lora: these settings belong to method 'lora', but method\.name is 'ia3'; "
+        r"remove them or set method\.name: lora$"),
     "merge of a method that cannot merge": (
         ["train", "ner.yaml", "--set", "method.name=bottleneck", "--merge"],
         r"output\.merge: method 'bottleneck' cannot be merged into the base weights; merging works for lora, "

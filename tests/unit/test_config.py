@@ -17,6 +17,7 @@ from whet.config import (
     load_config,
     parse_override,
     read_yaml,
+    save_config,
     validation_problems,
 )
 from whet.errors import ConfigError
@@ -52,6 +53,32 @@ def test_unknown_key_names_the_path_and_the_closest_key(raw: dict, expected: str
 def test_unknown_key_without_a_close_match_lists_the_valid_keys() -> None:
     (problem,) = validation_problems(with_("eval", zzzzzz=1))
     assert problem == "eval.zzzzzz: unknown key; valid keys: mode, batch_size, generate, max_new_tokens"
+
+
+# Settings belong to one method: another method's are refused, naming the method they belong to.
+
+@pytest.mark.parametrize(("method", "expected"), [
+    ({"name": "ia3", "lora": {"r": 64}},
+     "method.lora: these settings belong to method 'lora', but method.name is 'ia3'; remove them or set "
+     "method.name: lora"),
+    ({"prefix_tuning": {"num_virtual_tokens": 4}},  # method.name defaults to full
+     "method.prefix_tuning: these settings belong to method 'prefix-tuning', but method.name is 'full'; remove them "
+     "or set method.name: prefix-tuning"),
+])
+def test_settings_of_a_method_not_chosen_are_refused(method: dict, expected: str) -> None:
+    assert validation_problems(with_("method", **method)) == [expected]
+
+
+def test_settings_of_a_method_not_chosen_are_listed_with_the_other_problems() -> None:
+    raw = {**NER, "method": {"name": "lora", "lora": {"r": 4}, "ia3": {}, "pet": {}}, "training": {"lr": 0}}
+    assert [p.split(":")[0] for p in validation_problems(raw)] == ["method.ia3", "method.pet", "training.lr"]
+
+
+def test_a_saved_config_holds_only_the_chosen_methods_settings_and_loads_again(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path / "run.yaml", with_("method", name="lora", lora={"r": 4})))
+    save_config(config, tmp_path / "saved.yaml")
+    assert set(read_yaml(tmp_path / "saved.yaml")["method"]) == {"name", "lora"}
+    assert load_config(tmp_path / "saved.yaml").method == config.method
 
 
 # Bad values name the path, the rule and the value given.

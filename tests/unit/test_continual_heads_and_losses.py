@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
-from whet.config import LoraSettings
+from whet.methods.lora import LoraSettings
 from whet.continual.heads import expand_head, masked_cross_entropy, output_layers, restricted_to
 from whet.continual.strategies.per_task_adapters import add_adapter, orthogonality_loss, route
 from whet.continual.strategies.ewc import EWC

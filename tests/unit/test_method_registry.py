@@ -10,10 +10,12 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
-from whet.config import AdaLoraSettings, BottleneckSettings, MethodConfig, validation_problems
+from whet.config import MethodConfig, validation_problems
 from whet.errors import WhetError
 from whet.methods import METHODS, method_problem, methods_for
-from whet.methods.base import EVERY_TASK
+from whet.methods.adalora import AdaLoraSettings
+from whet.methods.base import EVERY_TASK, MethodSettings
+from whet.methods.bottleneck import BottleneckSettings
 
 
 def test_support_table_in_the_docs_is_current():
@@ -35,6 +37,16 @@ def test_every_method_declares_known_tasks_and_an_existing_settings_section():
         assert set(method.why_not) <= EVERY_TASK - (method.tasks or EVERY_TASK), name
     assert METHODS.get("full").supports("a-task-added-later")
     assert not METHODS.get("lora").supports("a-task-added-later")
+
+
+def test_a_method_with_settings_defines_them_in_its_module_and_the_method_section_takes_them():
+    for name in METHODS.names():
+        method = METHODS.get(name)
+        assert (method.section is None) == (method.settings is None), name
+        if method.settings is not None:
+            assert issubclass(method.settings, MethodSettings), name
+            assert method.settings.__module__ == f"whet.methods.{method.section}", name
+            assert MethodConfig.model_fields[method.section].annotation is method.settings, name
 
 
 def test_unsupported_pairs_are_refused_with_the_reason_and_the_alternatives():

@@ -13,10 +13,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from whet.config import AdaLoraSettings
+from pydantic import Field, model_validator
+
 from whet.errors import ConfigError
-from whet.methods.base import EVERY_TASK, Method
+from whet.methods.base import EVERY_TASK, Method, MethodSettings
 from whet.methods.common import new_head_names, peft_default_targets, peft_task, wrap_with_peft
+
+
+class AdaLoraSettings(MethodSettings):
+    init_r: int = Field(12, ge=1, le=1024, description="Rank every adapted matrix starts with.")
+    target_r: int = Field(8, ge=1, le=1024, description="Average rank left once the budget is allocated.")
+    alpha: float = Field(16.0, gt=0, description="Scaling numerator, as for LoRA.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the adapter input.")
+    target_modules: list[str] | None = Field(None, description="Module names to adapt; default: peft's choice.")
+    tinit: float = Field(0.1, ge=0, lt=1, description="Share of the planned optimizer steps trained at init_r before ranks are pruned.")
+    tfinal: float = Field(0.2, ge=0, lt=1, description="Share of the planned steps trained at the final ranks after pruning.")
+    delta_t: int = Field(10, ge=1, description="Optimizer steps between two rank reallocations.")
+    orth_reg_weight: float = Field(0.5, ge=0, description="Weight of the orthogonality regulariser on the singular vectors.")
+
+    @model_validator(mode="after")
+    def _schedule(self) -> AdaLoraSettings:
+        if self.tinit + self.tfinal >= 1:
+            raise ValueError(f"tinit + tfinal must be below 1 to leave steps for rank allocation "
+                             f"(got {self.tinit} + {self.tfinal})")
+        if self.target_r > self.init_r:
+            raise ValueError(f"target_r ({self.target_r}) must not exceed init_r ({self.init_r})")
+        return self
 
 
 def apply(model: Any, settings: AdaLoraSettings, peft_task_type: str | None, *,
@@ -59,6 +81,6 @@ def finish(model: Any) -> None:
         model.base_model.rankallocator.mask_using_rank_pattern(model.base_model.model, config.rank_pattern)
 
 
-METHOD = Method(name="adalora", apply=apply, tasks=EVERY_TASK, section="adalora", merges=True,
-                step_callback=step_callback, finish=finish,
+METHOD = Method(name="adalora", apply=apply, tasks=EVERY_TASK, section="adalora", settings=AdaLoraSettings,
+                merges=True, step_callback=step_callback, finish=finish,
                 summary="SVD-shaped low-rank updates whose ranks are pruned to a budget, and the task head")

@@ -3,6 +3,8 @@
 A method module builds one ``Method`` and registers it in ``whet.methods``. Everything in
 it except ``apply`` and the hooks is data, read at config validation time without torch,
 so ``whet validate`` can refuse a method x task pair that cannot work before any model loads.
+A method with settings defines them as a ``MethodSettings`` class in its module; the run
+config's ``method`` section takes them under ``method.<section>``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class MethodSettings(BaseModel):
+    """Base of a method's settings: every field has a default and a one-line description, and
+    unknown keys are errors, as in every other config section."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 @dataclass(frozen=True)
@@ -21,6 +32,7 @@ class Method:
     tasks: frozenset[str] | None
     summary: str  # what trains, for tables and messages
     section: str | None = None  # the ``method.<section>`` config block holding its settings
+    settings: type[MethodSettings] | None = None  # the class of that block; given together with ``section``
     merges: bool = False  # ``whet export --merge`` can fold it into the base weights
     # Positions the method puts before the input (prompt and prefix tokens): windows shrink by this many.
     virtual_tokens: Callable[[Any], int] | None = None

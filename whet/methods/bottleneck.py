@@ -14,12 +14,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from whet.config import BottleneckSettings
+from pydantic import Field
+
 from whet.errors import ConfigError, ModelError
-from whet.methods.base import EVERY_TASK, Method
+from whet.methods.base import EVERY_TASK, Method, MethodSettings
 from whet.methods.common import freeze_all_but, is_head_parameter, new_head_names
+
+
+class BottleneckSettings(MethodSettings):
+    size: int = Field(64, ge=1, le=8192, description="Bottleneck width: down-projection size of each adapter.")
+    activation: Literal["gelu", "relu", "tanh", "silu"] = Field("gelu", description="Nonlinearity between down- and up-projection.")
+    target_modules: list[str] | None = Field(
+        None, description="Output projections an adapter follows; default: per architecture (attention and FFN output)."
+    )
+
 
 CONFIG_FILE = "bottleneck_config.json"
 WEIGHTS_FILE = "bottleneck_model.safetensors"
@@ -132,5 +142,5 @@ def load(model: Any, directory: Path) -> Any:
     return model
 
 
-METHOD = Method(name="bottleneck", apply=apply, tasks=EVERY_TASK, section="bottleneck",
+METHOD = Method(name="bottleneck", apply=apply, tasks=EVERY_TASK, section="bottleneck", settings=BottleneckSettings,
                 summary="bottleneck adapters after each attention and feed-forward output, and the task head")

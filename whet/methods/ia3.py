@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from whet.config import IA3Settings
-from whet.methods.base import EVERY_TASK, Method
+from pydantic import Field
+
+from whet.methods.base import EVERY_TASK, Method, MethodSettings
 from whet.methods.common import new_head_names, peft_default_targets, peft_task, wrap_with_peft
+
+
+class IA3Settings(MethodSettings):
+    target_modules: list[str] | None = Field(None, description="Modules whose outputs are rescaled; default: peft's choice (key, value, FFN output).")
+    feedforward_modules: list[str] | None = Field(
+        None, description="Which of target_modules are feed-forward (rescaled on their input); default: peft's choice."
+    )
 
 
 def apply(model: Any, settings: IA3Settings, peft_task_type: str | None, *, total_steps: int | None = None) -> Any:
@@ -25,5 +33,5 @@ def apply(model: Any, settings: IA3Settings, peft_task_type: str | None, *, tota
     return wrap_with_peft(model, config, f"method.ia3.target_modules {targets}")
 
 
-METHOD = Method(name="ia3", apply=apply, tasks=EVERY_TASK, section="ia3", merges=True,
+METHOD = Method(name="ia3", apply=apply, tasks=EVERY_TASK, section="ia3", settings=IA3Settings, merges=True,
                 summary="scaling vectors on keys, values and feed-forward activations, and the task head")

@@ -9,9 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from whet.config import LoraSettings
-from whet.methods.base import EVERY_TASK, Method
+from pydantic import Field
+
+from whet.methods.base import EVERY_TASK, Method, MethodSettings
 from whet.methods.common import new_head_names, peft_default_targets, peft_task, wrap_with_peft
+
+
+class LoraSettings(MethodSettings):
+    r: int = Field(8, ge=1, le=1024, description="LoRA rank.")
+    alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] | None = Field(
+        None, description="Module names to adapt; default: peft's choice for the architecture (query/value for BERT)."
+    )
+    use_dora: bool = Field(False, description="DoRA: learn each weight's magnitude apart from its LoRA direction update.")
+    use_rslora: bool = Field(False, description="rsLoRA: scale by alpha / sqrt(r) instead of alpha / r (stable at high rank).")
 
 
 def apply(model: Any, settings: LoraSettings, peft_task_type: str | None, *, total_steps: int | None = None) -> Any:
@@ -25,5 +37,5 @@ def apply(model: Any, settings: LoraSettings, peft_task_type: str | None, *, tot
     return wrap_with_peft(model, config, f"method.lora.target_modules {targets}")
 
 
-METHOD = Method(name="lora", apply=apply, tasks=EVERY_TASK, section="lora", merges=True,
+METHOD = Method(name="lora", apply=apply, tasks=EVERY_TASK, section="lora", settings=LoraSettings, merges=True,
                 summary="low-rank updates of chosen weight matrices (DoRA and rsLoRA as options) and the task head")

@@ -10,8 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from whet.methods.base import EVERY_TASK, Method
+from pydantic import Field
+
+from whet.methods.base import EVERY_TASK, Method, MethodSettings
 from whet.methods.full import apply
+
+
+class PetSettings(MethodSettings):
+    pattern: str = Field(
+        "{text} Topic: {mask}.", description="Pattern the text is put into; the label's word is predicted at {mask}."
+    )
+    verbalizers: dict[str, str] = Field(
+        default_factory=dict, description="Label -> the word that names it at the mask; default: the label's name."
+    )
+
 
 TASKS = frozenset({"sequence-classification"})
 
@@ -34,7 +46,7 @@ def load_saved(path: Any, tokenizer: Any, labels: list[str]) -> Any:
     return load_pattern_classifier(path, tokenizer, labels)
 
 
-METHOD = Method(name="pet", apply=apply, tasks=TASKS, section="pet",
+METHOD = Method(name="pet", apply=apply, tasks=TASKS, section="pet", settings=PetSettings,
                 summary="a masked LM whose word predictions at a pattern's mask are the class scores (PET)",
                 build_model=build_model, input_tokens=input_tokens, load_saved=load_saved,
                 why_not={task: "it classifies whole texts into one label" for task in EVERY_TASK - TASKS})

@@ -11,9 +11,17 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
-from whet.config import PrefixTuningSettings
-from whet.methods.base import CAUSAL_LM, Method
+from pydantic import Field
+
+from whet.methods.base import CAUSAL_LM, Method, MethodSettings
 from whet.methods.common import new_head_names, peft_task, wrap_with_peft
+
+
+class PrefixTuningSettings(MethodSettings):
+    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Prefix length: trained key/value positions in every layer.")
+    projection: bool = Field(False, description="Reparameterise the prefix through a two-layer MLP (more stable, more memory).")
+    projection_hidden: int | None = Field(None, ge=1, description="Hidden size of that MLP; default: the model's hidden size.")
+
 
 # transformers 5.24.0 renamed the encoders' ``past_key_values`` argument to ``cache``. peft (0.21.2
 # and earlier) looks for ``past_key_values`` in the encoder's forward signature to pass the prefix
@@ -44,7 +52,7 @@ def apply(model: Any, settings: PrefixTuningSettings, peft_task_type: str | None
 
 
 METHOD = Method(
-    name="prefix-tuning", apply=apply, section="prefix_tuning",
+    name="prefix-tuning", apply=apply, section="prefix_tuning", settings=PrefixTuningSettings,
     tasks=frozenset({"sequence-classification", "token-classification", "question-answering", CAUSAL_LM}),
     summary="key/value prefixes in every layer, and the task head",
     virtual_tokens=lambda settings: settings.num_virtual_tokens,

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from whet.config import PromptTuningSettings
-from whet.methods.base import CAUSAL_LM, Method
+from pydantic import Field
+
+from whet.methods.base import CAUSAL_LM, Method, MethodSettings
 from whet.methods.common import new_head_names, peft_task, wrap_with_peft
+
+
+class PromptTuningSettings(MethodSettings):
+    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Trained soft-prompt embeddings put before the input.")
+    init_text: str | None = Field(None, description="Start the prompt from this text's token embeddings; default: random.")
+
 
 PROMPT_TASKS = frozenset({"sequence-classification", CAUSAL_LM})
 PROMPT_WHY_NOT = {
@@ -35,6 +42,6 @@ def apply(model: Any, settings: PromptTuningSettings, peft_task_type: str | None
     return wrap_with_peft(model, config, "method.prompt_tuning")
 
 
-METHOD = Method(name="prompt-tuning", apply=apply, section="prompt_tuning", tasks=PROMPT_TASKS,
-                summary="soft-prompt embeddings before the input, and the task head",
+METHOD = Method(name="prompt-tuning", apply=apply, section="prompt_tuning", settings=PromptTuningSettings,
+                tasks=PROMPT_TASKS, summary="soft-prompt embeddings before the input, and the task head",
                 virtual_tokens=lambda settings: settings.num_virtual_tokens, why_not=PROMPT_WHY_NOT)

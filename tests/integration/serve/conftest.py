@@ -97,7 +97,7 @@ def build_models(root: Path, gpt2: Path) -> dict[str, Path]:
     import torch
     from transformers import BertForSequenceClassification, BertForTokenClassification, BertModel
 
-    from whet.config import LoraSettings
+    from whet.methods.lora import LoraSettings
     from whet.methods.lora import apply as apply_lora
     from whet.models.saved_model import save_model
 
@@ -140,7 +140,7 @@ def build_language_models(root: Path, gpt2: Path) -> dict[str, Path]:
     from transformers import AutoTokenizer, GPT2LMHeadModel
 
     from tests.conftest import CHATML
-    from whet.config import LoraSettings
+    from whet.methods.lora import LoraSettings
     from whet.methods.lora import apply as apply_lora
     from whet.models.saved_model import save_model
 

@@ -117,7 +117,7 @@ def task_model(directory: str | Path, task: str) -> Any:
     """
     from safetensors import safe_open
 
-    from whet.config import LoraSettings
+    from whet.methods.lora import LoraSettings
     from whet.continual.step_models import load_plain_model
 
     adapters = Adapters(None, 0.0)
