@@ -61,6 +61,13 @@ class Predictor:
         (with ``"id"`` first when the input has one).
         """
         examples = self.task.prediction_inputs(list(inputs), self.data)
+        return self.predict_examples(examples, batch_size=batch_size, max_tokens=max_tokens)
+
+    def predict_examples(self, examples: list[Any], *, batch_size: int = 64, max_tokens: int = 16384) -> list[dict]:
+        """``predict`` for inputs already parsed by the task (``task.prediction_inputs(records, data)``).
+
+        The server parses each request once, when it arrives, and queues the examples.
+        """
         if not examples:
             return []
         features = self._encode(examples)

@@ -192,11 +192,20 @@ def info(task: str = "sequence-classification", **data) -> tuple:
     return TASKS.get(task), DataConfig(**data)
 
 
+def as_whet_predict_reads(records: list, task: object, data: DataConfig) -> list:
+    """The examples ``Predictor.predict`` makes of ``records``."""
+    return task.prediction_inputs(records, data)
+
+
 def test_inputs_become_records_as_whet_predict_reads_them():
+    # The records are parsed here, once: what is queued are the examples whet predict makes of them.
     limits = LimitSettings()
-    assert prepared_inputs(["a", {"text": "b"}], *info(), limits) == ["a", {"text": "b"}]
-    assert prepared_inputs([("q", "c")], *info(text_pair_column="context"), limits) == [{"text": "q", "context": "c"}]
-    assert prepared_inputs([{"tokens": ["A", "b"]}], *info("token-classification"), limits) == [{"tokens": ["A", "b"]}]
+    assert prepared_inputs(["a", {"text": "b"}], *info(), limits) == as_whet_predict_reads(["a", {"text": "b"}], *info())
+    pairs = info(text_pair_column="context")
+    assert prepared_inputs([("q", "c")], *pairs, limits) == as_whet_predict_reads([{"text": "q", "context": "c"}], *pairs)
+    tokens = info("token-classification")
+    assert prepared_inputs([{"tokens": ["A", "b"]}], *tokens, limits) == as_whet_predict_reads([{"tokens": ["A", "b"]}],
+                                                                                               *tokens)
 
 
 @pytest.mark.parametrize("inputs, model, message", [

@@ -1,12 +1,13 @@
 """Dynamic batching: concurrent requests for one model (or one shared base) become one call.
 
 Each ``BatchQueue`` has one worker coroutine and one worker thread. The worker takes the
-oldest waiting request, lets others join until the batch holds ``max_batch_size`` texts or
+oldest waiting request, lets others join until the batch holds ``max_batch_size`` items or
 the oldest has waited ``max_wait_ms``, and runs the batch in its thread, so the event loop
 keeps answering other requests meanwhile. Requests that arrive while a batch runs join the
 next one without further waiting once it is full. Within a batch, requests are grouped by
 their group key: the model name for predictions (each adapter of a shared base is switched
-to once per group), the model and decoding settings for generation.
+to once per group), the model and decoding settings for generation. The items are what the
+route made of a request's inputs: parsed examples for predictions, prompts for generation.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from typing import Any, Callable
 
 from whet.errors import WhetError
 
-# (group key, inputs) -> one result per input; blocking, called in the worker thread.
+# (group key, items) -> one result per item; blocking, called in the worker thread.
 RunBatch = Callable[[Any, list[Any]], list[Any]]
 
 
 @dataclass
 class Job:
     model: Any  # the group key: a model name, or anything hashable that runs in one call
-    inputs: list[Any]
+    items: list[Any]  # one per input text: its parsed example, or its prompt
     future: asyncio.Future
     enqueued: float = field(default_factory=time.perf_counter)
 
@@ -54,9 +55,9 @@ class BatchQueue:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"whet-batch-{lane}")
         self.worker = asyncio.get_running_loop().create_task(self._work(), name=f"batch-queue-{lane}")
 
-    async def submit(self, model: Any, inputs: list[Any]) -> list[Any]:
-        """Results for ``inputs``; cancelling the caller drops the request if it has not run yet."""
-        job = Job(model, inputs, asyncio.get_running_loop().create_future())
+    async def submit(self, model: Any, items: list[Any]) -> list[Any]:
+        """Results for ``items``; cancelling the caller drops the request if it has not run yet."""
+        job = Job(model, items, asyncio.get_running_loop().create_future())
         self.waiting.append(job)
         self.observer.queued(self.lane, len(self.waiting))
         self.arrived.set()
@@ -79,7 +80,7 @@ class BatchQueue:
                 continue
             started = time.perf_counter()
             outcomes = await loop.run_in_executor(self.executor, self._run_groups, batch)
-            self.observer.ran(self.lane, sum(len(job.inputs) for job in batch), time.perf_counter() - started)
+            self.observer.ran(self.lane, sum(len(job.items) for job in batch), time.perf_counter() - started)
             for job, outcome in zip(batch, outcomes):
                 if job.future.done():  # timed out or cancelled meanwhile
                     continue
@@ -93,7 +94,7 @@ class BatchQueue:
             self.arrived.clear()
             await self.arrived.wait()
         batch = [self.waiting.popleft()]
-        size = len(batch[0].inputs)
+        size = len(batch[0].items)
         deadline = batch[0].enqueued + self.max_wait
         while self.enabled and size < self.max_batch_size:
             if not self.waiting:
@@ -106,11 +107,11 @@ class BatchQueue:
                 except asyncio.TimeoutError:
                     break
                 continue
-            if size + len(self.waiting[0].inputs) > self.max_batch_size:
+            if size + len(self.waiting[0].items) > self.max_batch_size:
                 break  # it starts the next batch
             job = self.waiting.popleft()
             batch.append(job)
-            size += len(job.inputs)
+            size += len(job.items)
         # Requests whose caller gave up (timeout, disconnect) are not run at all.
         return [job for job in batch if not job.future.done()]
 
@@ -122,7 +123,7 @@ class BatchQueue:
             groups.setdefault(job.model, []).append(index)
         for model, indices in groups.items():
             try:
-                results = self.run(model, [item for i in indices for item in batch[i].inputs])
+                results = self.run(model, [item for i in indices for item in batch[i].items])
             except WhetError as err:
                 if len(indices) == 1:
                     outcomes[indices[0]] = err
@@ -137,12 +138,12 @@ class BatchQueue:
                 continue
             start = 0
             for i in indices:
-                outcomes[i] = results[start:start + len(batch[i].inputs)]
-                start += len(batch[i].inputs)
+                outcomes[i] = results[start:start + len(batch[i].items)]
+                start += len(batch[i].items)
         return outcomes
 
     def _run_one(self, job: Job) -> Any:
         try:
-            return self.run(job.model, job.inputs)
+            return self.run(job.model, job.items)
         except Exception as err:
             return err

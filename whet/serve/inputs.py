@@ -1,7 +1,8 @@
-"""Checking a request's inputs against the limits and the model, before they are queued.
+"""A request's inputs, checked against the limits and parsed for the model, before they are queued.
 
 Every problem becomes an ``InputError`` naming the input (1-based, as ``whet predict``
-does) and the fix; the route answers it with 422, so no bad input reaches a batch.
+does) and the fix; the route answers it with 422, so no bad input reaches a batch. What is
+queued are the parsed examples, so the batch worker does not parse the inputs again.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ class InputError(WhetError):
 
 
 def prepared_inputs(inputs: list[Any], task: Any, data: DataConfig, limits: LimitSettings) -> list[Any]:
-    """The records to give ``Predictor.predict`` for a model of ``task`` with data settings ``data``:
-    text pairs become records, everything is checked."""
+    """The examples to give ``Predictor.predict_examples`` for a model of ``task`` with data settings
+    ``data``: text pairs become records, everything is checked, and the task parses the records
+    as ``whet predict`` does."""
     if not inputs:
         raise InputError("inputs is empty; send at least one text")
     if len(inputs) > limits.max_texts:
@@ -38,10 +40,9 @@ def prepared_inputs(inputs: list[Any], task: Any, data: DataConfig, limits: Limi
             check_text(text, number, limits)
         records.append(item)
     try:
-        task.prediction_inputs(records, data)
+        return task.prediction_inputs(records, data)
     except DataError as err:
         raise InputError(str(err)) from None
-    return records
 
 
 def _texts(item: Any) -> list[str]:

@@ -180,11 +180,12 @@ class ModelRegistry:
             raise ModelUnavailable(f"model {name!r} is {served.status}{reason}")
         return served
 
-    def predict(self, name: str, records: list[Any]) -> list[dict]:
-        """Predictions of model ``name``, exactly as ``whet predict`` gives them."""
+    def predict(self, name: str, examples: list[Any]) -> list[dict]:
+        """Predictions of model ``name`` for examples parsed by its predictor's task, exactly as
+        ``whet predict`` gives them."""
         served = self.get(name)
         with self._adapter_of(served):
-            return served.predictor.predict(records, batch_size=self.predict_batch_size)
+            return served.predictor.predict_examples(examples, batch_size=self.predict_batch_size)
 
     def complete(self, name: str, prompts: list[Any], settings: Any, chat: bool, batch_size: int) -> list[Any]:
         """``whet.generate.complete`` with causal LM ``name``: one ``Completion`` per prompt."""

@@ -25,7 +25,8 @@ class ServerState:
     stream_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     def lane(self, name: str) -> BatchQueue:
-        """The prediction batch queue of a model or shared base, started on first use (on the event loop)."""
+        """The prediction batch queue of a model or shared base, started on first use (on the event loop);
+        its items are parsed examples and each group is one ``ModelRegistry.predict`` call."""
         queue = self.lanes.get(name)
         if queue is None:
             batching = self.config.batching

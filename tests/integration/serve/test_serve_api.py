@@ -62,6 +62,29 @@ def test_predictions_equal_whet_predict(api_server, offline, model, inputs):
     assert body["predictions"] == offline(model).predict(pair_records)
 
 
+def test_a_request_is_parsed_once_and_its_examples_give_what_whet_predict_gives(offline, monkeypatch):
+    # The route parses the inputs (prepared_inputs) and queues the examples; the batch worker
+    # predicts on them (ModelRegistry.predict -> Predictor.predict_examples) without parsing again.
+    from dataclasses import replace
+
+    from whet.serve.inputs import prepared_inputs
+    from whet.serve.settings import LimitSettings
+
+    predictor = offline("pairs")
+    inputs = [("is it late?", "the parcel left yesterday"), {"text": "refund?", "context": "order 17"}]
+    expected = predictor.predict([{"text": "is it late?", "context": "the parcel left yesterday"}, inputs[1]])
+    task, parsed = predictor.task, []
+
+    def prediction_inputs(records: list, data: object) -> list:
+        parsed.append(records)
+        return task.prediction_inputs(records, data)
+
+    monkeypatch.setattr(predictor, "task", replace(task, prediction_inputs=prediction_inputs))
+    examples = prepared_inputs(inputs, predictor.task, predictor.data, LimitSettings())
+    assert predictor.predict_examples(examples) == expected
+    assert len(parsed) == 1
+
+
 def test_models_lists_tasks_labels_versions_and_shared_bases(api_server):
     with api_server.client() as client:
         models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}

@@ -32,13 +32,13 @@ async def predict(body: PredictRequest, request: Request, state: State, caller: 
         if predictor is None:
             raise InputError(f"model {name!r} is a {served.info.task} model; send prompts to /v1/generate or "
                              f"/v1/completions")
-        records = prepared_inputs(body.inputs, predictor.task, predictor.data, state.config.limits)
+        examples = prepared_inputs(body.inputs, predictor.task, predictor.data, state.config.limits)
     except InputError as err:
         raise HTTPException(422, str(err)) from None
-    count_request(state, request, name, len(records))
+    count_request(state, request, name, len(examples))
     timeout = request_timeout(state, body.timeout_s)
     try:
-        predictions = await asyncio.wait_for(state.lane(served.lane).submit(name, records), timeout)
+        predictions = await asyncio.wait_for(state.lane(served.lane).submit(name, examples), timeout)
     except asyncio.TimeoutError:
         state.metrics.model_errors.labels(name, "timeout").inc()
         raise HTTPException(504, f"the prediction took longer than {timeout:g} s (limits.timeout_s); "
