@@ -38,7 +38,7 @@ def data_problems(config: RunConfig) -> list[str]:
             if not examples:
                 problems.append(f"data.{split}: {file} holds no examples")
             elif split == "train" and config.method.name == "fewshot" and config.method.fewshot.shots:
-                from whet.fewshot.shots import sample_per_class
+                from whet.setfit.shots import sample_per_class
 
                 sample_per_class(examples, config.method.fewshot.shots, config.training.seed, source=file,
                                  setting="method.fewshot.shots")

@@ -56,7 +56,7 @@ def test_saved_head_is_the_logistic_regression_on_the_fine_tuned_embeddings(fews
     from sklearn.linear_model import LogisticRegression
 
     from whet.tasks.sequence_classification import read_classification_file
-    from whet.fewshot.shots import sample_per_class
+    from whet.setfit.shots import sample_per_class
 
     run_dir, _ = fewshot_run
     model = load(str(run_dir / "model"))
@@ -121,7 +121,7 @@ def test_fewshot_config_needs_single_label_sequence_classification(tiny_bert, tm
 def test_logistic_head_as_a_linear_layer_matches_scikit_learn(classes):
     from sklearn.linear_model import LogisticRegression
 
-    from whet.fewshot.encoder_training import fit_logistic_head
+    from whet.setfit.encoder_training import fit_logistic_head
 
     rng = np.random.default_rng(classes)
     x = rng.normal(size=(30, 5)).astype(np.float32)

@@ -8,8 +8,8 @@ import pytest
 
 from whet.data.examples import TextExample
 from whet.errors import DataError
-from whet.fewshot.pairs import contrastive_pairs
-from whet.fewshot.shots import sample_per_class
+from whet.setfit.pairs import contrastive_pairs
+from whet.setfit.shots import sample_per_class
 
 
 def examples(counts: dict[str, int]) -> list[TextExample]:

@@ -1,7 +1,7 @@
 """SetFit (``method: fewshot``): the sentence encoder trains on contrastive pairs of the few
 labelled examples, then a logistic-regression head is fitted on its embeddings.
 
-Its recipe (``whet.fewshot.encoder_training``) takes the run instead of the shared loop; its models are
+Its recipe (``whet.setfit.encoder_training``) takes the run instead of the shared loop; its models are
 ``SentenceClassifier``s (``whet.models.sentence_model``).
 """
 
@@ -35,7 +35,7 @@ TASKS = frozenset({"sequence-classification"})
 
 
 def recipe(config: Any, *, resume: bool = False) -> dict:
-    from whet.fewshot.encoder_training import train
+    from whet.setfit.encoder_training import train
 
     return train(config, resume=resume)
 

@@ -36,8 +36,8 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     from transformers import set_seed
 
     from whet.data.prepare import load_run_data
-    from whet.fewshot.pairs import contrastive_pairs
-    from whet.fewshot.shots import sample_per_class
+    from whet.setfit.pairs import contrastive_pairs
+    from whet.setfit.shots import sample_per_class
     from whet.io.atomic import existing_directory
     from whet.models.pretrained import load_tokenizer
     from whet.models.sentence_model import SentenceClassifier, embed, load_sentence_encoder
