@@ -6,9 +6,9 @@ Layout, one job per module:
     app.py       the app: middleware, routes, error answers, lifespan (models load after start)
     routes/      one module per resource: predict, models, health (+ metrics), admin, playground
     deps.py      route dependencies: state, API key / admin key checks, rate limit
-    models.py    the served models: loading, shared LoRA bases, the blocking predict call
-    adapters.py  adding a whet LoRA model directory to a shared base (safetensors only)
-    batching.py  dynamic batching: a queue, a worker coroutine and a worker thread per model or base
-    inputs.py    request inputs checked against the limits and the model
-    auth.py, limits.py, metrics.py, access_log.py   keys, limits, Prometheus, JSON logs
+    loaded_models.py  the served models: loading, shared LoRA bases, the blocking predict call
+    shared_bases.py   adding a whet LoRA model directory to a shared base (safetensors only)
+    batch_queue.py    dynamic batching: a queue, a worker coroutine and a worker thread per model or base
+    inputs.py         request inputs turned into the task's examples once, checked against the limits
+    auth.py, limits.py, prometheus.py, access_log.py   keys, limits, Prometheus metrics, JSON logs
 """
