@@ -25,11 +25,23 @@ from whet.errors import ConfigError, DataError, ModelError
 
 Prompt = Union[str, list[dict]]
 
+# torch.manual_seed takes no seed outside these (it raises on the rest).
+SEED_MIN, SEED_MAX = -2**63, 2**64 - 1
+# Below this, float32 logits divided by the temperature can overflow (a logit of 1 does below
+# about 3e-39) and sampling fails on NaN; a temperature this small samples the likeliest token anyway.
+MIN_TEMPERATURE = 1e-6
+# transformers' stop-string matching walks the whole vocabulary once per character of each stop
+# string: 4 strings of 256 characters cost about 5 s of CPU with a 30k vocabulary (of 16: 0.6 s),
+# and 30 of 2,000 held a tiny test model for over 40 s. Stop strings are short markers ("\n\n",
+# "User:"), so longer ones are refused.
+MAX_STOP_CHARS = 256
+
 
 @dataclass
 class GenerationSettings:
     """How to decode. Greedy unless ``sample``; sampling settings left as None take the
-    model's own defaults (its ``generation_config.json``)."""
+    model's own defaults (its ``generation_config.json``). The bounds above are checked here,
+    so the command line, the Python API and the server refuse the same values."""
 
     max_new_tokens: int = 128
     sample: bool = False
@@ -43,17 +55,24 @@ class GenerationSettings:
         problems = []
         if self.max_new_tokens < 1:
             problems.append(f"max_new_tokens must be at least 1 (got {self.max_new_tokens})")
-        if self.temperature is not None and self.temperature <= 0:
-            problems.append(f"temperature must be greater than 0 (got {self.temperature}); for greedy decoding "
-                            f"leave sampling off")
+        if self.temperature is not None and not self.temperature >= MIN_TEMPERATURE:  # NaN included
+            problems.append(f"temperature must be at least {MIN_TEMPERATURE:g} (got {self.temperature}), as "
+                            f"smaller ones overflow the scaled logits; for greedy decoding leave sampling off")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             problems.append(f"top_p must be in (0, 1] (got {self.top_p})")
         if self.top_k is not None and self.top_k < 0:
             problems.append(f"top_k must be 0 (off) or more (got {self.top_k})")
+        if self.seed is not None and not SEED_MIN <= self.seed <= SEED_MAX:
+            # The value is not repeated: it may have thousands of digits.
+            problems.append("seed must be from -2**63 to 2**64 - 1, the 64-bit range torch's generator takes")
         if not self.sample and (self.temperature, self.top_p, self.top_k) != (None, None, None):
             problems.append("temperature, top_p and top_k apply to sampling; turn sampling on (--sample)")
         if any(not s for s in self.stop):
             problems.append("stop strings must not be empty")
+        too_long = [f"stop string {number} has {len(s)}" for number, s in enumerate(self.stop, 1)
+                    if len(s) > MAX_STOP_CHARS]
+        if too_long:
+            problems.append(f"stop strings are at most {MAX_STOP_CHARS} characters: {', '.join(too_long)}")
         if problems:
             raise ConfigError("; ".join(problems))
 

@@ -14,7 +14,8 @@ from tests.conftest import CHATML, write_config
 from tests.integration.test_cli_errors import assert_no_traceback, run_all
 from whet.config import load_config
 from whet.errors import ConfigError, DataError, ModelError
-from whet.generate import GenerationSettings, complete, generate, generate_stream, load_generator
+from whet.generate import (MIN_TEMPERATURE, SEED_MAX, SEED_MIN, GenerationSettings, complete, generate,
+                           generate_stream, load_generator)
 from whet.train import train
 
 PATTERNS = {"count:": " one two three four", "letters:": " a b c d", "colors:": " red green blue"}
@@ -165,10 +166,23 @@ def test_sampling_is_repeatable_with_a_seed(generator):
 
 
 def test_generation_settings_are_checked():
-    with pytest.raises(ConfigError, match=r"temperature must be greater than 0 .*; top_p must be in \(0, 1\]"):
+    with pytest.raises(ConfigError, match=r"temperature must be at least 1e-06 .*; top_p must be in \(0, 1\]"):
         GenerationSettings(sample=True, temperature=0, top_p=1.5)
     with pytest.raises(ConfigError, match=r"temperature, top_p and top_k apply to sampling; turn sampling on"):
         GenerationSettings(temperature=0.7)
+
+
+def test_the_extreme_seeds_and_temperature_that_are_taken_generate(generator):
+    """The bounds GenerationSettings checks are torch's: one past them torch raises, or samples NaN."""
+    model, tokenizer = generator
+    for seed, temperature in [(SEED_MAX, MIN_TEMPERATURE), (SEED_MIN, 1.0)]:
+        settings = GenerationSettings(max_new_tokens=3, sample=True, temperature=temperature, seed=seed)
+        assert len(generate(model, tokenizer, ["count:"], settings)) == 1
+    for seed in (SEED_MAX + 1, SEED_MIN - 1):
+        with pytest.raises(ValueError, match="Overflow"):  # torch's own refusal, before it seeds anything
+            torch.manual_seed(seed)
+        with pytest.raises(ConfigError, match=r"^seed must be from -2\*\*63 to 2\*\*64 - 1"):
+            GenerationSettings(sample=True, seed=seed)
 
 
 def test_prompts_too_long_for_the_model_are_refused(generator):

@@ -41,6 +41,10 @@ def workdir(tiny_bert, tiny_gpt2, tmp_path_factory):
         "generate without prompts": ["generate", lm],
         "generate with prompts and a file": ["generate", lm, "count:", "--input", "prompts.txt"],
         "generate no new tokens": ["generate", lm, "count:", "--max-new-tokens", "0"],
+        "generate with a seed beyond 64 bits": ["generate", lm, "count:", "--sample", "--seed", "18446744073709551616"],
+        "generate with a seed below 64 bits": ["generate", lm, "count:", "--sample", "--seed", "-9223372036854775809"],
+        "generate at a temperature that overflows": ["generate", lm, "count:", "--sample", "--temperature", "1e-300"],
+        "generate with a long stop string": ["generate", lm, "count:", "--stop", "\n", "--stop", "x" * 257],
         "eval in an unknown mode": ["eval", model, INTENTS["dev"], "--mode", "lenient"],
         "fewshot in two processes": ["train", str(fewshot), "--processes", "2"],
         "remove an unknown adapter": ["adapters", "remove", str(store), "three"],
@@ -53,6 +57,12 @@ ONE_LINE_ERRORS = {
     "generate without prompts": r"nothing to generate: give prompts as arguments or a file with --input",
     "generate with prompts and a file": r"give prompts as arguments or --input, not both",
     "generate no new tokens": r"max_new_tokens must be at least 1 \(got 0\)",
+    "generate with a seed beyond 64 bits": r"seed must be from -2\*\*63 to 2\*\*64 - 1, the 64-bit range torch's "
+                                           r"generator takes",
+    "generate with a seed below 64 bits": r"seed must be from -2\*\*63 to 2\*\*64 - 1, .*",
+    "generate at a temperature that overflows": r"temperature must be at least 1e-06 \(got 1e-300\), as smaller ones "
+                                                r"overflow the scaled logits; for greedy decoding leave sampling off",
+    "generate with a long stop string": r"stop strings are at most 256 characters: stop string 2 has 257",
     "eval in an unknown mode": r"--mode 'lenient': choose default or strict",
     "fewshot in two processes": r"method fewshot trains in one process; run it without --processes",
     "remove an unknown adapter": r"no adapter 'three' in .*store; it has: one, two",
@@ -104,8 +114,14 @@ def test_whet_adapters_remove_deletes_one_adapter_and_keeps_the_rest(workdir):
     ({"stop": ["\n", ""]}, r"^stop strings must not be empty$"),
     ({"top_k": 5}, r"^temperature, top_p and top_k apply to sampling; turn sampling on \(--sample\)$"),
     ({"sample": True, "temperature": 0.0, "top_p": 0.0},
-     r"^temperature must be greater than 0 \(got 0\.0\); for greedy decoding leave sampling off; "
-     r"top_p must be in \(0, 1\] \(got 0\.0\)$"),
+     r"^temperature must be at least 1e-06 \(got 0\.0\), as smaller ones overflow the scaled logits; for greedy "
+     r"decoding leave sampling off; top_p must be in \(0, 1\] \(got 0\.0\)$"),
+    ({"sample": True, "temperature": 1e-300}, r"^temperature must be at least 1e-06 \(got 1e-300\)"),
+    ({"sample": True, "temperature": float("nan")}, r"^temperature must be at least 1e-06 \(got nan\)"),
+    ({"sample": True, "seed": 2**64}, r"^seed must be from -2\*\*63 to 2\*\*64 - 1"),
+    ({"sample": True, "seed": -2**63 - 1}, r"^seed must be from -2\*\*63 to 2\*\*64 - 1"),
+    ({"stop": ["a" * 300, "b" * 256, "c" * 257]},
+     r"^stop strings are at most 256 characters: stop string 1 has 300, stop string 3 has 257$"),
 ])
 def test_generation_settings_refuse_bad_values(settings, message):
     with pytest.raises(ConfigError, match=message):

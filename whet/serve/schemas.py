@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
+from whet.generate import MAX_STOP_CHARS, MIN_TEMPERATURE, SEED_MAX, SEED_MIN
+
 
 def _one_input_error(value: Any, handler: Any) -> Any:
     # One message instead of one per member of the union.
@@ -137,8 +139,10 @@ class Message(BaseModel):
     content: str
 
 
-# torch.manual_seed takes no seed outside these (it raises on the rest).
-SEED_MIN, SEED_MAX = -2**63, 2**64 - 1
+# OpenAI's limit. Each stop string costs transformers a pass over the vocabulary per character
+# (see MAX_STOP_CHARS), so a request's work is bounded by both.
+MAX_STOP_STRINGS = 4
+StopString = Annotated[str, Field(max_length=MAX_STOP_CHARS)]
 
 # A plain-text prompt, or a chat ending with the turn to reply to.
 Prompt = Union[str, Annotated[list[Message], Field(min_length=1)]]
@@ -156,11 +160,14 @@ class GenerateRequest(BaseModel):
                                                                "server's limits.max_new_tokens; default 128 or that "
                                                                "limit if lower.")
     sample: bool = Field(False, description="Sample instead of greedy decoding.")
-    temperature: float | None = Field(None, gt=0, description="Sampling temperature; default: the model's.")
+    temperature: float | None = Field(None, ge=MIN_TEMPERATURE, description="Sampling temperature; default: the "
+                                                                           "model's.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling; default: the model's.")
     top_k: int | None = Field(None, ge=0, description="Top-k sampling, 0 for off; default: the model's.")
     seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX, description="Makes sampling repeatable.")
-    stop: list[str] = Field(default_factory=list, description="The completion ends before the first of these.")
+    stop: list[StopString] = Field(default_factory=list, max_length=MAX_STOP_STRINGS,
+                                   description=f"The completion ends before the first of these: at most "
+                                               f"{MAX_STOP_STRINGS}, each at most {MAX_STOP_CHARS} characters.")
     stream: bool = Field(False, description="Send the completion of one prompt as server-sent events while it is "
                                             "generated.")
     timeout_s: float | None = Field(None, gt=0, description="Give up after this many seconds (504); at most the "
@@ -199,7 +206,9 @@ class CompletionRequest(BaseModel):
     n: int = Field(1, ge=1, description="Completions per prompt.")
     stream: bool = Field(False, description="Server-sent events, ending with `data: [DONE]`.")
     stream_options: StreamOptions | None = None
-    stop: Union[str, list[str], None] = Field(None, description="Up to 4 stop strings.")
+    # Checked in the route: a schema bound on a union member makes one error per member.
+    stop: Union[str, list[str], None] = Field(None, description=f"Up to {MAX_STOP_STRINGS} stop strings, each at "
+                                                                f"most {MAX_STOP_CHARS} characters.")
     seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
     echo: bool = Field(False, description="Return the prompt before the completion.")
     user: str | None = Field(None, description="Accepted and ignored.")

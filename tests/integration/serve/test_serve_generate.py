@@ -177,16 +177,26 @@ BAD_GENERATIONS = {
     "token prompt": ("/v1/completions", {"model": "lm", "prompt": [[1, 2]]}, 422, "prompt"),
     "n streamed": ("/v1/completions", {"model": "lm", "prompt": "hi", "n": 2, "stream": True}, 422, "n = 1"),
     "too many stops": ("/v1/completions", {"model": "lm", "prompt": "hi", "stop": list("abcde")}, 422, "at most 4"),
+    "too many stops to generate": ("/v1/generate", {"model": "lm", "prompts": ["hi"], "stop": list("abcde")}, 422,
+                                   r"^body\.stop: List should have at most 4 items"),
     "unpaired surrogate": ("/v1/completions", {"model": "lm", "prompt": "\ud800"}, 422, "unpaired surrogate"),
     "too many completions": ("/v1/completions", {"model": "lm", "prompt": ["a", "b"], "n": 33}, 422,
                              r"66 completions .*\(n = 33 for each prompt\).*limits\.max_texts"),
-    "stop string too long": ("/v1/generate", {"model": "lm", "prompts": ["hi"], "stop": ["a" * 2001]}, 422,
-                             r"stop string 1: 2001 characters.*limits\.max_chars"),
+    "stop string too long": ("/v1/generate", {"model": "lm", "prompts": ["hi"], "stop": ["a" * 257]}, 422,
+                             r"^body\.stop\.0: String should have at most 256 characters"),
+    "stop string too long to complete": ("/v1/completions", {"model": "lm", "prompt": "hi", "stop": ["a", "b" * 2001]},
+                                         422, r"^stop strings are at most 256 characters: stop string 2 has 2001$"),
     "unpaired surrogate in a stop string": ("/v1/completions", {"model": "lm", "prompt": "hi", "stop": "\udfff"}, 422,
                                             "stop string 1: .*unpaired surrogate"),
     "seed beyond 64 bits": ("/v1/completions", {"model": "lm", "prompt": "hi", "seed": 2**64}, 422, "seed"),
+    "seed below 64 bits": ("/v1/generate", {"model": "lm", "prompts": ["hi"], "sample": True, "seed": -2**63 - 1}, 422,
+                           r"^body\.seed: "),
     "temperature that overflows": ("/v1/generate", {"model": "lm", "prompts": ["hi"], "sample": True,
-                                                    "temperature": 5e-324}, 422, "temperature .* at least 1e-06"),
+                                                    "temperature": 5e-324}, 422,
+                                   r"^body\.temperature: Input should be greater than or equal to"),
+    "temperature that overflows a completion": ("/v1/completions", {"model": "lm", "prompt": "hi",
+                                                                    "temperature": 1e-7}, 422,
+                                                r"^temperature must be at least 1e-06 \(got 1e-07\)"),
 }
 
 
@@ -226,3 +236,34 @@ def test_a_request_that_misses_its_own_deadline_gets_a_504_naming_it(api_server)
     assert response.status_code == 504, response.text
     assert "longer than 0.001 s (timeout_s)" in response.json()["detail"]
     assert post(api_server, "/v1/generate", body).status_code == 200
+
+
+def test_many_long_stop_strings_are_refused_before_transformers_matches_them(api_server):
+    """transformers' stop-string matching walks the vocabulary once per character of each stop
+    string: 30 stop strings of 2,000 characters (one 64 KiB body) held the test model for over 40 s
+    at about 1 GiB. At most 4 stop strings of at most 256 characters are taken, on both endpoints."""
+    long_stops = [f"{i:02d}" + "x" * 1998 for i in range(30)]
+    refused = {
+        "30 long stops": ("/v1/generate", {"model": "lm", "prompts": ["hi"], "max_new_tokens": 2, "stop": long_stops},
+                          "body.stop: List should have at most 4 items after validation, not 30"),
+        "4 long stops": ("/v1/generate", {"model": "lm", "prompts": ["hi"], "max_new_tokens": 2,
+                                          "stop": long_stops[:4]},
+                         "body.stop.0: String should have at most 256 characters"),
+        "4 long OpenAI stops": ("/v1/completions", {"model": "lm", "prompt": "hi", "max_tokens": 2,
+                                                    "stop": long_stops[:4]}, "stop strings are at most 256 characters"),
+    }
+    with api_server.client() as client:
+        for name, (path, body, message) in refused.items():
+            try:
+                response = client.post(path, json=body, timeout=10)
+            except httpx.TimeoutException:
+                api_server.process.kill()  # before it takes the machine's memory
+                pytest.fail(f"{name}: no answer within 10 s; the server was killed")
+            assert response.status_code == 422, (name, response.text)
+            assert message in response.json()["detail"], (name, response.json()["detail"])
+        # The most that is allowed still generates.
+        most = [f"{i}" + "y" * 255 for i in range(4)]
+        response = client.post("/v1/generate", json={"model": "lm", "prompts": ["hi"], "max_new_tokens": 2,
+                                                     "stop": most}, timeout=20)
+        assert response.status_code == 200, response.text
+    assert api_server.alive() and api_server.get("/healthz").status_code == 200

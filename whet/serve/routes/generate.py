@@ -25,8 +25,8 @@ from whet.serve.deps import Caller, State
 from whet.serve.inputs import InputError, check_text
 from whet.serve.loaded_models import ModelUnavailable, ServedModel
 from whet.serve.routes.common import count_request, request_timeout, served_model, timeout_setting
-from whet.serve.schemas import (CompletionRequest, CompletionResponse, GenerateRequest, GenerateResponse,
-                                error_responses)
+from whet.serve.schemas import (MAX_STOP_STRINGS, CompletionRequest, CompletionResponse, GenerateRequest,
+                                GenerateResponse, error_responses)
 from whet.serve.state import ServerState
 from whet.serve.streaming import start_stream
 
@@ -35,9 +35,6 @@ ERRORS = error_responses(400, 401, 404, 413, 422, 429, 503, 504)
 STREAMED = {200: {"content": {"text/event-stream": {}},
                   "description": "With stream: server-sent events, `data: {json}` each, then `data: [DONE]`."}}
 DEFAULT_NEW_TOKENS = 128
-# Below this, float32 logits divided by the temperature can overflow to inf and sampling fails
-# (5e-324 does); a temperature this small samples the most likely token anyway.
-MIN_TEMPERATURE = 1e-6
 _alone = itertools.count()
 
 
@@ -98,8 +95,8 @@ async def completions(body: CompletionRequest, request: Request, state: State, c
     _refuse_unsupported(body)
     served = _causal_lm(state, body.model)
     stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-    if len(stop) > 4:
-        raise HTTPException(422, f"stop: at most 4 stop strings (got {len(stop)})")
+    if len(stop) > MAX_STOP_STRINGS:
+        raise HTTPException(422, f"stop: at most {MAX_STOP_STRINGS} stop strings (got {len(stop)})")
     sample = bool(body.temperature)  # None or 0: greedy
     settings = _settings(state, max_new_tokens=body.max_tokens or state.config.limits.max_new_tokens,
                          sample=sample, temperature=body.temperature if sample else None,
@@ -158,16 +155,14 @@ def _settings(state: ServerState, **values: Any) -> GenerationSettings:
     if values["max_new_tokens"] > limits.max_new_tokens:
         raise HTTPException(422, f"{values['max_new_tokens']} new tokens asked for; this server generates at most "
                                  f"{limits.max_new_tokens} per request (limits.max_new_tokens)")
-    temperature = values["temperature"]
-    if temperature is not None and 0 < temperature < MIN_TEMPERATURE:
-        raise HTTPException(422, f"temperature {temperature:g} is too small to sample with; use at least "
-                                 f"{MIN_TEMPERATURE:g}, or decode greedily")
     try:
-        for number, stop in enumerate(values["stop"], 1):
+        # The settings check seeds, temperatures and stop strings as the command line does.
+        settings = GenerationSettings(**values)
+        for number, stop in enumerate(settings.stop, 1):
             check_text(stop, number, limits, "stop string")
-        return GenerationSettings(**values)
     except (InputError, ConfigError) as err:
         raise HTTPException(422, str(err)) from None
+    return settings
 
 
 def _check_count(state: ServerState, count: int, how: str = "") -> None:
