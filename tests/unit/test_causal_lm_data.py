@@ -224,7 +224,7 @@ def test_a_causal_lm_report_renders_its_metrics_and_samples(tmp_path):
 
 
 def test_stop_strings_are_cut_and_held_back_while_streaming():
-    from whet.generate import _held_back, cut_at_stop
+    from whet.models.decoding import _held_back, cut_at_stop
 
     assert cut_at_stop("one two three", ["three", " two"]) == "one"
     assert cut_at_stop("one two", []) == "one two"

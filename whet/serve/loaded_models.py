@@ -146,7 +146,7 @@ class ModelRegistry:
         served.lane = f"{info.task}:{info.base_model}"
         tokenizer = load_tokenizer(str(served.path))
         if task.generates:
-            from whet.generate import ensure_pad_token
+            from whet.models.decoding import ensure_pad_token
 
             ensure_pad_token(tokenizer)
             served.generator = (base.model, tokenizer)
@@ -188,8 +188,8 @@ class ModelRegistry:
             return served.predictor.predict_examples(examples, batch_size=self.predict_batch_size)
 
     def complete(self, name: str, prompts: list[Any], settings: Any, chat: bool, batch_size: int) -> list[Any]:
-        """``whet.generate.complete`` with causal LM ``name``: one ``Completion`` per prompt."""
-        from whet.generate import complete
+        """``whet.models.decoding.complete`` with causal LM ``name``: one ``Completion`` per prompt."""
+        from whet.models.decoding import complete
 
         served = self.get(name)
         model, tokenizer = served.generator
@@ -198,9 +198,9 @@ class ModelRegistry:
 
     def stream(self, name: str, prompt: Any, settings: Any, chat: bool,
                finished: Callable[[Any], None]) -> Iterator[str]:
-        """``whet.generate.generate_stream`` with causal LM ``name``; an adapter's shared base
+        """``whet.models.decoding.generate_stream`` with causal LM ``name``; an adapter's shared base
         stays switched to it (and locked) until the stream is exhausted or closed."""
-        from whet.generate import generate_stream
+        from whet.models.decoding import generate_stream
 
         served = self.get(name)
         model, tokenizer = served.generator

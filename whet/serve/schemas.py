@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
-from whet.generate import MAX_STOP_CHARS, MIN_TEMPERATURE, SEED_MAX, SEED_MIN
+from whet.models.decoding import MAX_STOP_CHARS, MIN_TEMPERATURE, SEED_MAX, SEED_MIN
 
 
 def _one_input_error(value: Any, handler: Any) -> Any:

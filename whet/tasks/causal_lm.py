@@ -2,7 +2,7 @@
 training on documents, and instruction tuning on prompt/response pairs or chats.
 
 Encoding: a document is trained on whole and split into windows of ``max_length`` tokens
-(no overlap). A prompt/response pair is the prompt's tokens (as ``whet.generate`` encodes a
+(no overlap). A prompt/response pair is the prompt's tokens (as ``whet.models.decoding`` encodes a
 prompt) followed by the response's, and only the response is labelled. A chat is rendered
 with the tokenizer's chat template; each assistant turn is located by rendering the chat up
 to it, and only assistant turns are labelled. Every document, response and assistant turn
@@ -63,7 +63,7 @@ def document_windows(tokenizer: Any, text: str, max_length: int) -> list[tuple[l
 
 
 def response_tokens(tokenizer: Any, prompt: str, response: str) -> tuple[list[int], list[int]]:
-    from whet.generate import prompt_ids
+    from whet.models.decoding import prompt_ids
 
     start = prompt_ids(tokenizer, prompt)
     reply = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
@@ -94,7 +94,7 @@ def assistant_spans(tokenizer: Any, messages: list[dict], where: str) -> tuple[s
 
 
 def chat_tokens(tokenizer: Any, messages: list[dict], where: str) -> tuple[list[int], list[int]]:
-    from whet.generate import require_chat_template
+    from whet.models.decoding import require_chat_template
 
     require_chat_template(tokenizer, where, "set data.chat_template to a Jinja template, or give the text as "
                                             "prompt/response")
@@ -165,7 +165,7 @@ def model_kwargs(labels: list[str], data: DataConfig) -> dict[str, Any]:
 def prepare(tokenizer: Any, model_config: Any, data: DataConfig) -> None:
     """Refuse encoders, give the tokenizer a pad token, and install ``data.chat_template``
     (it is saved with the tokenizer, so generation renders chats the same way)."""
-    from whet.generate import check_causal_lm, ensure_pad_token
+    from whet.models.decoding import check_causal_lm, ensure_pad_token
 
     check_causal_lm(model_config, getattr(model_config, "name_or_path", "") or "the model")
     ensure_pad_token(tokenizer)
@@ -248,7 +248,7 @@ def generation_metrics(model: Any, tokenizer: Any, examples: list[LMExample], *,
                        batch_size: int) -> tuple[dict, dict[str, float]]:
     """Greedy replies to the examples that have a reference reply, scored against it:
     (report additions, metrics)."""
-    from whet.generate import GenerationSettings, generate
+    from whet.models.decoding import GenerationSettings, generate
     from whet.metrics.generation import generation_scores
 
     pairs = [pair for pair in map(reference_pair, examples) if pair is not None]

@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
 from whet.errors import ConfigError, WhetError
-from whet.generate import Completion, GenerationSettings
+from whet.models.decoding import Completion, GenerationSettings
 from whet.serve.deps import Caller, State
 from whet.serve.inputs import InputError, check_text
 from whet.serve.loaded_models import ModelUnavailable, ServedModel
