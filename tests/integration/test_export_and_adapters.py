@@ -24,19 +24,19 @@ TEXTS = ["alpha bravo item 1", "golf hotel item 7", "delta echo item 30"]
 
 
 def train_run(tmp_path: Path, name: str, model: Path, data: dict, method: dict) -> Path:
-    import whet.metrics.report
+    import whet.metrics.report_parts
     from whet.train import train
 
     raw = {"task": "sequence-classification", "model": str(model), "data": data, "method": method,
            "training": {"max_steps": 4, "lr": 1e-2, "batch_size": 4, "warmup_ratio": 0, "seed": 2},
            "output": {"dir": str(tmp_path / name)}}
     (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(raw))
-    png = whet.metrics.report._png_bytes
-    whet.metrics.report._png_bytes = lambda figure, canvas: b""  # plots are not under test; rendering is slow
+    png = whet.metrics.report_parts.png_bytes
+    whet.metrics.report_parts.png_bytes = lambda figure, canvas: b""  # plots are not under test; rendering is slow
     try:
         train(load_config(tmp_path / f"{name}.yaml"))
     finally:
-        whet.metrics.report._png_bytes = png
+        whet.metrics.report_parts.png_bytes = png
     return tmp_path / name / "model"
 
 

@@ -156,9 +156,9 @@ class Spy:
 @pytest.fixture
 def no_plots(monkeypatch) -> None:
     """Reports are drawn but not rendered to PNG: rendering is most of a tiny run's time, and untested here."""
-    import whet.metrics.report
+    import whet.metrics.report_parts
 
-    monkeypatch.setattr(whet.metrics.report, "_png_bytes", lambda figure, canvas: b"")
+    monkeypatch.setattr(whet.metrics.report_parts, "png_bytes", lambda figure, canvas: b"")
 
 
 def test_every_registered_task_has_a_fixture_builder():

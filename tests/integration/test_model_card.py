@@ -23,7 +23,7 @@ def card_metrics(card: ModelCard, split: str) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def lora_run(tmp_path_factory) -> dict:
     """A few LoRA steps from the builtin MiniLM (the base with a hub id), merged too, with dev and test files."""
-    import whet.metrics.report
+    import whet.metrics.report_parts
     from whet.train import train
 
     tmp = tmp_path_factory.mktemp("card")
@@ -36,7 +36,7 @@ def lora_run(tmp_path_factory) -> dict:
         "training": {"max_steps": 3, "batch_size": 4, "seed": 3, "log_every": 1},
         "output": {"dir": str(tmp / "run"), "merge": True}})
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(whet.metrics.report, "_png_bytes", lambda figure, canvas: b"")  # plots are not under test
+        patch.setattr(whet.metrics.report_parts, "png_bytes", lambda figure, canvas: b"")  # plots are not under test
         results = train(load_config(config))
     return {"results": results, "run": tmp / "run", "tmp": tmp}
 

@@ -167,13 +167,13 @@ def test_write_classification_report_with_numpy_numbers(tmp_path):
 
 def test_multilabel_report_has_no_confusion_matrix_plot(tmp_path, monkeypatch):
     # Plotting is the slow part and is covered above; only the file list matters here.
-    monkeypatch.setattr("whet.metrics.report.f1_bars_png", lambda rows, what: PNG_MAGIC + b"stub")
+    monkeypatch.setattr("whet.metrics.report_parts.f1_bars_png", lambda rows, what: PNG_MAGIC + b"stub")
     paths = write_report(multilabel_eval_report(), tmp_path)
     assert [p.name for p in paths] == ["report.json", "report.md", "report_f1_by_type.png"]
 
 
 def test_a_failed_plot_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
-    monkeypatch.setattr("whet.metrics.report.f1_bars_png", lambda rows, what: PNG_MAGIC + b"new")
+    monkeypatch.setattr("whet.metrics.report_parts.f1_bars_png", lambda rows, what: PNG_MAGIC + b"new")
     old = tmp_path / "report_f1_by_type.png"
     old.write_bytes(PNG_MAGIC + b"old")
     real_replace = os.replace

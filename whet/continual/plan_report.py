@@ -9,7 +9,7 @@ The report is a plain dict::
 
 ``matrix`` has one row per step done so far; ``test`` is present when an experience has a
 test file (None for the others, and no metrics unless every experience has one). Plots use
-matplotlib's object API, as ``whet.metrics.report`` does.
+matplotlib's object API, as ``whet.metrics.report_parts`` does.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from rich.text import Text
 
 from whet.continual.score_matrix import summary
 from whet.io.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
-from whet.metrics.report import _figure, _png_bytes, _short
+from whet.metrics.report_parts import new_figure, png_bytes, shortened
 
 REPORT_NAME = "continual_report"
 SUMMARY_KEYS = (("average_accuracy", "average accuracy"),
@@ -63,7 +63,7 @@ def render_continual_report(report: dict) -> RenderableType:
         table = Table(title=f"{split} {report['metric']} after each step (rows) on each experience (columns)")
         table.add_column("after")
         for name in report["experiences"]:
-            table.add_column(_short(name, 16), justify="right")
+            table.add_column(shortened(name, 16), justify="right")
         for name, row in zip(_row_names(report), [value["before"], *value["matrix"]]):
             table.add_row(name, *(_fmt(score) for score in row))
         parts.append(table)
@@ -109,11 +109,11 @@ def _heatmap_png(report: dict, value: dict, split: str) -> bytes:
     rows = [value["before"], *value["matrix"]]
     grid = np.array([[np.nan if score is None else score for score in row] for row in rows], dtype=float)
     names = report["experiences"]
-    figure, canvas = _figure((1.2 + 0.9 * len(names), 1.2 + 0.6 * len(rows)))
+    figure, canvas = new_figure((1.2 + 0.9 * len(names), 1.2 + 0.6 * len(rows)))
     axes = figure.subplots()
     image = axes.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04).set_label(report["metric"])
-    axes.set_xticks(range(len(names)), [_short(n, 16) for n in names], rotation=45, ha="right", fontsize=8)
+    axes.set_xticks(range(len(names)), [shortened(n, 16) for n in names], rotation=45, ha="right", fontsize=8)
     axes.set_yticks(range(len(rows)), _row_names(report), fontsize=8)
     axes.set_xlabel("scored on experience")
     axes.set_ylabel("after training")
@@ -123,16 +123,16 @@ def _heatmap_png(report: dict, value: dict, split: str) -> bytes:
             if not np.isnan(score):
                 axes.text(j, i, f"{score:.2f}", ha="center", va="center", fontsize=7,
                           color="black" if score > 0.6 else "white")
-    return _png_bytes(figure, canvas)
+    return png_bytes(figure, canvas)
 
 
 def _curves_png(report: dict, value: dict, split: str) -> bytes:
     rows = [value["before"], *value["matrix"]]
-    figure, canvas = _figure((8, 4.5))
+    figure, canvas = new_figure((8, 4.5))
     axes = figure.subplots()
     for j, name in enumerate(report["experiences"]):
         scores = [float("nan") if row[j] is None else row[j] for row in rows]
-        axes.plot(range(len(rows)), scores, marker="o", markersize=3, label=_short(name, 20))
+        axes.plot(range(len(rows)), scores, marker="o", markersize=3, label=shortened(name, 20))
     axes.set_xticks(range(len(rows)), ["before"] + [str(i) for i in range(1, len(rows))])
     axes.set_xlabel("after training step")
     axes.set_ylabel(f"{split} {report['metric']}")
@@ -140,4 +140,4 @@ def _curves_png(report: dict, value: dict, split: str) -> bytes:
     axes.set_title("Score of each experience over the plan")
     axes.grid(True, alpha=0.3)
     axes.legend(loc="best", fontsize=7)
-    return _png_bytes(figure, canvas)
+    return png_bytes(figure, canvas)

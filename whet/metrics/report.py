@@ -2,8 +2,9 @@
 
 A report is a plain dict, built by a task's ``evaluate`` from the metric functions in
 ``whet.metrics``. A task with tables of its own gives them as its ``report_tables`` hook,
-found in the task registry by the report's "task"; this module draws the parts every report
-shares and the tables those hooks ask for (``score_table``, ``confusion_png``, ...):
+found in the task registry by the report's "task", drawn with the parts in
+``whet.metrics.report_parts`` (``score_table``, ``confusion_png``, ...); this module assembles
+the report around them:
 
 * token classification: ``{"task": "token-classification", "entity": <ner_report without
   "token">, "token": <label_table over tags>}``
@@ -22,16 +23,12 @@ examples it held), ``"mode"`` (NER entity matching, ``"default"`` or ``"strict"`
 ``"unknown_labels"`` (``{label: count}`` for labels in the evaluated data that the model
 never saw in training; they can never be predicted).
 
-Plots use matplotlib's object API on an Agg canvas rather than pyplot: no global backend
-switch (which would break a caller's notebook), no figure registry to leak, safe to call
-from server threads.
+Plots are drawn as ``whet.metrics.report_parts`` draws them (matplotlib's object API).
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -39,18 +36,8 @@ from rich.text import Text
 
 from whet.io.atomic import write_bytes_atomic as _write_bytes_atomic
 from whet.io.atomic import write_json_atomic, write_text_atomic
-
-if TYPE_CHECKING:
-    from whet.tasks.base import ReportTables
-
-# Past these sizes a confusion matrix stops being readable in a terminal / a Markdown page.
-CONSOLE_MATRIX_MAX = 20
-MARKDOWN_MATRIX_MAX = 30
-# Past this many classes, per-cell counts in the confusion-matrix plot overlap.
-PLOT_ANNOTATE_MAX = 30
-
-_METRICS = ("precision", "recall", "f1")
-AVERAGES = ("micro", "macro", "weighted")
+from whet.metrics import report_parts as parts
+from whet.metrics.report_parts import ReportTables, is_number, markdown_cell, number_cell, shortened
 
 
 # ---------------------------------------------------------------------------------------
@@ -94,7 +81,7 @@ def _rich_metrics(report: dict) -> list[RenderableType]:
         for column in ["", *columns]:
             grouped.add_column(column, justify="right" if column else "left")
         for name, row in breakdown.items():
-            grouped.add_row(Text(str(name)), *(_number(row.get(c)) for c in columns))
+            grouped.add_row(Text(str(name)), *(number_cell(row.get(c)) for c in columns))
         parts.append(grouped)
     parts += [Text(note) for note in report.get("notes") or []]
     samples = report.get("samples") or []
@@ -103,38 +90,13 @@ def _rich_metrics(report: dict) -> list[RenderableType]:
         for column in samples[0]:
             listed.add_column(column, overflow="fold")
         for sample in samples:
-            listed.add_row(*(Text(_short(str(v), 120)) for v in sample.values()))
+            listed.add_row(*(Text(shortened(str(v), 120)) for v in sample.values()))
         parts.append(listed)
     return parts
 
 
-def score_table(title: str, first: str, rows: dict[str, dict], averages: dict[str, dict]) -> Table:
-    """Precision, recall, F1 and support of each row (class, entity type), then the averages in bold."""
-    table = Table(title=title, title_justify="left")
-    table.add_column(first)
-    for column in (*_METRICS, "support"):
-        table.add_column(column, justify="right")
-    last = len(rows) - 1
-    for i, (name, row) in enumerate(rows.items()):
-        # A rule under the per-class rows sets the averages apart, as in the classic layout.
-        table.add_row(Text(str(name)), *_cells(row), end_section=i == last)
-    for name, row in averages.items():
-        table.add_row(name, *_cells(row), style="bold")
-    return table
 
 
-def confusion_table(labels: list[str], matrix: list[list[int]]) -> Table:
-    # The "gold \\ pred" corner says which axis is which; a longer title would wrap.
-    table = Table(title="Confusion matrix", title_justify="left")
-    table.add_column("gold \\ pred")
-    for label in labels:
-        # Text, not str: rich would read a label like "[x]" as markup.
-        table.add_column(Text(str(label)), justify="right")
-    for i, (label, counts) in enumerate(zip(labels, matrix)):
-        # Bold the diagonal so the correct predictions stand out from the confusions.
-        cells = [Text(str(count), style="bold" if i == j else "") for j, count in enumerate(counts)]
-        table.add_row(Text(str(label)), *cells)
-    return table
 
 
 # ---------------------------------------------------------------------------------------
@@ -167,12 +129,12 @@ def report_markdown(report: dict) -> str:
     if tables:
         return "\n".join(lines + tables.markdown(report)) + "\n"
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---:|"]
-    lines += [f"| {_md(name)} | {value} |" for name, value in _flat_metrics(report)]
+    lines += [f"| {markdown_cell(name)} | {value} |" for name, value in _flat_metrics(report)]
     breakdown = report.get("breakdown") or {}
     if breakdown:
         columns = _breakdown_columns(breakdown)
         lines += ["", "## By group", "", "| | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
-        lines += [f"| {_md(name)} | " + " | ".join(_number(row.get(c)) for c in columns) + " |"
+        lines += [f"| {markdown_cell(name)} | " + " | ".join(number_cell(row.get(c)) for c in columns) + " |"
                   for name, row in breakdown.items()]
     if report.get("notes"):
         lines += ["", *report["notes"]]
@@ -180,30 +142,14 @@ def report_markdown(report: dict) -> str:
     if samples:
         columns = list(samples[0])
         lines += ["", "## Samples", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
-        lines += ["| " + " | ".join(_md(str(s[c])).replace("\n", " ") for c in columns) + " |" for s in samples]
+        lines += ["| " + " | ".join(markdown_cell(str(s[c])).replace("\n", " ") for c in columns) + " |" for s in samples]
     return "\n".join(lines) + "\n"
 
 
-def markdown_score_table(first: str, rows: dict[str, dict], averages: dict[str, dict]) -> list[str]:
-    """``score_table`` as Markdown lines."""
-    lines = [f"| {first} | precision | recall | f1 | support |", "|---|---:|---:|---:|---:|"]
-    for name, row in rows.items():
-        lines.append(f"| {_md(name)} | " + " | ".join(_cells(row)) + " |")
-    for name, row in averages.items():
-        lines.append(f"| **{name}** | " + " | ".join(_cells(row)) + " |")
-    return lines
 
 
-def markdown_confusion(labels: list[str], matrix: list[list[int]]) -> list[str]:
-    """A confusion matrix as Markdown lines: gold labels down, predicted labels across."""
-    lines = ["| gold \\ pred | " + " | ".join(_md(x) for x in labels) + " |", "|---|" + "---:|" * len(labels)]
-    lines += [f"| {_md(label)} | " + " | ".join(str(c) for c in counts) + " |" for label, counts in zip(labels, matrix)]
-    return lines
 
 
-def _md(text: str) -> str:
-    # A pipe inside a label would split the table cell.
-    return str(text).replace("|", "\\|")
 
 
 # ---------------------------------------------------------------------------------------
@@ -256,7 +202,7 @@ def plot_training_curves(history: list[dict], path: Path) -> Path:
         ``path``.
     """
     path = Path(path)
-    figure, canvas = _figure((11, 4))
+    figure, canvas = parts.new_figure((11, 4))
     loss_axes, metric_axes = figure.subplots(1, 2)
 
     for key, label in (("train_loss", "train"), ("dev_loss", "dev")):
@@ -269,7 +215,7 @@ def plot_training_curves(history: list[dict], path: Path) -> Path:
             key
             for entry in history
             for key, value in entry.items()
-            if key.startswith("dev_") and key != "dev_loss" and _is_number(value)
+            if key.startswith("dev_") and key != "dev_loss" and is_number(value)
         }
     )
     for key in metric_keys:
@@ -285,81 +231,16 @@ def plot_training_curves(history: list[dict], path: Path) -> Path:
             axes.legend(loc="best", fontsize=8)
         else:
             axes.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=axes.transAxes, color="gray")
-    _write_bytes_atomic(path, _png_bytes(figure, canvas))
+    _write_bytes_atomic(path, parts.png_bytes(figure, canvas))
     return path
 
 
-def f1_bars_png(rows: dict[str, dict], what: str) -> bytes:
-    """Horizontal F1 bars, one per row (class, entity type), each labelled with its score and support."""
-    names = list(rows)
-    scores = [rows[n]["f1"] for n in names]
-    # The figure grows with the number of bars, up to a height image viewers still open.
-    height = min(60.0, max(2.5, 0.32 * len(names) + 1.3))
-    size = _label_size((height - 1.3) / max(len(names), 1))
-    figure, canvas = _figure((7, height))
-    axes = figure.subplots()
-    positions = range(len(names))
-    axes.barh(positions, scores, color="#4c72b0")
-    axes.set_yticks(list(positions), [_short(n) for n in names], fontsize=size)
-    axes.set_ylim(len(names) - 0.5, -0.5)  # inverted: the table's first row on top
-    axes.set_xlim(0, 1.2)  # room for the value labels past a bar at 1.0
-    axes.set_xticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    axes.set_xlabel("F1")
-    axes.set_title(f"F1 by {what}")
-    for position, (name, score) in enumerate(zip(names, scores)):
-        axes.text(score + 0.01, position, f"{score:.3f} (n={rows[name]['support']})", va="center", fontsize=size)
-    axes.grid(True, axis="x", alpha=0.3)
-    return _png_bytes(figure, canvas)
 
 
-def confusion_png(labels: list[str], matrix: list[list[int]]) -> bytes:
-    """A confusion matrix as a heat map, normalised by row."""
-    import numpy as np
-
-    counts = np.asarray(matrix, dtype=np.int64)
-    row_totals = counts.sum(axis=1, keepdims=True)
-    # Rows are normalised so that rare classes are as visible as common ones; a class with no
-    # gold examples stays an empty row rather than a division by zero.
-    normalised = counts / np.where(row_totals == 0, 1, row_totals)
-    n = len(labels)
-    side = min(24.0, max(4.5, 0.45 * n + 2.5))
-    size = _label_size(0.8 * side / n)
-    figure, canvas = _figure((side + 1.0, side))
-    axes = figure.subplots()
-    image = axes.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
-    colorbar = figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
-    colorbar.set_label("share of the gold row")
-    short = [_short(label) for label in labels]
-    # Slanted labels read best for a few classes; vertical ones stay clear of each other for many.
-    few = n <= 10
-    axes.set_xticks(range(n), short, rotation=45 if few else 90, ha="right" if few else "center", fontsize=size)
-    axes.set_yticks(range(n), short, fontsize=size)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("gold")
-    annotate = n <= PLOT_ANNOTATE_MAX
-    axes.set_title("Confusion matrix (normalised by row" + (", counts in cells)" if annotate else ")"))
-    if annotate:
-        for i in range(n):
-            for j in range(n):
-                if counts[i, j]:
-                    color = "white" if normalised[i, j] > 0.5 else "black"
-                    axes.text(j, i, str(counts[i, j]), ha="center", va="center", color=color, fontsize=size)
-    return _png_bytes(figure, canvas)
 
 
-def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, dpi=100)
-    return figure, FigureCanvasAgg(figure)
 
 
-def _png_bytes(figure: Any, canvas: Any) -> bytes:
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    canvas.print_png(buffer)
-    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------------------
@@ -382,7 +263,7 @@ def _flat_metrics(report: dict) -> list[tuple[str, str]]:
     """(name, formatted value) of a flat report's metrics, then its generation metrics."""
     rows = list(report["metrics"].items())
     rows += [(f"generation {name}", value) for name, value in (report.get("generation") or {}).items()]
-    return [(name, _number(value)) for name, value in rows]
+    return [(name, number_cell(value)) for name, value in rows]
 
 
 def _summary_line(report: dict) -> str:
@@ -411,14 +292,10 @@ def _unknown_labels_line(report: dict) -> str | None:
 
 
 def _series(history: list[dict], key: str) -> tuple[list[float], list[float]]:
-    points = [(entry["step"], entry[key]) for entry in history if _is_number(entry.get(key)) and "step" in entry]
+    points = [(entry["step"], entry[key]) for entry in history if is_number(entry.get(key)) and "step" in entry]
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def _is_number(value: Any) -> bool:
-    import numbers
-
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _breakdown_columns(breakdown: dict[str, dict]) -> list[str]:
@@ -426,27 +303,11 @@ def _breakdown_columns(breakdown: dict[str, dict]) -> list[str]:
     return list(dict.fromkeys(key for row in breakdown.values() for key in row))
 
 
-def _number(value: Any) -> str:
-    """Counts as integers, scores with 4 decimals, a missing value as an empty cell."""
-    if value is None:
-        return ""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else fmt(value)
 
 
-def _cells(row: dict) -> list[str]:
-    return [*(fmt(row[m]) for m in _METRICS), str(int(row["support"]))]
 
 
-def fmt(value: float) -> str:
-    """A score as the tables show it: 4 decimals."""
-    return f"{float(value):.4f}"
 
 
-def _short(label: str, limit: int = 28) -> str:
-    label = str(label)
-    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
-def _label_size(cell_inches: float) -> float:
-    # Half a cell (or bar) high in points: readable, and neighbouring labels do not touch.
-    return min(9.0, max(4.0, 0.5 * 72 * cell_inches))

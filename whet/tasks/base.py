@@ -15,16 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from whet.errors import DataError
-
-
-@dataclass(frozen=True)
-class ReportTables:
-    """A task's own tables in an evaluation report, beyond flat metrics; each function takes the report."""
-
-    console: Callable[[dict], list[Any]]  # rich renderables, after the summary line
-    markdown: Callable[[dict], list[str]]  # Markdown lines, after the header list
-    # (file name suffix, PNG bytes) of each plot: "f1_by_type" becomes report_f1_by_type.png
-    plots: Callable[[dict], list[tuple[str, bytes]]]
+from whet.metrics.report_parts import ReportTables
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from whet.data.examples import TextExample
 from whet.data.settings import DataConfig
 from whet.data.tabular import read_text_examples
 from whet.errors import DataError
-from whet.tasks.base import ReportTables, Task
+from whet.metrics.report_parts import ReportTables
+from whet.tasks.base import Task
 from whet.tasks.padding import pad_inputs
 
 IGNORE = -100
@@ -204,7 +205,7 @@ def prediction_inputs(records: list[Any], data: DataConfig) -> list[TextExample]
 def console_tables(report: dict) -> list[Any]:
     from rich.text import Text
 
-    from whet.metrics.report import AVERAGES, CONSOLE_MATRIX_MAX, confusion_table, fmt, score_table
+    from whet.metrics.report_parts import AVERAGES, CONSOLE_MATRIX_MAX, confusion_table, fmt, score_table
 
     classes = report["classes"]
     if report.get("multi_label"):
@@ -220,7 +221,7 @@ def console_tables(report: dict) -> list[Any]:
 
 
 def markdown_tables(report: dict) -> list[str]:
-    from whet.metrics.report import AVERAGES, MARKDOWN_MATRIX_MAX, fmt, markdown_confusion, markdown_score_table
+    from whet.metrics.report_parts import AVERAGES, MARKDOWN_MATRIX_MAX, fmt, markdown_confusion, markdown_score_table
 
     classes = report["classes"]
     lines = ["", "## Classes", ""]
@@ -240,7 +241,7 @@ def markdown_tables(report: dict) -> list[str]:
 
 def report_plots(report: dict) -> list[tuple[str, bytes]]:
     """F1 by label or class and, for single-label data, the confusion matrix normalised by row."""
-    from whet.metrics.report import confusion_png, f1_bars_png
+    from whet.metrics.report_parts import confusion_png, f1_bars_png
 
     classes, multi_label = report["classes"], report.get("multi_label")
     plots = []

@@ -21,7 +21,8 @@ from whet.data.schemes import check_tags, convert_tags, detect_scheme
 from whet.data.settings import DataConfig
 from whet.data.words import split_words
 from whet.errors import DataError
-from whet.tasks.base import ReportTables, Task
+from whet.metrics.report_parts import ReportTables
+from whet.tasks.base import Task
 from whet.tasks.padding import pad, pad_inputs
 
 IGNORE = -100
@@ -247,7 +248,7 @@ def prediction_inputs(records: list[Any], data: DataConfig) -> list[TaggedSenten
 def console_tables(report: dict) -> list[Any]:
     from rich.text import Text
 
-    from whet.metrics.report import AVERAGES, fmt, score_table
+    from whet.metrics.report_parts import AVERAGES, fmt, score_table
 
     entity = report["entity"]
     parts = [score_table("Entities", "type", entity["per_type"], {f"{a} avg": entity[a] for a in AVERAGES})]
@@ -260,7 +261,7 @@ def console_tables(report: dict) -> list[Any]:
 
 def markdown_tables(report: dict) -> list[str]:
     """The entity table, and the token-level table that the terminal sums up in one line."""
-    from whet.metrics.report import AVERAGES, fmt, markdown_score_table
+    from whet.metrics.report_parts import AVERAGES, fmt, markdown_score_table
 
     entity = report["entity"]
     lines = ["", "## Entities", ""]
@@ -273,7 +274,7 @@ def markdown_tables(report: dict) -> list[str]:
 
 
 def report_plots(report: dict) -> list[tuple[str, bytes]]:
-    from whet.metrics.report import f1_bars_png
+    from whet.metrics.report_parts import f1_bars_png
 
     rows = report["entity"]["per_type"]
     return [("f1_by_type", f1_bars_png(rows, "entity type"))] if rows else []
