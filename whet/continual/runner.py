@@ -366,7 +366,7 @@ def step_record(run: PlanRun, index: int, row: dict, figures: dict, parameters: 
 def save_step(run: PlanRun, step_dir: Path, model: Any, labels: list[str], index: int, row: dict, *,
               training: dict) -> None:
     """The step's model directory: the model, then the continual state and each strategy's state."""
-    from whet import __version__
+    from whet.version import __version__
     from whet.models.saved_model import ModelInfo, save_model
 
     plan = run.plan

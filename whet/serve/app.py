@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from whet import __version__
+from whet.version import __version__
 from whet.serve.access_log import RequestLog
 from whet.serve.auth import Keys
 from whet.serve.limits import BodySizeLimit, RateLimiter

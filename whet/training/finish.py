@@ -23,7 +23,7 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
     """Final reports on dev (and test) with the best weights, plots, and the saved model with its card."""
     from rich.console import Console
 
-    from whet import __version__
+    from whet.version import __version__
     from whet.methods.common import count_parameters
     from whet.metrics.report import plot_training_curves, render_report, write_report
     from whet.models.model_card import data_files, training_figures, training_record
