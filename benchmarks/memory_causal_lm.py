@@ -106,7 +106,7 @@ def run_configuration(config_path: Path) -> dict:
     import whet.train
     import whet.training.fit
     from whet.config import load_config
-    from whet.methods.common import count_parameters
+    from whet.methods.trainable import count_parameters
 
     at_model: dict[str, float] = {}
     build_optimizer = whet.training.fit.build_optimizer

@@ -43,7 +43,7 @@ def count() -> None:
     import transformers
 
     from whet.config import MethodConfig
-    from whet.methods.common import count_parameters
+    from whet.methods.trainable import count_parameters
     from whet.models.pretrained import load_model
 
     settings = MethodConfig()

@@ -50,7 +50,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     from whet.data.prepare import load_run_data
     from whet.io.atomic import existing_directory
     from whet.methods import method_problem
-    from whet.methods.common import head_module_names
+    from whet.methods.trainable import head_module_names
     from whet.tasks import TASKS
 
     run_dir = Path(config.output.dir)

@@ -123,7 +123,7 @@ def is_method_parameter(method: str, name: str) -> bool:
 
 def is_head_parameter(model, name: str) -> bool:
     """The trained head: peft's trained copy, or a new top-level head module of a plain model."""
-    from whet.methods.common import head_module_names
+    from whet.methods.trainable import head_module_names
 
     if hasattr(model, "peft_config"):  # peft keeps the untrained head beside the trained copy
         return "modules_to_save" in name

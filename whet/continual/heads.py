@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from whet.errors import ModelError
-from whet.methods.common import head_module_names
+from whet.methods.trainable import head_module_names
 
 MASKED = -1e4  # a logit that no softmax gives any weight, yet finite (no NaN in fp32 or bf16)
 

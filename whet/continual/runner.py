@@ -277,7 +277,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
     from peft import PeftModel
 
     from whet.methods import METHODS
-    from whet.methods.common import count_parameters, head_module_names
+    from whet.methods.trainable import count_parameters, head_module_names
     from whet.training.batches import training_batches
     from whet.training.fit import fit
     from whet.training.setup import apply_method, with_task_defaults

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from whet.errors import ConfigError
 from whet.methods.base import EVERY_TASK, Method, MethodSettings
-from whet.methods.common import new_head_names, peft_default_targets, peft_task, wrap_with_peft
+from whet.methods.trainable import new_head_names, peft_default_targets, peft_task, wrap_with_peft
 
 
 class AdaLoraSettings(MethodSettings):

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from whet.errors import ConfigError, ModelError
 from whet.methods.base import EVERY_TASK, Method, MethodSettings
-from whet.methods.common import freeze_all_but, is_head_parameter, new_head_names
+from whet.methods.trainable import freeze_all_but, is_head_parameter, new_head_names
 
 
 class BottleneckSettings(MethodSettings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from whet.methods.base import HEAD_TASKS, Method
-from whet.methods.common import freeze_all_but, is_head_parameter, new_head_names
+from whet.methods.trainable import freeze_all_but, is_head_parameter, new_head_names
 
 
 def apply(model: Any, settings: Any, peft_task_type: str | None, *, total_steps: int | None = None) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from whet.methods.base import EVERY_TASK, Method, MethodSettings
-from whet.methods.common import new_head_names, peft_default_targets, peft_task, wrap_with_peft
+from whet.methods.trainable import new_head_names, peft_default_targets, peft_task, wrap_with_peft
 
 
 class IA3Settings(MethodSettings):

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from whet.methods.base import Method, MethodSettings
-from whet.methods.common import new_head_names, peft_task, wrap_with_peft
+from whet.methods.trainable import new_head_names, peft_task, wrap_with_peft
 from whet.methods.prompt_tuning import PROMPT_TASKS, PROMPT_WHY_NOT
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from whet.methods.base import CAUSAL_LM, Method, MethodSettings
-from whet.methods.common import new_head_names, peft_task, wrap_with_peft
+from whet.methods.trainable import new_head_names, peft_task, wrap_with_peft
 
 
 class PrefixTuningSettings(MethodSettings):

@@ -44,7 +44,7 @@ def linear_modules(model: torch.nn.Module, keep_float: list[str]) -> list[str]:
 
 def quantize(model: torch.nn.Module) -> tuple[torch.nn.Module, list[str]]:
     """Quantize ``model``'s body in place for CPU inference; returns it and the quantized module names."""
-    from whet.methods.common import head_module_names
+    from whet.methods.trainable import head_module_names
 
     modules = linear_modules(model, head_module_names(model))
     if not modules:

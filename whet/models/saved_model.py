@@ -132,7 +132,7 @@ def load_saved_model(path: Path, adapter: str | None = None, *,
         model = load_weights(found, skeleton, info.quantization["modules"])
     elif info.adapter:
         from whet.methods import bottleneck
-        from whet.methods.common import new_head_names
+        from whet.methods.trainable import new_head_names
 
         config = load_config(str(found))
         model = load_model(auto_class, base_location or info.base_model, config=config)
@@ -161,7 +161,7 @@ def own_model_loader(method: str) -> Any:
 def share_base_weights(model: Any, base_weights: dict[str, Any], heads: list[str]) -> None:
     """Point the pretrained parameters of ``model`` (not its new heads) at those in ``base_weights``;
     fill ``base_weights`` from this model when it is empty. Adapters never change these tensors."""
-    from whet.methods.common import is_head_parameter
+    from whet.methods.trainable import is_head_parameter
 
     own = {name: parameter for name, parameter in model.named_parameters(remove_duplicate=False)
            if not is_head_parameter(name, heads)}

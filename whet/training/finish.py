@@ -24,7 +24,7 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
     from rich.console import Console
 
     from whet.version import __version__
-    from whet.methods.common import count_parameters
+    from whet.methods.trainable import count_parameters
     from whet.metrics.report import plot_training_curves, render_report, write_report
     from whet.models.model_card import data_files, training_figures, training_record
     from whet.models.saved_model import ModelInfo, save_model

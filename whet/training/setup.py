@@ -78,7 +78,7 @@ def apply_method(model: Any, method_config: MethodConfig, task_name: str, peft_t
     """The model with the configured method applied (what trains, and any adapter added).
     ``total_steps``: the optimizer steps of the run (AdaLoRA's rank schedule needs them)."""
     from whet.methods import METHODS
-    from whet.methods.common import count_parameters
+    from whet.methods.trainable import count_parameters
 
     method = METHODS.get(method_config.name)
     model = method.apply(model, method_settings(method_config), peft_task_type, total_steps=total_steps)

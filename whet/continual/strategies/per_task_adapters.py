@@ -52,7 +52,7 @@ class Adapters:
             self.saved = {key: handle.get_tensor(key) for key in handle.keys()}
 
     def prepare_model(self, model: Any, step: Step) -> Any:
-        from whet.methods.common import head_module_names, is_head_parameter
+        from whet.methods.trainable import head_module_names, is_head_parameter
 
         heads = head_module_names(model)
         for name in self.names:
@@ -140,7 +140,7 @@ def add_adapter(model: Any, name: str, lora: Any) -> None:
     from peft import LoraConfig
     from peft.functional import inject_adapter_in_model
 
-    from whet.methods.common import peft_default_targets
+    from whet.methods.trainable import peft_default_targets
 
     targets = lora.target_modules or peft_default_targets(
         model, "TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING", "method.lora.target_modules")

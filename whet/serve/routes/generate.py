@@ -24,7 +24,7 @@ from whet.models.decoding import Completion, GenerationSettings
 from whet.serve.deps import Caller, State
 from whet.serve.inputs import InputError, check_text
 from whet.serve.loaded_models import ModelUnavailable, ServedModel
-from whet.serve.routes.common import count_request, request_timeout, served_model, timeout_setting
+from whet.serve.routes.per_request import count_request, request_timeout, served_model, timeout_setting
 from whet.serve.schemas import (MAX_STOP_STRINGS, CompletionRequest, CompletionResponse, GenerateRequest,
                                 GenerateResponse, error_responses)
 from whet.serve.state import ServerState

@@ -12,7 +12,7 @@ from whet.errors import WhetError
 from whet.serve.deps import Caller, State
 from whet.serve.inputs import InputError, prepared_inputs
 from whet.serve.loaded_models import ModelUnavailable
-from whet.serve.routes.common import count_request, request_timeout, served_model
+from whet.serve.routes.per_request import count_request, request_timeout, served_model
 from whet.serve.schemas import PredictRequest, PredictResponse, error_responses
 
 router = APIRouter(prefix="/v1", tags=["predict"])

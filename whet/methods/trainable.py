@@ -1,4 +1,4 @@
-"""What the methods share: finding the task head, freezing, counting parameters, wrapping with peft."""
+"""What the methods share: finding the task head, freezing, counting trainable parameters, wrapping with peft."""
 
 from __future__ import annotations
 
