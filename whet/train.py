@@ -103,6 +103,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
 
     started = time.perf_counter()
     model, state = fit(model, batches, heads=heads, evaluate=evaluate, training=training, metric=metric,
+                       lower_is_better=task.lower_is_better,
                        run_dir=run_dir, accelerator=accelerator, resume=resume, on_step=on_step, method=method)
 
     # The best weights seen on dev are the model; the final reports are computed with them.

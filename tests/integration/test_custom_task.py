@@ -88,7 +88,8 @@ def prediction_inputs(records: list[Any], data: Any) -> list[ScoredText]:
 
 TASK = Task(
     name=NAME, auto_class="AutoModelForSequenceClassification", peft_task_type="SEQ_CLS",
-    formats=("jsonl",), extensions={".jsonl": "jsonl"}, metrics=("mse", "loss"), default_metric="loss",
+    formats=("jsonl",), extensions={".jsonl": "jsonl"}, metrics=("mse", "loss"), default_metric="mse",
+    lower_is_better=("mse", "loss"),  # the best checkpoint is the one with the smallest error
     read=read, label_list=lambda examples, data: [], unknown_labels=lambda examples, labels: {},
     model_kwargs=lambda labels, data: {"num_labels": 1, "problem_type": "regression"},
     encode=encode, collate=collate, evaluate=evaluate, predictions=predictions, prediction_inputs=prediction_inputs,

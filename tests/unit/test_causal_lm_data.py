@@ -188,6 +188,8 @@ def test_lower_perplexity_is_better():
     from whet.training.loop import improved
 
     assert improved(1.5, 2.0, "perplexity") and not improved(2.5, 2.0, "perplexity")
+    # A task may name metrics of its own as lower-is-better.
+    assert improved(0.1, 0.2, "mse", ("mse",)) and not improved(0.1, 0.2, "mse")
 
 
 def test_generation_scores_match_rouge_score_on_english_and_work_in_any_script():

@@ -335,6 +335,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
 
     started = time.perf_counter()
     model, state = fit(model, batches, heads=heads, evaluate=evaluate, training=training, metric=run.metric,
+                       lower_is_better=run.task.lower_is_better,
                        run_dir=step_dir, accelerator=accelerator, resume=resume, on_step=on_step,
                        batch_loss=strategy_loss(strategies), method=None if prepared else METHODS.get(plan.method.name))
     parameters = count_parameters(model)  # before merging, while the adapter is what trains

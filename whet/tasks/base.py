@@ -18,6 +18,10 @@ from whet.errors import DataError
 from whet.metrics.report_parts import ReportTables
 
 
+# The metrics every task reports where a smaller value is better.
+LOWER_IS_BETTER = ("loss", "perplexity")
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -53,6 +57,8 @@ class Task:
     generates: bool = False  # its models write text (whet generate, /v1/generate) instead of predicting
     # Metrics scored on generated text: training.metric may name one only with eval.generate.
     generated_text_metrics: tuple[str, ...] = ()
+    # Metrics where a smaller value is better; early stopping and the best checkpoint follow them downwards.
+    lower_is_better: tuple[str, ...] = LOWER_IS_BETTER
     onnx_outputs: tuple[str, ...] = ()  # output names of an ONNX export; () when it cannot be exported
     # The axes of a batch's input_ids, dynamic in an ONNX export.
     input_axes: tuple[str, ...] = ("batch", "sequence")

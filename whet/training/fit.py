@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any, Callable
 
 import torch
@@ -22,6 +23,7 @@ from whet.training.checkpoints import (checkpoint_paths, load_checkpoint, load_t
                                        save_trainable_weights, write_checkpoint)
 from whet.training.gradient_checkpointing import disable_gradient_checkpointing, enable_gradient_checkpointing
 from whet.training.interrupt import STOP, install_ctrl_c
+from whet.tasks.base import LOWER_IS_BETTER
 from whet.training.loop import LoopState, StepEvent, training_steps
 from whet.training.optimizer import build_optimizer, linear_schedule
 from whet.training.progress import TrainingProgress
@@ -32,11 +34,13 @@ log = logging.getLogger("whet")
 def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Callable[[Any], dict[str, float]],
         training: TrainingConfig, metric: str, run_dir: Path, accelerator: Any, resume: bool = False,
         on_step: Callable[[StepEvent], None] | None = None,
-        batch_loss: Callable[[Any, dict], torch.Tensor] | None = None, method: Any = None) -> tuple[Any, LoopState]:
+        batch_loss: Callable[[Any, dict], torch.Tensor] | None = None, method: Any = None,
+        lower_is_better: Collection[str] = LOWER_IS_BETTER) -> tuple[Any, LoopState]:
     """Train ``model`` on ``batches``: the loop with checkpoints, logging, early stopping and Ctrl-C.
 
     ``heads`` names the new task head (it may train at ``training.head_lr``). ``evaluate(model)``
-    gives the dev metrics; the weights that score best on ``metric`` are kept under
+    gives the dev metrics; the weights that score best on ``metric`` (lowest where it is in
+    ``lower_is_better``, as the task says, highest otherwise) are kept under
     ``run_dir/checkpoints/best`` and loaded back at the end. ``batch_loss(model, batch)``
     replaces the model's own loss when given. ``method`` (a ``whet.methods`` record) adds its
     per-step work and its finishing step. Returns the unwrapped model holding the best weights,
@@ -69,7 +73,7 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
                                         state=state, epochs=training.epochs, max_steps=training.max_steps,
                                         grad_accum=training.grad_accum, max_grad_norm=training.max_grad_norm,
                                         evaluate=lambda: evaluate(accelerator.unwrap_model(model)),
-                                        eval_every=training.eval_every, metric=metric,
+                                        eval_every=training.eval_every, metric=metric, lower_is_better=lower_is_better,
                                         precision=training.precision, after_step=after_step,
                                         batch_loss=batch_loss):
                 lr = scheduler.get_last_lr()[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ import torch
 
 from whet.data.token_batches import TokenBudgetBatchSampler
 from whet.models.inference import autocast, move_to, model_inputs
+from whet.tasks.base import LOWER_IS_BETTER
 
 
 @dataclass
@@ -44,19 +45,18 @@ class StepEvent:
     is_best: bool = False
 
 
-LOWER_IS_BETTER = ("loss", "perplexity")
-
-
-def improved(score: float, best: float | None, metric: str) -> bool:
+def improved(score: float, best: float | None, metric: str,
+             lower_is_better: Collection[str] = LOWER_IS_BETTER) -> bool:
     if best is None:
         return True
-    return score < best if metric in LOWER_IS_BETTER else score > best
+    return score < best if metric in lower_is_better else score > best
 
 
 def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any, accelerator: Any,
                    loader: torch.utils.data.DataLoader, sampler: TokenBudgetBatchSampler, state: LoopState,
                    epochs: int, max_steps: int | None, grad_accum: int, max_grad_norm: float | None,
                    evaluate: Callable[[], dict[str, float]], eval_every: int | None, metric: str,
+                   lower_is_better: Collection[str] = LOWER_IS_BETTER,
                    precision: str = "fp32", after_step: Callable[[int], None] | None = None,
                    batch_loss: Callable[[Any, dict], torch.Tensor] | None = None) -> Iterator[StepEvent]:
     """Train until ``epochs`` or ``max_steps``, yielding after every optimizer step.
@@ -103,7 +103,7 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
             metrics, is_best = None, False
             if evaluate_now or done:
                 metrics = evaluate()
-                is_best = improved(metrics[metric], state.best_score, metric)
+                is_best = improved(metrics[metric], state.best_score, metric, lower_is_better)
                 if is_best:
                     state.best_score, state.best_step = metrics[metric], state.step
                     state.evals_without_improvement = 0
