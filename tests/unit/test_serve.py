@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 import pytest
 
@@ -23,32 +24,39 @@ from whet.serve.settings import LimitSettings, ServeConfig, load_serve_config
 
 
 class RecordingModel:
-    """A stand-in for the model registry's predict: records each call, fails on the text 'bad'."""
+    """A stand-in for the model registry's predict: records each call and when it started, fails on the text 'bad'."""
 
     def __init__(self, delay: float = 0.0) -> None:
         self.calls: list[tuple[str, list]] = []
+        self.started: list[float] = []
         self.delay = delay
         self.threads: set[str] = set()
 
     def __call__(self, model: str, inputs: list) -> list[dict]:
         self.threads.add(threading.current_thread().name)
         self.calls.append((model, list(inputs)))
+        self.started.append(time.perf_counter())
         time.sleep(self.delay)
         if "bad" in inputs:
             raise DataError("input bad: cannot be encoded")
         return [{"model": model, "text": text} for text in inputs]
 
 
-def run_requests(model: RecordingModel, requests: list[tuple[str, list]], **options) -> list:
-    async def main() -> list:
+def with_queue(model: RecordingModel, scenario: Callable[[BatchQueue], Awaitable], **options) -> Any:
+    """What ``scenario(queue)`` returns, run on a new queue in a new event loop; the queue closes after."""
+    async def main() -> Any:
         queue = BatchQueue("lane", model, **options)
         try:
-            return await asyncio.gather(*(queue.submit(name, inputs) for name, inputs in requests),
-                                        return_exceptions=True)
+            return await scenario(queue)
         finally:
             await queue.close()
 
     return asyncio.run(main())
+
+
+def run_requests(model: RecordingModel, requests: list[tuple[str, list]], **options) -> list:
+    return with_queue(model, lambda queue: asyncio.gather(*(queue.submit(name, inputs) for name, inputs in requests),
+                                                          return_exceptions=True), **options)
 
 
 def test_concurrent_requests_share_a_model_call_and_get_their_own_results_in_order():
@@ -101,22 +109,49 @@ def test_a_request_whose_caller_gave_up_is_not_run():
     assert [inputs for _, inputs in model.calls] == [["first"]]
 
 
-def test_the_oldest_request_waits_at_most_max_wait():
+def test_a_lone_request_starts_at_once_however_long_max_wait_is():
     model = RecordingModel()
 
-    async def main() -> float:
-        queue = BatchQueue("lane", model, max_batch_size=64, max_wait_ms=100)
-        try:
-            started = time.perf_counter()
-            # Alone, it waits the 100 ms for company and then runs. A queue that waited for a full
-            # batch would never answer; the 10 s limit turns that into a failure, not a hang.
-            await asyncio.wait_for(queue.submit("m", ["alone"]), 10)
-            return time.perf_counter() - started
-        finally:
-            await queue.close()
+    async def alone(queue: BatchQueue) -> float:
+        started = time.perf_counter()
+        # The worker is idle: nothing is coming to join, so the request is not held for company.
+        await asyncio.wait_for(queue.submit("m", ["alone"]), 10)
+        return time.perf_counter() - started
 
-    assert asyncio.run(main()) > 0.09
+    assert with_queue(model, alone, max_batch_size=64, max_wait_ms=2000) < 0.5  # held, it would take 2 s
     assert model.calls == [("m", ["alone"])]
+
+
+def test_requests_that_arrive_while_a_batch_runs_share_the_next_batch():
+    model = RecordingModel(delay=0.1)
+
+    async def first_then_five(queue: BatchQueue) -> list:
+        first = asyncio.ensure_future(queue.submit("m", ["first"]))
+        await asyncio.sleep(0.02)  # the first batch is running now
+        later = [queue.submit("m", [f"later {i}"]) for i in range(5)]
+        return await asyncio.wait_for(asyncio.gather(first, *later), 10)
+
+    results = with_queue(model, first_then_five, max_batch_size=64, max_wait_ms=0)
+    assert results == [[{"model": "m", "text": t}] for t in ["first"] + [f"later {i}" for i in range(5)]]
+    assert [inputs for _, inputs in model.calls] == [["first"], [f"later {i}" for i in range(5)]]
+
+
+def test_under_load_a_batch_waits_for_company_until_its_oldest_has_waited_max_wait():
+    model = RecordingModel(delay=0.05)
+
+    async def under_load(queue: BatchQueue) -> float:
+        first = asyncio.ensure_future(queue.submit("m", ["first"]))
+        await asyncio.sleep(0.01)  # the first batch runs until 0.05 s
+        arrived = time.perf_counter()
+        second = asyncio.ensure_future(queue.submit("m", ["second"]))  # queued behind it: under load
+        await asyncio.sleep(0.1)  # the first batch is done; the second is held for company
+        third = asyncio.ensure_future(queue.submit("m", ["third"]))
+        await asyncio.wait_for(asyncio.gather(first, second, third), 10)
+        return model.started[1] - arrived
+
+    waited = with_queue(model, under_load, max_batch_size=64, max_wait_ms=300)
+    assert [inputs for _, inputs in model.calls] == [["first"], ["second", "third"]]
+    assert 0.29 < waited < 2  # held until 300 ms after it arrived, not until the batch was full
 
 
 # --- Keys and rate limits ----------------------------------------------------------------------------

@@ -1,13 +1,17 @@
 """Dynamic batching: concurrent requests for one model (or one shared base) become one call.
 
-Each ``BatchQueue`` has one worker coroutine and one worker thread. The worker takes the
-oldest waiting request, lets others join until the batch holds ``max_batch_size`` items or
-the oldest has waited ``max_wait_ms``, and runs the batch in its thread, so the event loop
-keeps answering other requests meanwhile. Requests that arrive while a batch runs join the
-next one without further waiting once it is full. Within a batch, requests are grouped by
-their group key: the model name for predictions (each adapter of a shared base is switched
-to once per group), the model and decoding settings for generation. The items are what the
-route made of a request's inputs: parsed examples for predictions, prompts for generation.
+Each ``BatchQueue`` has one worker coroutine and one worker thread. A request that finds the
+worker idle starts a batch at once, with whatever else is queued by then: without load there is
+nobody to wait for. Requests that arrive while a batch runs accumulate, and the next batch takes
+them all (up to ``max_batch_size`` items) as soon as the worker is free, as continuous-batching
+servers do. Only such a batch, one whose oldest request queued behind a running batch, may wait
+for more requests to join, until it holds ``max_batch_size`` items or its oldest request has
+waited ``max_wait_ms`` since it arrived (its time queued behind the running batch counts).
+The batch runs in the worker thread, so the event loop keeps answering other requests meanwhile.
+Within a batch, requests are grouped by their group key: the model name for predictions (each
+adapter of a shared base is switched to once per group), the model and decoding settings for
+generation. The items are what the route made of a request's inputs: parsed examples for
+predictions, prompts for generation.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class Job:
     model: Any  # the group key: a model name, or anything hashable that runs in one call
     items: list[Any]  # one per input text: its parsed example, or its prompt
     future: asyncio.Future
+    behind_a_batch: bool = False  # it arrived while a batch ran: the lane is under load
     enqueued: float = field(default_factory=time.perf_counter)
 
 
@@ -51,13 +56,14 @@ class BatchQueue:
         self.enabled = enabled
         self.observer = observer or BatchObserver()
         self.waiting: collections.deque[Job] = collections.deque()
+        self.running = False  # a batch is in the worker thread
         self.arrived = asyncio.Event()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"whet-batch-{lane}")
         self.worker = asyncio.get_running_loop().create_task(self._work(), name=f"batch-queue-{lane}")
 
     async def submit(self, model: Any, items: list[Any]) -> list[Any]:
         """Results for ``items``; cancelling the caller drops the request if it has not run yet."""
-        job = Job(model, items, asyncio.get_running_loop().create_future())
+        job = Job(model, items, asyncio.get_running_loop().create_future(), behind_a_batch=self.running)
         self.waiting.append(job)
         self.observer.queued(self.lane, len(self.waiting))
         self.arrived.set()
@@ -79,7 +85,10 @@ class BatchQueue:
             if not batch:
                 continue
             started = time.perf_counter()
+            self.running = True
             outcomes = await loop.run_in_executor(self.executor, self._run_groups, batch)
+            # Cleared before any caller hears back: a lone client's next request finds the worker idle.
+            self.running = False
             self.observer.ran(self.lane, sum(len(job.items) for job in batch), time.perf_counter() - started)
             for job, outcome in zip(batch, outcomes):
                 if job.future.done():  # timed out or cancelled meanwhile
@@ -95,7 +104,9 @@ class BatchQueue:
             await self.arrived.wait()
         batch = [self.waiting.popleft()]
         size = len(batch[0].items)
-        deadline = batch[0].enqueued + self.max_wait
+        # A request that found the worker idle starts at once: holding it for company that is not
+        # coming cost a lone client the whole window on every request.
+        deadline = batch[0].enqueued + self.max_wait if batch[0].behind_a_batch else 0.0
         while self.enabled and size < self.max_batch_size:
             if not self.waiting:
                 remaining = deadline - time.perf_counter()

@@ -5,7 +5,8 @@ Two servers start together, once per test session (each takes seconds to import 
 - ``api_server``: a full classifier, a pair classifier, an NER model and two LoRA adapters on
   one base; API and admin keys from files; an adapter directory for run-time loading.
 - ``faulty_server``: a good model and one whose weights are corrupt; keys from the environment,
-  a rate limit, and slow batching (requests stay in flight ~1 s, for timeout and SIGTERM tests).
+  a rate limit, and a long batch wait (1 s): a request that queues behind a running batch stays in
+  flight about a second (for timeout and SIGTERM tests), a lone one is not held at all.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import yaml
 
 API_KEY = "test-api-key-0123456789"
 ADMIN_KEY = "test-admin-key-0123456789"
-FAULTY_KEYS = [f"faulty-key-{n}-0123456789" for n in range(5)]  # one per test: the rate limit is per key
+FAULTY_KEYS = [f"faulty-key-{n}-0123456789" for n in range(7)]  # one per test: the rate limit is per key
 INTENT_LABELS = ["balance", "lost_card", "transfer", "greeting"]
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

@@ -1,5 +1,5 @@
 """Faults and limits on a real server: a model that fails to load, keys from the environment,
-rate limits, timeouts, a busy batch, and graceful shutdown on SIGTERM (last: it stops the server)."""
+rate limits, batching with a long wait, timeouts, and graceful shutdown on SIGTERM (last: it stops the server)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -57,20 +57,70 @@ def test_rate_limit_per_key_with_retry_after(faulty_server):
         assert other.get("/v1/models").status_code == 200
 
 
-def test_timeout_gives_504_and_the_loop_stays_free_during_a_slow_batch(faulty_server):
-    # The faulty server waits 1 s for each batch to fill: long enough to time out and to watch.
-    with faulty_server.client(FAULTY_KEYS[2]) as client, ThreadPoolExecutor(1) as pool:
+# 32 texts of 10,000 characters: encoding them keeps the worker busy for most of a second (0.7 s on
+# a 2-core VM), long enough for a test to send more requests while their batch runs.
+LONG_REQUEST = {"model": "good", "inputs": [" ".join(f"word{i}x{j}" for j in range(1200))[:10_000] for i in range(32)]}
+
+
+def start_a_long_batch(server, client: httpx.Client, pool: ThreadPoolExecutor) -> Future:
+    """Send ``LONG_REQUEST`` and return once its batch runs: counted, and no longer queued."""
+    before = metric(server.get("/metrics").text, "whet_model_requests_total", model="good")
+    long = pool.submit(client.post, "/v1/predict", json=LONG_REQUEST)
+    while not long.done():
+        text = server.get("/metrics").text
+        if metric(text, "whet_model_requests_total", model="good") > before and \
+                metric(text, "whet_queue_depth", lane="good") == 0:
+            return long
+        time.sleep(0.01)
+    raise AssertionError(f"the long request was answered ({long.result().status_code}) before the test saw it run")
+
+
+def test_a_lone_request_is_not_held_for_the_batch_wait(faulty_server):
+    # The faulty server lets a batch wait 1 s for company, but only under load: a request that
+    # finds the worker idle starts at once.
+    with faulty_server.client(FAULTY_KEYS[5]) as client:
+        seconds = []
+        for i in range(3):
+            started = time.perf_counter()
+            response = client.post("/v1/predict", json={"model": "good", "inputs": [f"alone {i}"]})
+            seconds.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+    assert sorted(seconds)[1] < 0.25, seconds  # the median, against the 1 s window
+
+
+def test_requests_that_arrive_while_a_batch_runs_share_the_next_batch(faulty_server):
+    def batches() -> tuple[float, float]:
+        text = faulty_server.get("/metrics").text
+        return metric(text, "whet_batch_size_count", lane="good"), metric(text, "whet_batch_size_sum", lane="good")
+
+    count, texts = batches()
+    with faulty_server.client(FAULTY_KEYS[6]) as client, ThreadPoolExecutor(3) as pool:
+        long = start_a_long_batch(faulty_server, client, pool)
+        later = [pool.submit(client.post, "/v1/predict", json={"model": "good", "inputs": [f"later {i}"]})
+                 for i in range(2)]
+        answers = [future.result() for future in [long, *later]]
+    assert [a.status_code for a in answers] == [200] * 3
+    # Two model calls: the long request's, then one for both requests that queued behind it.
+    assert batches() == (count + 2, texts + 32 + 2)
+
+
+def test_timeout_gives_504_and_the_loop_stays_free_while_a_batch_waits(faulty_server):
+    with faulty_server.client(FAULTY_KEYS[2]) as client, ThreadPoolExecutor(2) as pool:
+        start_a_long_batch(faulty_server, client, pool)
+        # Queued behind the running batch, it waits up to the faulty server's 1 s for company: long
+        # enough to time out and to watch.
         slow = pool.submit(client.post, "/v1/predict", json={"model": "good", "inputs": ["wait for me"]})
         # While the batch waits, the server answers other requests and reports the request queued.
         # (An event loop blocked by the wait could answer only once the batch had taken it: depth 0.)
         depths: list[float] = []
         while not slow.done() and 1.0 not in depths:
-            depths.append(metric_total(faulty_server.get("/metrics").text, "whet_queue_depth"))
+            depths.append(metric(faulty_server.get("/metrics").text, "whet_queue_depth", lane="good"))
             time.sleep(0.02)
         assert 1.0 in depths, depths
         assert client.get("/healthz").status_code == 200
-        assert slow.result().status_code == 200
+        # It joins the waiting batch, and gives up before the batch runs.
         timed_out = client.post("/v1/predict", json={"model": "good", "inputs": ["too slow"], "timeout_s": 0.3})
+        assert slow.result().status_code == 200
     assert timed_out.status_code == 504
     assert timed_out.json()["detail"].startswith("the prediction took longer than 0.3 s")
     metrics = faulty_server.get("/metrics").text
@@ -87,15 +137,19 @@ def test_sigterm_finishes_in_flight_requests_then_exits(faulty_server):
     def requests_counted() -> float:
         return metric(faulty_server.get("/metrics").text, "whet_model_requests_total", model="good")
 
-    with faulty_server.client(FAULTY_KEYS[4]) as client, ThreadPoolExecutor(2) as pool:
+    with faulty_server.client(FAULTY_KEYS[4]) as client, ThreadPoolExecutor(3) as pool:
+        long = start_a_long_batch(faulty_server, client, pool)
         before = requests_counted()
         in_flight = [pool.submit(client.post, "/v1/predict", json={"model": "good", "inputs": [f"request {i}"]})
                      for i in range(2)]
-        # Once the server has counted both, they are queued, waiting for their batch (1 s).
+        # Once the server has counted both, they are queued behind the long batch, then wait for
+        # company (1 s).
         while requests_counted() < before + 2 and not all(future.done() for future in in_flight):
             time.sleep(0.02)
+        assert not any(future.done() for future in in_flight)
         faulty_server.process.send_signal(signal.SIGTERM)
         answers = [future.result(timeout=30) for future in in_flight]
+        assert long.result(timeout=30).status_code == 200
     assert [a.status_code for a in answers] == [200, 200]
     assert [a.json()["predictions"][0]["text"] for a in answers] == ["request 0", "request 1"]
     # Uvicorn re-raises the signal once shut down, so the exit status is SIGTERM's; the log shows
