@@ -30,12 +30,23 @@ What it does, in order:
    server's per-request work adds to every single-text call, so its on / off ratio can exceed
    the model's, and each ratio is a median over short slices.
 
+6. ``--pairs N`` measures only one client, the level where batching can only cost, on N pairs of
+   servers (batching on and off, in alternating order: on-off, off-on, ...), each started,
+   warmed up and measured as above. A single on / off comparison at one client is mostly the
+   difference between two server processes' model speed (the same single-text calls took 9.7 to
+   16 ms on average in different server processes on a 2-core VM, in either mode), which the
+   pairs average out. Per
+   server it also reports the mean model call (from the server's ``whet_batch_duration_seconds``)
+   and the rest of each request's time (HTTP, the event loop, the queue): with one client each
+   request is one model call, so the rest is what batching on and off can differ by.
+
 ``--threads N`` gives the server and the offline run N torch threads (``OMP_NUM_THREADS``): on a
 machine shared with other busy processes, two threads per process stall at every operation while
 one of them waits for a core, and one thread is faster.
 
 Figures: the table (with the mean texts per model call, from the server's metrics, and the CPU the
-server and the load generator kept busy, in cores), the ratio
+server and the load generator kept busy, in cores; the RESULT line adds each level's mean model
+call, ``model_call_ms``), the ratio
 batching on / off at 32 clients, the ratio server / offline (texts/s, at 32 clients and at the
 best level), then one JSON line starting with ``RESULT``. The load generator runs on the same
 machine as the server and takes CPU from it: on a 2-core machine the server/offline ratio is a
@@ -56,6 +67,7 @@ import random
 import resource
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,12 +151,12 @@ def own_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def batch_totals(url: str) -> tuple[float, float]:
-    """(model calls, texts) so far, from the server's whet_batch_size histogram."""
+def batch_totals(url: str) -> tuple[float, float, float]:
+    """(model calls, texts, seconds in model calls) so far, from the server's batch histograms."""
     text = httpx.get(url + "/metrics", verify=TLS).text
     def total(name: str) -> float:
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
-    return total("whet_batch_size_count"), total("whet_batch_size_sum")
+    return total("whet_batch_size_count"), total("whet_batch_size_sum"), total("whet_batch_duration_seconds_sum")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -238,10 +250,11 @@ def measure_server(model: Path, texts: list[str], batching: bool, levels: tuple[
         asyncio.run(run_level(url, texts, 4, 2.0, texts_per_request))  # warm-up
         results = []
         for clients in levels:
-            server_cpu, client_cpu, (calls, batched) = process_cpu_s(process.pid), own_cpu_s(), batch_totals(url)
+            server_cpu, client_cpu, (calls, batched, busy) = process_cpu_s(process.pid), own_cpu_s(), batch_totals(url)
             result = asyncio.run(run_level(url, texts, clients, duration, texts_per_request))
-            calls_after, batched_after = batch_totals(url)
+            calls_after, batched_after, busy_after = batch_totals(url)
             result["mean_batch"] = round((batched_after - batched) / max(1.0, calls_after - calls), 1)
+            result["model_call_ms"] = round(1000 * (busy_after - busy) / max(1.0, calls_after - calls), 2)
             # CPU both sides used, as a share of the level's wall time (2.0 = two cores busy).
             result["client_cpu_share"] = round((own_cpu_s() - client_cpu) / result["seconds"], 2)
             if server_cpu is not None:
@@ -251,6 +264,42 @@ def measure_server(model: Path, texts: list[str], batching: bool, levels: tuple[
         return results
     finally:
         stop_server(process)
+
+
+def measure_pairs(model: Path, texts: list[str], pairs: int, duration: float, texts_per_request: int, workdir: Path,
+                  threads: int | None, settings: list[str], server_env: dict[str, str]) -> list[dict]:
+    """One client on ``pairs`` pairs of servers, batching on and off in alternating order."""
+    rows = []
+    for pair in range(pairs):
+        for batching in ((True, False) if pair % 2 == 0 else (False, True)):
+            [row] = measure_server(model, texts, batching, (1,), duration, texts_per_request, workdir, threads,
+                                   settings, server_env)
+            # One client: every request is one model call, and the rest of its time is outside it.
+            row["outside_model_call_ms"] = round(1000 / row["requests_per_s"] - row["model_call_ms"], 2)
+            rows.append({"pair": pair + 1, **row})
+    return rows
+
+
+def print_pairs(rows: list[dict], duration: float) -> dict:
+    """The pairs' table and summary; the summary's figures."""
+    print_table(f"whet serve, 1 client, {duration:g} s per server, pairs of servers in alternating order",
+                ["pair", "batching", "requests/s", "p50 ms", "model call ms", "outside it ms"],
+                [[str(r["pair"]), "on" if r["batching"] else "off", f"{r['requests_per_s']:.1f}", f"{r['p50_ms']:.1f}",
+                  f"{r['model_call_ms']:.2f}", f"{r['outside_model_call_ms']:.2f}"] for r in rows])
+    rate = {(r["pair"], r["batching"]): r["requests_per_s"] for r in rows}
+    ratios = sorted(rate[pair, True] / rate[pair, False] for pair in {r["pair"] for r in rows})
+    median = statistics.median
+    summary = {"on_over_off_median": round(median(ratios), 3), "on_over_off_range": [round(ratios[0], 3), round(ratios[-1], 3)],
+               "requests_per_s_median": {mode: median([r["requests_per_s"] for r in rows if r["batching"] == on])
+                                         for mode, on in (("on", True), ("off", False))},
+               "outside_model_call_ms_median": {mode: median([r["outside_model_call_ms"] for r in rows if r["batching"] == on])
+                                                for mode, on in (("on", True), ("off", False))}}
+    print(f"\n1 client, batching on / off: {summary['on_over_off_median']:.1%} (median of {len(ratios)} pairs; range "
+          f"{ratios[0]:.1%}-{ratios[-1]:.1%}); requests/s, median: on {summary['requests_per_s_median']['on']}, "
+          f"off {summary['requests_per_s_median']['off']}")
+    print(f"time outside the model call per request, median: on {summary['outside_model_call_ms_median']['on']:.2f} ms, "
+          f"off {summary['outside_model_call_ms_median']['off']:.2f} ms")
+    return summary
 
 
 def measure_offline(model: Path, texts: list[str], duration: float, threads: int | None) -> dict:
@@ -347,6 +396,9 @@ def main() -> int:
                         help="Concurrent clients to measure, comma-separated (default 1,8,32,128; 32 is needed for the ratios).")
     parser.add_argument("--ceiling-rounds", type=int, default=8,
                         help="Interleaved rounds of the model-only ceiling measurement (0 skips it; default 8).")
+    parser.add_argument("--pairs", type=int, default=None, metavar="N",
+                        help="Only 1 client, on N pairs of servers (batching on and off, alternating order); "
+                             "no offline run or ceilings.")
     parser.add_argument("--offline-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ceilings-only", type=int, default=None, metavar="BATCH", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -365,6 +417,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="whet-serve-load-") as tmp:
         workdir = Path(tmp)
         model = args.model or train_demo_model(workdir)
+        if args.pairs:
+            rows = measure_pairs(model, texts, args.pairs, args.duration, args.texts_per_request, workdir, args.threads,
+                                 args.set, server_env)
+            summary = print_pairs(rows, args.duration)
+            print("RESULT " + json.dumps({"command": " ".join([".venv/bin/python", "benchmarks/serve_load.py", *sys.argv[1:]]),
+                                          "model": str(model), "duration_s": args.duration, "settings": args.set,
+                                          "server_env": server_env, "pairs": rows, "summary": summary,
+                                          "wall_s": round(time.perf_counter() - started, 1), "nproc": os.cpu_count(),
+                                          "python": platform.python_version()}))
+            return 0
         # Offline before and after the servers, in a process of its own like `whet predict`; the
         # faster of the two is the reference (other load on the machine varies over minutes).
         offline_runs = [measure_offline_process(model, args.duration, args.threads)]
