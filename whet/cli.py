@@ -23,6 +23,8 @@ state = {"debug": False}
 
 Sets = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value, e.g. --set training.lr=3e-5.")]
 AdapterName = Annotated[Optional[str], typer.Option("--adapter", help="Adapter name, when MODEL is an adapter store.")]
+Precision = Annotated[str, typer.Option(help="auto (bf16 autocast where the device is fast at it: a GPU with bf16, "
+                                             "a CPU with AMX), fp32 or bf16. int8 and ONNX models run as exported.")]
 
 
 def _is_main_process() -> bool:
@@ -89,6 +91,7 @@ def evaluate(model: Annotated[Path, typer.Argument(help="A model directory saved
              adapter: AdapterName = None,
              generate: Annotated[bool, typer.Option("--generate", help="Causal LM: also reply to each prompt and score the replies (exact match, ROUGE-L).")] = False,
              max_new_tokens: Annotated[int, typer.Option(min=1, help="Causal LM with --generate: most tokens per reply.")] = 128,
+             precision: Precision = "auto",
              ) -> None:
     """Evaluate a saved model on a labelled file: print the report, write JSON, Markdown and plots."""
     from rich.console import Console
@@ -98,8 +101,12 @@ def evaluate(model: Annotated[Path, typer.Argument(help="A model directory saved
 
     if mode not in ("default", "strict"):
         raise WhetError(f"--mode {mode!r}: choose default or strict")
-    report = load(str(model), adapter).evaluate(str(data), mode=mode, format=format, encoding=encoding,
-                                                generate=generate, max_new_tokens=max_new_tokens)
+    from whet.models.precision import check_precision  # pulls in torch, which a wrong --mode never needs
+
+    check_precision(precision, "--precision")
+    predictor = load(str(model), adapter, precision=precision)
+    report = predictor.evaluate(str(data), mode=mode, format=format, encoding=encoding, generate=generate,
+                                max_new_tokens=max_new_tokens)
     out_dir = output or model.parent / f"eval-{data.stem}"
     written = write_report(report, out_dir)
     Console().print(render_report(report))
@@ -113,6 +120,7 @@ def predict(model: Annotated[Path, typer.Argument(help="A model directory saved 
             output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
             batch_size: Annotated[int, typer.Option(help="Most inputs per batch.")] = 64,
             adapter: AdapterName = None,
+            precision: Precision = "auto",
             ) -> None:
     """Predict for texts (or JSON records) given as arguments or in a file; JSON lines out."""
     if not texts and input is None:
@@ -120,9 +128,12 @@ def predict(model: Annotated[Path, typer.Argument(help="A model directory saved 
     if texts and input is not None:
         raise WhetError("give texts as arguments or --input, not both")
     # Imported after the argument checks: whet.predict pulls in torch.
+    from whet.models.precision import check_precision
     from whet.predict import Predictor, read_prediction_inputs
 
-    predictor = Predictor.from_directory(model, adapter)
+    check_precision(precision, "--precision")
+
+    predictor = Predictor.from_directory(model, adapter, precision=precision)
     if texts:
         for record in predictor.predict(texts, batch_size=batch_size):
             typer.echo(json.dumps(record, ensure_ascii=False))
@@ -367,13 +378,14 @@ def serve(models: Annotated[Optional[list[str]], typer.Argument(help="Model dire
           cors_origins: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Allow this browser origin (repeatable).")] = None,
           rate_limit: Annotated[Optional[float], typer.Option(help="Requests per second per API key.")] = None,
           set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a serve config value, e.g. --set limits.max_texts=64.")] = None,
+          precision: Annotated[Optional[str], typer.Option(help="auto (bf16 autocast where the device is fast at it), fp32 or bf16 for the predicting models; generation stays fp32 (default auto).")] = None,
           ) -> None:
     """Serve models over HTTP: predictions with batching, API keys, limits, metrics, a playground page."""
     from whet.serve.run import build_config, serve as run_server
 
     options = {"host": host, "port": port, "api_keys": api_keys, "admin_keys": admin_keys, "adapter_dir": adapter_dir,
                "max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms, "no_batching": no_batching,
-               "timeout": timeout, "cors_origins": cors_origins, "rate_limit": rate_limit}
+               "timeout": timeout, "cors_origins": cors_origins, "rate_limit": rate_limit, "precision": precision}
     run_server(build_config(list(models or []), config, options, list(set_ or [])))
 
 

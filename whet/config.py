@@ -92,7 +92,10 @@ class TrainingConfig(Section):
     max_tokens: int = Field(8192, ge=16, description="Most tokens (padded) in one batch; long batches get fewer sentences.")
     grad_accum: int = Field(1, ge=1, description="Batches whose gradients are summed before each optimizer step.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm; null disables clipping.")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 runs forward/backward under bf16 autocast.")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="bf16 runs forward/backward under bf16 autocast; auto chooses bf16 where the device is "
+                            "fast at it (a GPU with bf16, a CPU with AMX or faster bf16 matmuls), else fp32."
+    )
     gradient_checkpointing: bool = Field(
         False, description="Recompute each layer's activations in the backward pass: less memory, about 30% more compute."
     )

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+log = logging.getLogger("whet")
+
 
 class Predictor:
-    """A loaded whet model. Build it with ``whet.load(path)``."""
+    """A loaded whet model. Build it with ``whet.load(path)``.
 
-    def __init__(self, model: Any, tokenizer: Any, info: Any, device: torch.device | None = None) -> None:
+    ``precision``: ``auto`` (bf16 autocast where the device is fast at it, see
+    ``whet.models.precision``), ``fp32`` or ``bf16``. int8 and ONNX models run their own kernels
+    whatever it says; generating text (causal LMs) stays float32.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, info: Any, device: torch.device | None = None,
+                 precision: str = "auto") -> None:
+        from whet.models.precision import check_precision, resolve_precision
         from whet.tasks import TASKS
 
         self.model = model
@@ -22,20 +32,26 @@ class Predictor:
         self.task = TASKS.get(info.task)
         self.labels = info.labels
         self.data = info.data_config()
-        # int8 models run on torch's CPU kernels only, ONNX models on onnxruntime's CPU provider.
-        use_cuda = torch.cuda.is_available() and not getattr(info, "quantization", None) \
-            and not getattr(info, "onnx", None)
+        # int8 models run on torch's CPU kernels only, ONNX models on onnxruntime's CPU provider,
+        # each as it was exported: never under autocast.
+        own_kernels = "int8" if getattr(info, "quantization", None) else "ONNX" if getattr(info, "onnx", None) else None
+        use_cuda = torch.cuda.is_available() and own_kernels is None
         self.device = device or torch.device("cuda" if use_cuda else "cpu")
         self.model.to(self.device)
+        if own_kernels and check_precision(precision) == "bf16":
+            log.info("precision bf16 does not apply to an %s model: it runs its own kernels", own_kernels)
+        self.precision = "fp32" if own_kernels else resolve_precision(precision, self.device)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.collate = functools.partial(self.task.collate, pad_token_id=pad_id)
 
     @classmethod
-    def from_directory(cls, path: str | Path, adapter: str | None = None) -> Predictor:
+    def from_directory(cls, path: str | Path, adapter: str | None = None, *, precision: str = "auto") -> Predictor:
+        from whet.models.precision import check_precision
         from whet.models.saved_model import load_saved_model
 
+        check_precision(precision)  # before the weights load
         model, tokenizer, info = load_saved_model(Path(path), adapter)
-        return cls(model, tokenizer, info)
+        return cls(model, tokenizer, info, precision=precision)
 
     def _encode(self, examples: list[Any]) -> list[dict]:
         return self.task.encode(examples, tokenizer=self.tokenizer, labels=self.labels,
@@ -45,7 +61,7 @@ class Predictor:
         from whet.models.inference import run_model
 
         logits, _, _ = run_model(self.model, features, self.collate, max_sentences=batch_size, max_tokens=max_tokens,
-                                 device=self.device, reduce=self.task.reduce_outputs)
+                                 device=self.device, precision=self.precision, reduce=self.task.reduce_outputs)
         return logits
 
     def predict(self, inputs: Iterable[Any], *, batch_size: int = 64, max_tokens: int = 16384) -> list[dict]:
@@ -95,7 +111,9 @@ class Predictor:
         """The evaluation report of this model on a labelled data file.
 
         ``generate``: causal-lm models also reply to each prompt of the file and the replies are
-        scored against the file's (exact match, ROUGE-L).
+        scored against the file's (exact match, ROUGE-L). The replies are generated in float32
+        whatever the precision: a greedy reply follows the likeliest token at every step, and bf16's
+        rounding can flip a near tie and change the rest of the reply.
         """
         from whet.data.prepare import read_split
 

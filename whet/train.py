@@ -94,7 +94,11 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
 
-    scoring = eval_settings(config.eval, config.training, config.data)
+    # The precision, decided once the run has its data and model (a mistake in either is reported
+    # alone): the loop, its evaluations and the final reports all run in it.
+    precision = run_precision(config.training.precision, accelerator)
+    training = training.model_copy(update={"precision": precision})
+    scoring = eval_settings(config.eval, training, config.data)
 
     def evaluate(current: Any) -> dict[str, float]:
         _, metrics = evaluate_features(current, task, data.dev, dev_features, data.labels, scoring, collate,
@@ -111,7 +115,20 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     if main:
         # A resumed run's earlier sessions went unclocked, so its training time is unknown.
         results = finish_run(run_dir, model, tokenizer, config, task, data, collate, accelerator.device,
-                             max_length, state, merge=merge,
+                             max_length, state, merge=merge, precision=precision,
                              train_seconds=None if resume else time.perf_counter() - started)
     accelerator.wait_for_everyone()
     return results
+
+
+def run_precision(requested: str, accelerator: Any) -> str:
+    """``fp32`` or ``bf16`` for this run; ``auto`` is decided by the main process and shared, so that
+    every process of a distributed run trains alike even where the decision is a timing."""
+    from whet.models.precision import resolve_precision
+
+    precision = resolve_precision(requested, accelerator.device)
+    if accelerator.num_processes > 1 and requested == "auto":
+        from accelerate.utils import broadcast_object_list
+
+        precision = broadcast_object_list([precision])[0]
+    return precision

@@ -88,7 +88,7 @@ def test_a_saved_config_holds_only_the_chosen_methods_settings_and_loads_again(t
     ("training", "epochs", 0, r"^training\.epochs: Input should be greater than or equal to 1 \(got 0\)$"),
     ("training", "batch_size", "sixteen", r"^training\.batch_size: Input should be a valid integer.*'sixteen'"),
     ("training", "lr", "fast", r"^training\.lr: Input should be a valid number.*'fast'"),
-    ("training", "precision", "fp8", r"^training\.precision: Input should be 'fp32' or 'bf16' \(got 'fp8'\)$"),
+    ("training", "precision", "fp8", r"^training\.precision: Input should be 'auto', 'fp32' or 'bf16' \(got 'fp8'\)$"),
     ("data", "dev_split", 0.7, r"^data\.dev_split: Input should be less than 0\.5"),
     ("data", "format", "xml", r"^data\.format: Input should be 'auto', 'conll', 'jsonl', 'csv', 'tsv', 'text' or 'squad'"),
 ])

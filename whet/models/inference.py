@@ -11,10 +11,12 @@ import numpy as np
 import torch
 
 from whet.data.token_batches import feature_length, padding_aware_batches
+from whet.models.precision import resolve_precision
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
+    """bf16 autocast for ``bf16`` (and for ``auto`` where the device is fast at it), else nothing."""
+    if resolve_precision(precision, device) == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -36,7 +36,7 @@ EXPORTS = {
 
 FIGURES = {"train_examples": "examples trained on", "epochs": "epochs", "steps": "optimizer steps",
            "best_step": "step of the saved weights", "final_train_loss": "final training loss",
-           "train_seconds": "training time (s)"}
+           "train_seconds": "training time (s)", "precision": "precision trained in (fp32, or bf16 autocast)"}
 
 LISTED_LABELS = 50  # past this many, the card lists the first ones and counts the rest
 
@@ -203,15 +203,16 @@ def file_size(path: Path) -> dict[str, int]:
     return {"lines": lines + (last != b"\n"), "bytes": path.stat().st_size}
 
 
-def training_figures(state: Any, *, seconds: float | None = None) -> dict:
+def training_figures(state: Any, *, seconds: float | None = None, precision: str | None = None) -> dict:
     """Figures of a finished training loop (a ``whet.training.loop.LoopState``): epochs, optimizer steps,
-    best step, the last logged training loss, and the training time when known."""
+    best step, the last logged training loss, and the training time and the precision (as resolved
+    from ``training.precision``, which the config keeps as written) when known."""
     losses = [entry["train_loss"] for entry in state.history if "train_loss" in entry]
     # A run stopped by max_steps ends mid-epoch: the logged epoch holds the fraction.
     epochs = max([state.epoch, *(entry["epoch"] for entry in state.history if "epoch" in entry)])
     figures = {"epochs": round(epochs, 2), "steps": state.step, "best_step": state.best_step,
                "final_train_loss": round(losses[-1], 4) if losses else None,
-               "train_seconds": round(seconds, 1) if seconds is not None else None}
+               "train_seconds": round(seconds, 1) if seconds is not None else None, "precision": precision}
     return {key: value for key, value in figures.items() if value is not None}
 
 

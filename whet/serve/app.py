@@ -31,7 +31,7 @@ log = logging.getLogger("whet.serve")
 
 def create_app(config: ServeConfig, keys: Keys) -> FastAPI:
     """An app serving ``config.models``; nothing is loaded until the app starts."""
-    registry = ModelRegistry(predict_batch_size=config.batching.model_batch_size)
+    registry = ModelRegistry(predict_batch_size=config.batching.model_batch_size, precision=config.precision)
     for name, path in config.models.items():
         registry.add(name, Path(path), at_startup=True)
     rate = config.rate_limit

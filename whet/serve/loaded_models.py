@@ -63,17 +63,20 @@ class ServedModel:
                              base_model=self.info.base_model, whet_version=self.info.whet_version,
                              metrics=self.info.metrics, adapter=self.info.adapter)
             described["shared_base"] = self.lane if self.info.adapter and self.lane else None
+        if self.predictor is not None or self.generator is not None:  # generation runs in float32
+            described["precision"] = self.predictor.precision if self.predictor is not None else "fp32"
         return described
 
 
 class ModelRegistry:
     """Served models by name. ``load`` and ``predict`` block: call them from worker threads."""
 
-    def __init__(self, predict_batch_size: int) -> None:
+    def __init__(self, predict_batch_size: int, precision: str = "auto") -> None:
         self.models: dict[str, ServedModel] = {}
         self.bases: dict[tuple[str, str], SharedBase] = {}
         self.startup: list[str] = []
         self.predict_batch_size = predict_batch_size
+        self.precision = precision  # of the predicting models; generation runs in float32
         self._loading = threading.Lock()  # one load at a time: loads share bases
 
     def add(self, name: str, path: Path, *, at_startup: bool = False) -> ServedModel:
@@ -112,7 +115,7 @@ class ModelRegistry:
 
             served.generator = load_generator(served.path)
         else:
-            served.predictor = Predictor.from_directory(served.path)
+            served.predictor = Predictor.from_directory(served.path, precision=self.precision)
         served.lane = served.name
 
     def _load_adapter(self, served: ServedModel) -> None:
@@ -151,7 +154,7 @@ class ModelRegistry:
             ensure_pad_token(tokenizer)
             served.generator = (base.model, tokenizer)
         else:
-            served.predictor = Predictor(base.model, tokenizer, info)
+            served.predictor = Predictor(base.model, tokenizer, info, precision=self.precision)
 
     def remove(self, name: str) -> None:
         """Unload an adapter; its base goes too once no adapter uses it."""

@@ -25,7 +25,7 @@ log = logging.getLogger("whet.serve")
 OPTION_KEYS = {"host": "host", "port": "port", "api_keys": "auth.api_keys_file", "admin_keys": "auth.admin_keys_file",
                "adapter_dir": "adapter_dir", "max_batch_size": "batching.max_batch_size",
                "max_wait_ms": "batching.max_wait_ms", "timeout": "limits.timeout_s",
-               "cors_origins": "cors_origins", "rate_limit": "rate_limit.requests_per_second"}
+               "cors_origins": "cors_origins", "rate_limit": "rate_limit.requests_per_second", "precision": "precision"}
 
 
 def model_specs(specs: list[str]) -> dict[str, str]:

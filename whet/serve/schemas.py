@@ -84,6 +84,7 @@ class ModelDescription(BaseModel):
     metrics: dict[str, Any] | None = Field(None, description="The metrics it reached in training (whet.json).")
     adapter: bool | None = Field(None, description="A LoRA adapter.")
     shared_base: str | None = Field(None, description="Adapters with the same value share one copy of the base model.")
+    precision: Literal["fp32", "bf16"] | None = Field(None, description="What a loaded model runs in: fp32, or bf16 autocast (generation: fp32).")
 
 
 class ModelsResponse(BaseModel):

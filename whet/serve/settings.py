@@ -52,6 +52,7 @@ class ServeConfig(Section):
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API and admin keys.")
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings, description="Token-bucket rate limit per key.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser (CORS); empty: CORS off.")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="Predicting models run under bf16 autocast (bf16), in float32 (fp32), or in bf16 where the device is fast at it (auto: a GPU with bf16, a CPU with AMX); int8 and ONNX models run as exported, generation in float32.")
     access_log: bool = Field(True, description="Write one JSON line per request to stderr.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Least severe log level written.")
 

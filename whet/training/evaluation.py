@@ -16,7 +16,7 @@ class EvalSettings:
 
     batch_size: int  # most sentences in one batch
     max_tokens: int  # most padded tokens in one batch
-    precision: str  # "fp32", or "bf16" autocast
+    precision: str  # "fp32", "bf16" autocast, or "auto" (whet.models.precision decides per device)
     mode: str  # NER entity matching: "default" or "strict"
     generate: bool  # a generating task also scores generated text
     max_new_tokens: int

@@ -3,6 +3,7 @@ curves, and the saved model with its card."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -19,8 +20,12 @@ log = logging.getLogger("whet")
 
 def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, task: Any, data: Any,
                collate: Callable, device: torch.device, max_length: int, state: Any, *, merge: bool,
-               train_seconds: float | None = None) -> dict:
-    """Final reports on dev (and test) with the best weights, plots, and the saved model with its card."""
+               train_seconds: float | None = None, precision: str | None = None) -> dict:
+    """Final reports on dev (and test) with the best weights, plots, and the saved model with its card.
+
+    ``precision`` is the one the run trained in (``training.precision`` resolved); the reports are
+    computed in it and the card records it. Without it they follow ``training.precision``.
+    """
     from rich.console import Console
 
     from whet.version import __version__
@@ -39,6 +44,8 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
     encode = functools.partial(task.encode, tokenizer=tokenizer, labels=data.labels, max_length=max_length,
                                stride=config.data.stride, data=config.data)
     settings = eval_settings(config.eval, config.training, config.data)
+    if precision is not None:
+        settings = dataclasses.replace(settings, precision=precision)
     for split, examples, source in splits:
         report, metrics = evaluate_features(model, task, examples, encode(examples), data.labels, settings, collate,
                                             device, tokenizer=tokenizer)
@@ -50,7 +57,7 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
         plot_training_curves(state.history, run_dir / "training_curves.png")
     training = training_record(command="whet train config.yaml", config=config.model_dump(),
                                data=data_files(config.data, data, dev_split=config.data.dev_split),
-                               figures=training_figures(state, seconds=train_seconds),
+                               figures=training_figures(state, seconds=train_seconds, precision=precision),
                                parameters=count_parameters(model))
     info = ModelInfo(task=config.task, labels=data.labels, base_model=config.model, method=config.method.name,
                      data=config.data.model_dump(), max_length=max_length, source_scheme=data.source_scheme,

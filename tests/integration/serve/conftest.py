@@ -223,6 +223,10 @@ def servers(serve_models, tmp_path_factory):
         "limits": {"max_texts": 64, "max_chars": 2000, "max_body_bytes": 65536, "timeout_s": 20, "max_new_tokens": 64},
         "batching": {"max_batch_size": 32, "max_wait_ms": 5, "max_streams": 1},
         "cors_origins": ["http://allowed.example"],
+        # Its answers are compared with offline predictions to float noise: in bf16 a text's scores
+        # move in the third decimal with the batch it shares (tests/integration/test_precision_options.py
+        # covers serving in bf16).
+        "precision": "fp32",
     }
     faulty_config = {
         "models": {"good": str(serve_models["intents"]), "broken": str(serve_models["broken"])},
@@ -256,14 +260,15 @@ def faulty_server(servers) -> Server:
 
 @pytest.fixture(scope="session")
 def offline(serve_models):
-    """Predictors loaded the way ``whet predict`` loads them, by model name."""
+    """Predictors loaded the way ``whet predict --precision fp32`` loads them (as ``api_server``
+    serves them), by model name."""
     from whet.predict import Predictor
 
     cache: dict[str, Predictor] = {}
 
     def predictor(name: str) -> Predictor:
         if name not in cache:
-            cache[name] = Predictor.from_directory(serve_models[name])
+            cache[name] = Predictor.from_directory(serve_models[name], precision="fp32")
         return cache[name]
 
     return predictor
