@@ -25,8 +25,17 @@ About half a minute on 2 CPU cores. Two parts, in one process:
    - forward and backward in fp32 against the same under bf16 autocast
      (``training.precision: bf16``).
 
-Figures: the phase table, the fixed-batch table with each ratio, then one JSON line starting
-with ``RESULT``.
+3. With ``--ops N``: torch.profiler over training steps (forward, backward, AdamW) on the
+   batches the run trained on, a fresh model, in the run's precision (``auto`` resolved as
+   ``whet train`` does): the N operators with the most own CPU time, per step and as a share.
+4. With ``--compile``: the same steps eager and under ``torch.compile(model, dynamic=True)``,
+   two passes over those batches each, with an empty compile cache (``TORCHINDUCTOR_CACHE_DIR``
+   in a temp dir): the first pass holds the compilations, the second is the
+   steady state; printed are the compile time (first pass, compiled less eager), the steady
+   speed-up and after how many steps the compilation is paid back.
+
+Figures: the phase table, the fixed-batch table with each ratio, the operator table and the
+compile line when asked for, then one JSON line starting with ``RESULT``.
 """
 
 from __future__ import annotations
@@ -240,6 +249,96 @@ def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int) -> list[
     return rows
 
 
+def training_step(model: Any, optimizer: Any, precision: str) -> Callable[[dict], None]:
+    """Forward, backward and an AdamW step on one batch, in ``precision``."""
+    from whet.models.inference import autocast
+
+    device = next(model.parameters()).device
+
+    def step(inputs: dict) -> None:
+        with autocast(device, precision):
+            loss = model(**inputs).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return step
+
+
+def fresh_model(num_labels: int, device: torch.device) -> tuple[Any, Any]:
+    import transformers
+
+    from whet.models.pretrained import load_model
+    from whet.training.optimizer import build_optimizer
+
+    torch.manual_seed(0)
+    model = load_model(transformers.AutoModelForTokenClassification, "builtin:minilm", num_labels=num_labels)
+    model.to(device).train()
+    return model, build_optimizer(model, lr=5e-5, head_lr=None, weight_decay=0.01, heads=["classifier"])
+
+
+def op_shares(batches: list[dict], num_labels: int, precision: str, top: int) -> list[dict]:
+    """torch.profiler over training steps on ``batches``: the operators with the most own CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from whet.models.inference import model_inputs, move_to
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, optimizer = fresh_model(num_labels, device)
+    step = training_step(model, optimizer, precision)
+    inputs = [model_inputs(move_to(b, device)) for b in batches]
+    for batch in inputs[:2]:
+        step(batch)
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for batch in inputs:
+            step(batch)
+    events = [e for e in profiler.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [{"op": e.key, "calls_per_step": round(e.count / len(inputs), 1),
+             "ms_per_step": round(e.self_cpu_time_total / 1000 / len(inputs), 2),
+             "share": round(e.self_cpu_time_total / total, 4)} for e in events[:top]]
+
+
+def compile_payback(batches: list[dict], num_labels: int, precision: str) -> dict:
+    """Training steps eager against ``torch.compile(dynamic=True)`` on the run's own batches.
+
+    The first pass over the batches holds the compilations (the first shape and any
+    recompilation); the second pass, the same batches again, is the steady state.
+    """
+    from whet.models.inference import model_inputs, move_to
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    inputs = [model_inputs(move_to(b, device)) for b in batches]
+    figures = {}
+    # A fresh compile cache, so the compile time is what a first run pays (inductor reads this at each use).
+    cache = tempfile.TemporaryDirectory(prefix="whet-profile-inductor-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache.name
+    for name in ("eager", "compiled"):
+        model, optimizer = fresh_model(num_labels, device)
+        if name == "compiled":
+            model = torch.compile(model, dynamic=True)
+        step = training_step(model, optimizer, precision)
+        passes = []
+        for _ in range(2):
+            synchronize()
+            started = time.perf_counter()
+            for batch in inputs:
+                step(batch)
+            synchronize()
+            passes.append(time.perf_counter() - started)
+        figures[name] = {"first_pass_s": round(passes[0], 2), "steady_ms_per_step": round(1000 * passes[1] / len(inputs), 1)}
+        print(f"[profile_train] {name}: first pass {passes[0]:.1f} s, then {1000 * passes[1] / len(inputs):.1f} ms/step",
+              file=sys.stderr, flush=True)
+    eager, compiled = figures["eager"], figures["compiled"]
+    saved_ms = eager["steady_ms_per_step"] - compiled["steady_ms_per_step"]
+    extra_s = compiled["first_pass_s"] - eager["first_pass_s"]
+    figures["compile_s"] = round(extra_s, 1)
+    figures["steady_speedup"] = round(eager["steady_ms_per_step"] / compiled["steady_ms_per_step"], 3)
+    figures["break_even_steps"] = round(1000 * extra_s / saved_ms) if saved_ms > 0 else None
+    cache.cleanup()
+    return figures
+
+
 def main() -> int:
     started = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -251,6 +350,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7, help="Timings per fixed-batch measurement (default 7).")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="Config override for the run, e.g. --set training.max_grad_norm=null (repeatable).")
+    parser.add_argument("--ops", type=int, default=0, metavar="N",
+                        help="Also profile training steps on the run's batches with torch.profiler and show the N "
+                             "operators with the most own CPU time.")
+    parser.add_argument("--compile", action="store_true",
+                        help="Also time training steps on the run's batches eager and under torch.compile "
+                             "(dynamic shapes): compile time, steady speed-up, steps to pay the compile back.")
     args = parser.parse_args()
     if args.steps <= args.warmup + 1:
         parser.error(f"--steps {args.steps} leaves no step to measure after --warmup {args.warmup} and the evaluation")
@@ -309,8 +414,26 @@ def main() -> int:
                 [[c["what"], c["a"], f"{c['a_ms']:.1f}", c["b"], f"{c['b_ms']:.1f}", f"{c['b_over_a']:.2f}x"]
                  for c in comparisons])
 
+    from whet.models.precision import resolve_precision
+
+    precision = resolve_precision(config.training.precision, batch["input_ids"].device)
+    operators = op_shares(measured, len(labels), precision, args.ops) if args.ops else []
+    if operators:
+        print_table(f"operators by own CPU time, {len(measured)} training steps on the run's batches ({precision})",
+                    ["operator", "calls / step", "ms / step", "share"],
+                    [[o["op"], f"{o['calls_per_step']:.1f}", f"{o['ms_per_step']:.1f}", f"{o['share']:.1%}"]
+                     for o in operators])
+    compiled = compile_payback(measured, len(labels), precision) if args.compile else None
+    if compiled:
+        print(f"torch.compile(dynamic=True), {len(measured)} steps on the run's batches ({precision}): "
+              f"{compiled['compile_s']:.1f} s of compilation, steady {compiled['compiled']['steady_ms_per_step']:.1f} "
+              f"against eager {compiled['eager']['steady_ms_per_step']:.1f} ms/step "
+              f"({compiled['steady_speedup']:.2f}x); pays back after "
+              + (f"{compiled['break_even_steps']} steps" if compiled["break_even_steps"] else "no number of steps"))
+
     figures = {
         "command": " ".join([".venv/bin/python", "benchmarks/profile_train.py", *sys.argv[1:]]),
+        "precision": precision, "operators": operators, "compile": compiled,
         "train_sentences": n_train, "dev_sentences": n_dev, "steps": args.steps, "measured_steps": len(steps),
         "ms_per_step": {p: round(1000 * sum(s[p] for s in steps) / len(steps), 2) for p in (*PHASES, "total")},
         "shares": {p: round(v, 4) for p, v in shares.items()},

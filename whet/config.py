@@ -84,8 +84,8 @@ MethodConfig = create_model(
 class TrainingConfig(Section):
     epochs: int = Field(3, ge=1, le=1000, description="Passes over the training data.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides epochs).")
-    lr: float = Field(5e-5, gt=0, le=1, description="Peak learning rate of AdamW.")
-    head_lr: float | None = Field(None, gt=0, le=1, description="Learning rate of the new task head (default: lr; for sequence classification at least 1e-3).")
+    lr: float = Field(5e-5, gt=0, le=1, description="Peak learning rate of AdamW (token classification's recipe: 1e-4).")
+    head_lr: float | None = Field(None, gt=0, le=1, description="Learning rate of the new task head (default: lr; for sequence and token classification at least 1e-3).")
     weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW weight decay (not applied to biases and norms).")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warmup before linear decay.")
     batch_size: int = Field(32, ge=1, description="Most sentences in one batch.")

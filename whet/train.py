@@ -63,15 +63,14 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     main = accelerator.is_main_process
     set_seed(config.training.seed)
     task = TASKS.get(config.task)
-    training = with_task_defaults(config.training, task)
-    metric = training.metric or task.default_metric
+    metric = config.training.metric or task.default_metric
     merge = config.output.merge if merge is None else merge
     if merge and not method.merges:
         raise WhetError(method_problem(config.method.name, config.task, merge=True))
 
     # Data: the tokenizer and the method decide the window size, the training labels decide the head.
     tokenizer, max_length = load_tokenizer_and_window(config.model, task, config.data, config.method)
-    data = load_run_data(task, config.data, training.seed)
+    data = load_run_data(task, config.data, config.training.seed)
     if method.input_tokens:  # e.g. PET's pattern around the text, known once the labels are
         max_length -= method.input_tokens(method_settings(config.method), tokenizer, data.labels)
     encode = functools.partial(task.encode, tokenizer=tokenizer, labels=data.labels, max_length=max_length,
@@ -82,6 +81,8 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
              len(data.labels))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     collate = functools.partial(task.collate, pad_token_id=pad_id)
+    # The task's recipe fills what the config leaves unset, logged once the data has loaded.
+    training = with_task_defaults(config.training, task)
     batches = training_batches(train_features, collate, training, rank=accelerator.process_index,
                                world_size=accelerator.num_processes)
 

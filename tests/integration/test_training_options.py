@@ -40,8 +40,9 @@ def test_bf16_autocast_trains_and_saves_float32_weights(tiny_bert, tmp_path):
 
 
 def test_early_stopping_after_patience_evaluations_without_improvement(tiny_bert, tmp_path):
-    # With a vanishing learning rate dev F1 never moves, so the first evaluation stays the best.
-    results, events = run(tmp_path, tiny_bert, "patience", epochs=3, lr=1e-12, eval_every=2, patience=2)
+    # With a vanishing learning rate (the head's too) dev F1 never moves, so the first evaluation stays the best.
+    results, events = run(tmp_path, tiny_bert, "patience", epochs=3, lr=1e-12, head_lr=1e-12, eval_every=2,
+                          patience=2)
     evaluations = [e for e in events if e.metrics is not None]
     assert len(evaluations) == 3 and events[-1].step == 6
     assert results["best_step"] == 2

@@ -15,8 +15,31 @@ def test_sequence_classification_head_trains_at_the_floor_by_default():
 
 
 def test_other_tasks_train_the_head_at_lr():
-    for name in ("token-classification", "question-answering", "multiple-choice", "causal-lm"):
-        assert with_task_defaults(TrainingConfig(), TASKS.get(name)).head_lr is None
+    for name in ("question-answering", "multiple-choice", "causal-lm"):
+        training = with_task_defaults(TrainingConfig(), TASKS.get(name))
+        assert training.head_lr is None and training.lr == 5e-5
+
+
+def test_token_classification_recipe_fills_only_what_the_config_leaves_unset():
+    task = TASKS.get("token-classification")
+    training = with_task_defaults(TrainingConfig(), task)
+    assert (training.lr, training.head_lr) == (1e-4, 1e-3)
+    # a learning rate the config names is kept, even one equal to the general default
+    assert with_task_defaults(TrainingConfig(lr=5e-5), task).lr == 5e-5
+    assert with_task_defaults(TrainingConfig.model_validate({"lr": 5e-5, "epochs": 2}), task).lr == 5e-5
+    assert with_task_defaults(TrainingConfig(lr=3e-3), task).head_lr is None
+
+
+def test_recipe_comes_from_the_config_file_too(tmp_path):
+    from whet.config import load_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text("task: token-classification\ndata: {train: train.txt}\ntraining: {lr: 2.0e-5}\n")
+    task = TASKS.get("token-classification")
+    assert with_task_defaults(load_config(path).training, task).lr == 2e-5
+    assert with_task_defaults(load_config(path, ["training.epochs=1"]).training, task).lr == 2e-5
+    path.write_text("task: token-classification\ndata: {train: train.txt}\n")
+    assert with_task_defaults(load_config(path, ["training.epochs=1"]).training, task).lr == 1e-4
 
 
 def test_optimizer_gives_the_head_its_own_rate():

@@ -10,7 +10,7 @@ task checks them (``if task.prepare is not None``) rather than probing the objec
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,8 @@ class Task:
     input_axes: tuple[str, ...] = ("batch", "sequence")
     pipeline_tag: str | None = None  # the Hugging Face Hub pipeline its model cards name
     head_lr_floor: float | None = None  # the least learning rate of a new head unless training.head_lr says
+    # The task's own recipe: training settings (lr, epochs, ...) used where the config sets none.
+    training_defaults: Mapping[str, Any] = field(default_factory=dict)
 
     # prepare(tokenizer, model_config, data): check the pretrained model suits the task and complete
     # the tokenizer (a pad token, a chat template) before anything is encoded.

@@ -15,8 +15,14 @@ log = logging.getLogger("whet")
 
 
 def with_task_defaults(training: TrainingConfig, task: Any) -> TrainingConfig:
-    """``training`` with the task's default head learning rate where none is set: at least
+    """``training`` with the task's recipe (``task.training_defaults``) for every setting the config
+    leaves unset, and the task's default head learning rate where none is set: at least
     ``task.head_lr_floor`` (tasks without a floor train the head at ``lr``)."""
+    recipe = {key: value for key, value in task.training_defaults.items() if key not in training.model_fields_set}
+    if recipe:
+        log.info("%s recipe: %s (set in training: to change)", task.name,
+                 ", ".join(f"{key} {value}" for key, value in recipe.items()))
+        training = training.model_copy(update=recipe)
     floor = task.head_lr_floor
     if training.head_lr is not None or floor is None or training.lr >= floor:
         return training
