@@ -372,7 +372,7 @@ def serve(models: Annotated[Optional[list[str]], typer.Argument(help="Model dire
           admin_keys: Annotated[Optional[Path], typer.Option("--admin-keys", help="File of admin keys.")] = None,
           adapter_dir: Annotated[Optional[Path], typer.Option("--adapter-dir", help="LoRA models admins may load by name.")] = None,
           max_batch_size: Annotated[Optional[int], typer.Option(help="Most texts gathered into one batch (default 64).")] = None,
-          max_wait_ms: Annotated[Optional[float], typer.Option(help="Under load, longest wait for a batch to fill, from its oldest request's arrival; a request that finds the worker idle starts at once (default 5).")] = None,
+          max_wait_ms: Annotated[Optional[float], typer.Option(help="Under load, longest wait after a batch for its callers' next requests before the next batch starts; a request that finds the worker idle starts at once (default 20).")] = None,
           no_batching: Annotated[bool, typer.Option("--no-batching", help="Run each request alone.")] = False,
           timeout: Annotated[Optional[float], typer.Option(help="Request timeout in seconds (default 30).")] = None,
           cors_origins: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Allow this browser origin (repeatable).")] = None,

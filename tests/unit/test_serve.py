@@ -109,17 +109,19 @@ def test_a_request_whose_caller_gave_up_is_not_run():
     assert [inputs for _, inputs in model.calls] == [["first"]]
 
 
-def test_a_lone_request_starts_at_once_however_long_max_wait_is():
+def test_a_lone_client_is_never_held_however_long_max_wait_is():
     model = RecordingModel()
 
     async def alone(queue: BatchQueue) -> float:
         started = time.perf_counter()
-        # The worker is idle: nothing is coming to join, so the request is not held for company.
-        await asyncio.wait_for(queue.submit("m", ["alone"]), 10)
+        for i in range(3):
+            # The worker is idle, then the batch it just answered was this client's own request:
+            # nobody else is coming, so the request is not held for company.
+            await asyncio.wait_for(queue.submit("m", [f"alone {i}"]), 10)
         return time.perf_counter() - started
 
     assert with_queue(model, alone, max_batch_size=64, max_wait_ms=2000) < 0.5  # held, it would take 2 s
-    assert model.calls == [("m", ["alone"])]
+    assert model.calls == [("m", [f"alone {i}"]) for i in range(3)]
 
 
 def test_requests_that_arrive_while_a_batch_runs_share_the_next_batch():
@@ -136,22 +138,36 @@ def test_requests_that_arrive_while_a_batch_runs_share_the_next_batch():
     assert [inputs for _, inputs in model.calls] == [["first"], [f"later {i}" for i in range(5)]]
 
 
-def test_under_load_a_batch_waits_for_company_until_its_oldest_has_waited_max_wait():
-    model = RecordingModel(delay=0.05)
+def test_under_load_the_next_batch_waits_for_the_callers_just_answered():
+    model = RecordingModel(delay=0.02)
 
-    async def under_load(queue: BatchQueue) -> float:
-        first = asyncio.ensure_future(queue.submit("m", ["first"]))
-        await asyncio.sleep(0.01)  # the first batch runs until 0.05 s
-        arrived = time.perf_counter()
-        second = asyncio.ensure_future(queue.submit("m", ["second"]))  # queued behind it: under load
-        await asyncio.sleep(0.1)  # the first batch is done; the second is held for company
-        third = asyncio.ensure_future(queue.submit("m", ["third"]))
-        await asyncio.wait_for(asyncio.gather(first, second, third), 10)
-        return model.started[1] - arrived
+    async def closed_loop(queue: BatchQueue) -> float:
+        async def caller(i: int) -> None:
+            await queue.submit("m", [f"first {i}"])
+            await asyncio.sleep(0.03 * i)  # the callers come back one after another
+            await queue.submit("m", [f"second {i}"])
 
-    waited = with_queue(model, under_load, max_batch_size=64, max_wait_ms=300)
-    assert [inputs for _, inputs in model.calls] == [["first"], ["second", "third"]]
-    assert 0.29 < waited < 2  # held until 300 ms after it arrived, not until the batch was full
+        started = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(caller(i) for i in range(3))), 10)
+        return time.perf_counter() - started
+
+    seconds = with_queue(model, closed_loop, max_batch_size=64, max_wait_ms=1000)
+    # Without the wait, the first caller back would run alone and split the callers in two.
+    assert [inputs for _, inputs in model.calls] == [[f"first {i}" for i in range(3)], [f"second {i}" for i in range(3)]]
+    assert seconds < 0.6  # it started once all three were back, not after the 1 s window
+
+
+def test_under_load_the_wait_ends_max_wait_after_the_worker_became_free():
+    model = RecordingModel(delay=0.02)
+
+    async def one_caller_leaves(queue: BatchQueue) -> None:
+        await asyncio.gather(queue.submit("m", ["a"]), queue.submit("m", ["b"]))
+        await queue.submit("m", ["a again"])  # b's caller never comes back
+
+    with_queue(model, one_caller_leaves, max_batch_size=64, max_wait_ms=300)
+    assert [inputs for _, inputs in model.calls] == [["a", "b"], ["a again"]]
+    waited = model.started[1] - (model.started[0] + model.delay)
+    assert 0.25 < waited < 2  # held for b's caller until 300 ms after the first batch ended
 
 
 # --- Keys and rate limits ----------------------------------------------------------------------------

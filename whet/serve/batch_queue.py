@@ -1,17 +1,21 @@
 """Dynamic batching: concurrent requests for one model (or one shared base) become one call.
 
 Each ``BatchQueue`` has one worker coroutine and one worker thread. A request that finds the
-worker idle starts a batch at once, with whatever else is queued by then: without load there is
-nobody to wait for. Requests that arrive while a batch runs accumulate, and the next batch takes
-them all (up to ``max_batch_size`` items) as soon as the worker is free, as continuous-batching
-servers do. Only such a batch, one whose oldest request queued behind a running batch, may wait
-for more requests to join, until it holds ``max_batch_size`` items or its oldest request has
-waited ``max_wait_ms`` since it arrived (its time queued behind the running batch counts).
-The batch runs in the worker thread, so the event loop keeps answering other requests meanwhile.
-Within a batch, requests are grouped by their group key: the model name for predictions (each
-adapter of a shared base is switched to once per group), the model and decoding settings for
-generation. The items are what the route made of a request's inputs: parsed examples for
-predictions, prompts for generation.
+worker idle, with no batch answered in the last ``max_wait_ms``, starts a batch at once with
+whatever else is queued by then: without load there is nobody to wait for. Requests that arrive
+while a batch runs accumulate for the next batch (up to ``max_batch_size`` items). Under load,
+when the worker has just answered a batch, the next batch waits for the callers it answered:
+clients that send their next request as soon as they have an answer come back within a few
+milliseconds, and without the wait they would split into two alternating half-size batches
+(each running while the other half's requests are answered and sent again), where one batch of
+all of them costs less per text. The next batch starts once it holds as many items as the
+answered batch plus those queued when it ended (at most ``max_batch_size``), or ``max_wait_ms``
+after the worker became free, whichever comes first; a lone client's next request completes its
+batch of one and starts at once. The batch runs in the worker thread, so the event loop keeps
+answering other requests meanwhile. Within a batch, requests are grouped by their group key: the
+model name for predictions (each adapter of a shared base is switched to once per group), the
+model and decoding settings for generation. The items are what the route made of a request's
+inputs: parsed examples for predictions, prompts for generation.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 import collections
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from whet.errors import WhetError
@@ -34,8 +38,6 @@ class Job:
     model: Any  # the group key: a model name, or anything hashable that runs in one call
     items: list[Any]  # one per input text: its parsed example, or its prompt
     future: asyncio.Future
-    behind_a_batch: bool = False  # it arrived while a batch ran: the lane is under load
-    enqueued: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -56,14 +58,16 @@ class BatchQueue:
         self.enabled = enabled
         self.observer = observer or BatchObserver()
         self.waiting: collections.deque[Job] = collections.deque()
-        self.running = False  # a batch is in the worker thread
         self.arrived = asyncio.Event()
+        # Under load: when the worker last became free, and how many items it expects back by then.
+        self.freed_at = 0.0
+        self.expected = 0
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"whet-batch-{lane}")
         self.worker = asyncio.get_running_loop().create_task(self._work(), name=f"batch-queue-{lane}")
 
     async def submit(self, model: Any, items: list[Any]) -> list[Any]:
         """Results for ``items``; cancelling the caller drops the request if it has not run yet."""
-        job = Job(model, items, asyncio.get_running_loop().create_future(), behind_a_batch=self.running)
+        job = Job(model, items, asyncio.get_running_loop().create_future())
         self.waiting.append(job)
         self.observer.queued(self.lane, len(self.waiting))
         self.arrived.set()
@@ -85,11 +89,13 @@ class BatchQueue:
             if not batch:
                 continue
             started = time.perf_counter()
-            self.running = True
             outcomes = await loop.run_in_executor(self.executor, self._run_groups, batch)
-            # Cleared before any caller hears back: a lone client's next request finds the worker idle.
-            self.running = False
-            self.observer.ran(self.lane, sum(len(job.items) for job in batch), time.perf_counter() - started)
+            # Set before any caller hears back: the callers answered now, and those queued meanwhile,
+            # are what the next batch waits for.
+            self.freed_at = time.perf_counter()
+            answered = sum(len(job.items) for job in batch)
+            self.expected = answered + sum(len(job.items) for job in self.waiting)
+            self.observer.ran(self.lane, answered, self.freed_at - started)
             for job, outcome in zip(batch, outcomes):
                 if job.future.done():  # timed out or cancelled meanwhile
                     continue
@@ -104,13 +110,14 @@ class BatchQueue:
             await self.arrived.wait()
         batch = [self.waiting.popleft()]
         size = len(batch[0].items)
-        # A request that found the worker idle starts at once: holding it for company that is not
-        # coming cost a lone client the whole window on every request.
-        deadline = batch[0].enqueued + self.max_wait if batch[0].behind_a_batch else 0.0
+        # Only the callers of the batch just answered are waited for: holding a request for company
+        # that is not coming cost a lone client the whole window on every request.
+        deadline = self.freed_at + self.max_wait
+        expected = min(self.expected, self.max_batch_size)
         while self.enabled and size < self.max_batch_size:
             if not self.waiting:
                 remaining = deadline - time.perf_counter()
-                if remaining <= 0:
+                if size >= expected or remaining <= 0:
                     break
                 self.arrived.clear()
                 try:

@@ -17,7 +17,7 @@ from whet.config import Section, apply_overrides, check_problems, read_yaml, val
 class BatchingSettings(Section):
     enabled: bool = Field(True, description="Gather concurrent requests into one model call; false runs each request alone.")
     max_batch_size: int = Field(64, ge=1, le=4096, description="Most texts gathered into one batch.")
-    max_wait_ms: float = Field(5.0, ge=0, le=10_000, description="Under load only: how long a batch whose requests queued behind a running batch may wait, from its oldest request's arrival, for more to join; a request that finds the worker idle starts at once.")
+    max_wait_ms: float = Field(20.0, ge=0, le=10_000, description="Under load only: after answering a batch, how long the worker may wait for those callers to send their next requests before it starts the next batch (it starts as soon as they are all back); a request that finds the worker idle starts at once.")
     model_batch_size: int = Field(64, ge=1, le=4096, description="Most texts per forward pass: a batch is sorted by length and cut into passes where the padding saved is worth another pass.")
     max_generate_batch: int = Field(8, ge=1, le=256, description="Causal LMs: most prompts generated together (requests with the same decoding settings are batched).")
     max_streams: int = Field(4, ge=1, le=256, description="Causal LMs: most streamed generations running at once per model; more wait for a free slot.")
