@@ -69,6 +69,17 @@ def test_padding_aware_batches_cut_a_wide_batch_and_keep_a_narrow_one():
     assert len(padding_aware_batches(narrow, 64, 10**6, overhead_tokens=48)) == 1
 
 
+def test_under_bf16_on_a_cpu_a_server_batch_of_short_texts_stays_one_pass():
+    import torch
+
+    from whet.models.inference import batch_overhead_tokens
+
+    cpu = torch.device("cpu")
+    lengths = list(range(7, 26)) * 2  # a batch of the demo queries' lengths, in tokens
+    assert len(padding_aware_batches(lengths, 64, 10**6, overhead_tokens=batch_overhead_tokens(cpu, "fp32"))) > 1
+    assert len(padding_aware_batches(lengths, 64, 10**6, overhead_tokens=batch_overhead_tokens(cpu, "bf16"))) == 1
+
+
 def test_length_grouping_reduces_padding():
     import random
 
