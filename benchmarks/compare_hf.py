@@ -174,16 +174,29 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def hf_model(auto_class: Any, location: str, labels: list[str], seed: int) -> Any:
+    """The pretrained model at ``location`` with a new head for ``labels``, seeded first so the head
+    starts from the same weights each time."""
+    import transformers
+
+    from whet.models.pretrained import quiet_transformers
+
+    transformers.set_seed(seed)
+    with quiet_transformers():  # the load report lists the new head as missing, which is expected
+        return auto_class.from_pretrained(location, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                          label2id={label: i for i, label in enumerate(labels)},
+                                          use_safetensors=True)
+
+
 # -- the three runs ----------------------------------------------------------------------------
 
 def run_hf(kind: str, train_path: Path, dev_path: Path, epochs: int, seed: int, workdir: Path) -> dict:
     """(a) padded to 128 or (b) dynamic padding with length grouping, with ``transformers.Trainer``."""
     import torch
-    import transformers
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
                               Trainer, TrainingArguments, default_data_collator)
 
-    from whet.models.pretrained import quiet_transformers, resolve_model
+    from whet.models.pretrained import resolve_model
 
     train_words, train_tags = read_sentences(train_path)
     dev_words, dev_tags = read_sentences(dev_path)
@@ -207,11 +220,7 @@ def run_hf(kind: str, train_path: Path, dev_path: Path, epochs: int, seed: int, 
         feature["labels"] = align_labels_to_first_subword(encoded.word_ids(index), [label2id[t] for t in tags])
         features.append(feature)
 
-    transformers.set_seed(seed)  # before the model, so the new head starts from the same weights each time
-    with quiet_transformers():  # the load report lists the new head as missing, which is expected
-        model = AutoModelForTokenClassification.from_pretrained(
-            location, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
-            use_safetensors=True)
+    model = hf_model(AutoModelForTokenClassification, location, labels, seed)
     collator = CountingCollator(default_data_collator if kind == "a"
                                 else DataCollatorForTokenClassification(tokenizer))
     arguments = TrainingArguments(

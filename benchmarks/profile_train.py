@@ -205,15 +205,10 @@ def interleaved(left: Callable[[], Any], right: Callable[[], Any], repeats: int)
 
 def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int) -> list[dict]:
     """AdamW fused against foreach, dropout's cost, fp32 against bf16 autocast, on one batch."""
-    import transformers
-
     from whet.models.inference import autocast, move_to, model_inputs
-    from whet.models.pretrained import load_model
-    from whet.training.optimizer import build_optimizer
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_model(transformers.AutoModelForTokenClassification, "builtin:minilm", num_labels=num_labels)
-    model.to(device).train()
+    model, fused = fresh_model(num_labels, device)
     inputs = model_inputs(move_to(batch, device))
 
     def forward_backward(precision: str) -> None:
@@ -228,7 +223,6 @@ def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int) -> list[
         model.train()
 
     forward_backward("fp32")  # gradients for the optimizer steps below
-    fused = build_optimizer(model, lr=5e-5, head_lr=None, weight_decay=0.01, heads=["classifier"])
     foreach = torch.optim.AdamW([{k: v for k, v in group.items() if k in ("params", "lr", "weight_decay")}
                                  for group in fused.param_groups], lr=5e-5, foreach=True)
     whet_kernel = "fused" if fused.defaults.get("fused") else "foreach"
@@ -265,6 +259,7 @@ def training_step(model: Any, optimizer: Any, precision: str) -> Callable[[dict]
 
 
 def fresh_model(num_labels: int, device: torch.device) -> tuple[Any, Any]:
+    """The builtin model with a new head of ``num_labels`` in training mode, and whet's AdamW over it."""
     import transformers
 
     from whet.models.pretrained import load_model

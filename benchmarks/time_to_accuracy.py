@@ -54,7 +54,8 @@ from typing import Any
 
 import yaml
 
-from compare_hf import align_labels_to_first_subword, dev_f1, matmul_peak_gflops, predict_word_tags, read_sentences
+from compare_hf import (align_labels_to_first_subword, dev_f1, hf_model, matmul_peak_gflops, predict_word_tags,
+                        read_sentences)
 from train_ner import print_table, write_subset
 
 CHILD_PREFIX = "CHILD_RESULT "
@@ -73,12 +74,12 @@ class TargetReached(Exception):
 
 
 def hardware_has_fast_bf16() -> bool:
+    """What a Trainer user would set ``bf16=True`` for: a CUDA GPU with bf16, or a CPU with AMX."""
     import torch
 
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(amx and amx())
+    from whet.models.precision import cpu_has_amx
+
+    return torch.cuda.is_bf16_supported() if torch.cuda.is_available() else cpu_has_amx()
 
 
 # -- the Trainer side (in a child process) ---------------------------------------------------
@@ -92,19 +93,6 @@ def hf_arguments(workdir: Path, bf16: bool) -> Any:
         learning_rate=HF_LR, seed=SEED, bf16=bf16, use_cpu=not torch.cuda.is_available(), eval_strategy="no", save_strategy="no",
         logging_strategy="no", report_to="none", disable_tqdm=True,
         dataloader_pin_memory=torch.cuda.is_available(), train_sampling_strategy="group_by_length")
-
-
-def hf_model(auto_class: Any, location: str, labels: list[str]) -> Any:
-    """The builtin model with a new head for ``labels``, seeded so the head starts alike each time."""
-    import transformers
-
-    from whet.models.pretrained import quiet_transformers
-
-    transformers.set_seed(SEED)
-    with quiet_transformers():  # the load report lists the new head as missing, which is expected
-        return auto_class.from_pretrained(location, num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                          label2id={label: i for i, label in enumerate(labels)},
-                                          use_safetensors=True)
 
 
 def hf_ner(train_path: Path, dev_path: Path, bf16: bool, workdir: Path) -> dict:
@@ -125,7 +113,7 @@ def hf_ner(train_path: Path, dev_path: Path, bf16: bool, workdir: Path) -> dict:
         feature = {key: encoded[key][index] for key in encoded.keys()}
         feature["labels"] = align_labels_to_first_subword(encoded.word_ids(index), [label2id[t] for t in tags])
         features.append(feature)
-    trainer = Trainer(model=hf_model(AutoModelForTokenClassification, location, labels),
+    trainer = Trainer(model=hf_model(AutoModelForTokenClassification, location, labels, SEED),
                       args=hf_arguments(workdir, bf16), train_dataset=features,
                       data_collator=DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer)
     output = trainer.train()
@@ -156,7 +144,7 @@ def hf_intents(train_path: Path, dev_path: Path, bf16: bool, workdir: Path) -> d
     encoded = tokenizer([row["text"] for row in train_rows], truncation=True)
     features = [{**{key: encoded[key][i] for key in encoded.keys()}, "labels": label2id[row["category"]]}
                 for i, row in enumerate(train_rows)]
-    trainer = Trainer(model=hf_model(AutoModelForSequenceClassification, location, labels),
+    trainer = Trainer(model=hf_model(AutoModelForSequenceClassification, location, labels, SEED),
                       args=hf_arguments(workdir, bf16), train_dataset=features,
                       data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer)
     output = trainer.train()
@@ -334,7 +322,9 @@ def main() -> int:
     hf_precision = args.hf_precision
     if hf_precision == "auto":
         hf_precision = "bf16" if hardware_has_fast_bf16() else "fp32"
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    from whet.models.precision import cpu_has_amx
+
+    amx = cpu_has_amx()
     machine = {"threads": torch.get_num_threads(), "amx": amx, "cuda": torch.cuda.is_available(),
                "fp32_gflops": round(matmul_peak_gflops("float32", args.peak_seconds), 1),
                "bf16_gflops": round(matmul_peak_gflops("bfloat16", args.peak_seconds), 1)}
