@@ -81,6 +81,72 @@ MethodConfig = create_model(
 )
 
 
+# Each adversarial method's settings and their defaults: FGM (Miyato et al., 2017) takes one step
+# of size epsilon; PGD (Madry et al., 2018) takes ``steps`` of size alpha inside a ball of radius
+# epsilon; FreeLB (Zhu et al., 2020) starts from a random perturbation of norm init_magnitude and
+# takes ``steps`` of size alpha, inside a ball of radius epsilon when one is set (its reference
+# code sets none by default). Every norm is the L2 norm of one sequence's perturbation. The sizes
+# follow FreeLB's for BERT (steps of 0.1): MiniLM's word embeddings have norms about 1.1 a token,
+# about 4 for a 13-token text, and a step concentrates on the few tokens the loss is most
+# sensitive to, so a size near 1 can replace a token's embedding outright.
+ADVERSARIAL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "fgm": {"epsilon": 0.3},
+    "pgd": {"epsilon": 0.3, "alpha": 0.1, "steps": 3},
+    "freelb": {"epsilon": None, "alpha": 0.1, "steps": 2, "init_magnitude": 0.1},
+}
+
+
+class AdversarialConfig(Section):
+    method: Literal["none", "fgm", "pgd", "freelb"] = Field(
+        "none", description="Adversarial training on the input word embeddings: fgm (one extra forward/backward), "
+                            "pgd or freelb (steps of them); see docs/adversarial.md. `adversarial: fgm` is short for "
+                            "this key.")
+    epsilon: float | None = Field(
+        None, gt=0, description="fgm: the perturbation's L2 norm per sequence (default 0.3); pgd: the radius it is "
+                                "projected into (0.3); freelb: that radius, null for none (the default).")
+    alpha: float | None = Field(None, gt=0, description="pgd and freelb: the L2 norm of each ascent step (0.1).")
+    steps: int | None = Field(None, ge=1, le=20, description="pgd and freelb: ascent steps, each a forward and backward pass (pgd 3, freelb 2).")
+    init_magnitude: float | None = Field(
+        None, ge=0, description="freelb: the L2 norm of the random perturbation it starts from (0.1); 0 starts clean.")
+    embedding: str | None = Field(
+        None, description="Module whose output is perturbed, by name as in model.named_modules(); default: the "
+                          "model's input word embeddings (get_input_embeddings()).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_defaults(cls, data: Any) -> Any:
+        # ``adversarial: fgm`` names the method alone; the settings a method does not use are refused
+        # and those it uses but the config leaves out get the method's defaults.
+        if isinstance(data, str):
+            data = {"method": data}
+        if not isinstance(data, dict) or data.get("method", "none") not in ADVERSARIAL_DEFAULTS:
+            return data  # the field checks report it
+        method = data.get("method", "none")
+        defaults = ADVERSARIAL_DEFAULTS[method]
+        unused = [key for key in ("epsilon", "alpha", "steps", "init_magnitude", "embedding")
+                  if data.get(key) is not None and key not in defaults and (key != "embedding" or method == "none")]
+        if unused:
+            users = [name for name, keys in ADVERSARIAL_DEFAULTS.items()
+                     if unused[0] in keys or (unused[0] == "embedding" and name != "none")]
+            choices = f"{', '.join(users[:-1])} or {users[-1]}" if len(users) > 1 else users[0]
+            raise ValueError(f"{unused[0]} is not a setting of method {method}; remove it, or set method to {choices}")
+        return {**defaults, **{key: value for key, value in data.items() if value is not None or key not in defaults}}
+
+
+class RDropConfig(Section):
+    alpha: float = Field(
+        0.0, ge=0, le=100, description="R-Drop: weight of the symmetric KL divergence between two dropout passes, "
+                                       "added to their mean loss; 0 turns it off. `rdrop: 1.0` is short for this key.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alpha_alone(cls, data: Any) -> Any:
+        if isinstance(data, bool):  # checked before numbers: True is an int
+            raise ValueError("give R-Drop's weight, e.g. rdrop: 1.0 (0 turns it off)")
+        return {"alpha": data} if isinstance(data, (int, float)) else data
+
+
 class TrainingConfig(Section):
     epochs: int = Field(3, ge=1, le=1000, description="Passes over the training data.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides epochs).")
@@ -104,6 +170,9 @@ class TrainingConfig(Section):
     metric: str | None = Field(None, description="Dev metric for best checkpoint and early stopping (task default: f1, accuracy, or loss for causal-lm).")
     patience: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement.")
     log_every: int = Field(20, ge=1, description="Log training loss every N optimizer steps.")
+    adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig,
+                                           description="Adversarial training on the input embeddings (off by default).")
+    rdrop: RDropConfig = Field(default_factory=RDropConfig, description="R-Drop regularisation (off by default).")
 
 
 class EvalConfig(Section):
@@ -167,6 +236,16 @@ class RunConfig(Section):
         if task.generates and self.model.startswith("builtin:"):
             raise ValueError(f"model: {self.model} is an encoder, not a causal language model; set model to a "
                              f"GPT-2 or Llama-style model directory or hub id (e.g. model: gpt2)")
+        return self
+
+    @model_validator(mode="after")
+    def _check_loss_regularisers(self) -> RunConfig:
+        # Both act inside whet's training loop, which a method with a recipe of its own (SetFit) does not use.
+        chosen = [key for key, on in (("adversarial", self.training.adversarial.method != "none"),
+                                      ("rdrop", self.training.rdrop.alpha > 0)) if on]
+        if chosen and METHODS.get(self.method.name).recipe is not None:
+            raise ValueError(f"training.{chosen[0]}: method {self.method.name} trains with its own recipe, not the "
+                             f"training loop that training.{chosen[0]} acts in; remove it or choose another method")
         return self
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from whet.training.batches import training_batches
 from whet.training.evaluation import eval_settings, evaluate_features
 from whet.training.finish import finish_run
 from whet.training.fit import fit
+from whet.training.rdrop import rdrop_loss
 from whet.training.setup import (apply_method, build_model, load_tokenizer_and_window, method_settings,
                                  with_task_defaults)
 
@@ -106,9 +107,11 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
                                        accelerator.device, accelerator, tokenizer=tokenizer)
         return metrics
 
+    # R-Drop replaces the model's own loss with that of two passes; a causal LM's labels are its next tokens.
+    batch_loss = rdrop_loss(training.rdrop.alpha, next_token_labels=task.generates) if training.rdrop.alpha else None
     started = time.perf_counter()
     model, state = fit(model, batches, heads=heads, evaluate=evaluate, training=training, metric=metric,
-                       lower_is_better=task.lower_is_better,
+                       lower_is_better=task.lower_is_better, batch_loss=batch_loss,
                        run_dir=run_dir, accelerator=accelerator, resume=resume, on_step=on_step, method=method)
 
     # The best weights seen on dev are the model; the final reports are computed with them.

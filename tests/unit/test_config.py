@@ -145,6 +145,47 @@ def test_known_metric_is_accepted() -> None:
     assert validation_problems({"task": "sequence-classification", "training": {"metric": "macro_f1"}}) == []
 
 
+# Adversarial training and R-Drop: a method name alone or a section; settings a method does not use are refused.
+
+def test_adversarial_method_alone_takes_its_defaults_and_a_saved_config_loads_again(tmp_path: Path) -> None:
+    config = RunConfig.model_validate(with_("training", adversarial="pgd", rdrop=0.5))
+    adversarial = config.training.adversarial
+    assert (adversarial.method, adversarial.epsilon, adversarial.alpha, adversarial.steps) == ("pgd", 0.3, 0.1, 3)
+    assert config.training.rdrop.alpha == 0.5
+    freelb = RunConfig.model_validate(with_("training", adversarial={"method": "freelb", "steps": 4})).training
+    assert (freelb.adversarial.steps, freelb.adversarial.init_magnitude, freelb.adversarial.epsilon) == (4, 0.1, None)
+    save_config(config, tmp_path / "saved.yaml")
+    assert load_config(tmp_path / "saved.yaml").training == config.training
+    assert RunConfig.model_validate(NER).training.adversarial.method == "none"
+
+
+@pytest.mark.parametrize(("training", "expected"), [
+    ({"adversarial": "fgn"}, "training.adversarial.method: Input should be 'none', 'fgm', 'pgd' or 'freelb' (got 'fgn')"),
+    ({"adversarial": {"method": "fgm", "steps": 3}},
+     "training.adversarial: steps is not a setting of method fgm; remove it, or set method to pgd or freelb"),
+    ({"adversarial": {"method": "pgd", "init_magnitude": 0.2}},
+     "training.adversarial: init_magnitude is not a setting of method pgd; remove it, or set method to freelb"),
+    ({"adversarial": {"epsilon": 0.5}},
+     "training.adversarial: epsilon is not a setting of method none; remove it, or set method to fgm, pgd or freelb"),
+    ({"adversarial": {"method": "pgd", "alpha": 0}}, "training.adversarial.alpha: Input should be greater than 0 (got 0)"),
+    ({"adversarial": {"method": "freelb", "steps": 0}},
+     "training.adversarial.steps: Input should be greater than or equal to 1 (got 0)"),
+    ({"rdrop": -1}, "training.rdrop.alpha: Input should be greater than or equal to 0 (got -1)"),
+    ({"rdrop": True}, "training.rdrop: give R-Drop's weight, e.g. rdrop: 1.0 (0 turns it off)"),
+])
+def test_bad_adversarial_and_rdrop_settings_are_one_line_each(training: dict, expected: str) -> None:
+    assert validation_problems(with_("training", **training)) == [expected]
+
+
+@pytest.mark.parametrize("training", [{"adversarial": "fgm"}, {"rdrop": 1.0}])
+def test_a_method_with_its_own_recipe_refuses_them(training: dict, tmp_path: Path) -> None:
+    raw = {"task": "sequence-classification", "method": {"name": "fewshot"}, "training": training}
+    key = next(iter(training))
+    expected = (f"training.{key}: method fewshot trains with its own recipe, not the training loop that "
+                f"training.{key} acts in; remove it or choose another method")
+    assert config_problems(write_config(tmp_path / "fewshot.yaml", raw)) == [expected]
+
+
 # Every problem at once.
 
 def test_all_problems_are_reported_together() -> None:

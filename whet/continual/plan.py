@@ -120,6 +120,9 @@ class ContinualPlan(Section):
         RunConfig._check_metric(self)  # type: ignore[arg-type]  # it reads only task and training.metric
         if self.training.metric == "loss":
             raise ValueError("training.metric: the score matrix needs a metric where higher is better, not loss")
+        if self.training.rdrop.alpha > 0:
+            raise ValueError("training.rdrop: in a plan the strategies compute each batch's loss (label masks, "
+                             "penalties), which R-Drop would replace; remove training.rdrop")
         for key in ("train", "dev", "test"):
             if getattr(self.data, key) is not None:
                 raise ValueError(f"data.{key}: give the files of each experience under experiences, not in data")

@@ -112,6 +112,10 @@ class PatternClassifier(torch.nn.Module):
         loss = torch.nn.functional.cross_entropy(scores, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=scores)
 
+    def get_input_embeddings(self) -> torch.nn.Module:
+        """The masked LM's word embeddings (adversarial training perturbs their output)."""
+        return self.mlm.get_input_embeddings()
+
     def save_pretrained(self, path: str | Path) -> None:
         from whet.io.atomic import write_json_atomic
 

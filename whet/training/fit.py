@@ -18,6 +18,7 @@ import torch
 
 from whet.config import TrainingConfig
 from whet.errors import Interrupted
+from whet.training.adversarial import adversarial_pass
 from whet.training.batches import TrainingBatches
 from whet.training.checkpoints import (checkpoint_paths, load_checkpoint, load_trainable_weights,
                                        save_trainable_weights, write_checkpoint)
@@ -42,7 +43,8 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
     gives the dev metrics; the weights that score best on ``metric`` (lowest where it is in
     ``lower_is_better``, as the task says, highest otherwise) are kept under
     ``run_dir/checkpoints/best`` and loaded back at the end. ``batch_loss(model, batch)``
-    replaces the model's own loss when given. ``method`` (a ``whet.methods`` record) adds its
+    replaces the model's own loss when given (R-Drop's is ``whet.training.rdrop.rdrop_loss``);
+    ``training.adversarial`` trains each batch on perturbed embeddings too. ``method`` (a ``whet.methods`` record) adds its
     per-step work and its finishing step. Returns the unwrapped model holding the best weights,
     and the final ``LoopState``.
     """
@@ -51,6 +53,8 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
     paths = checkpoint_paths(run_dir, accelerator.process_index)
     model, optimizer, scheduler, after_step = prepare_optimisation(model, heads, training, batches.steps,
                                                                    accelerator, method)
+    # The embedding module to perturb is found on the bare model; accelerate's wrapper calls the same module.
+    train_pass = adversarial_pass(training.adversarial, accelerator.unwrap_model(model))
     state = LoopState()
     if resume:
         state = LoopState(**load_checkpoint(paths.last, model=accelerator.unwrap_model(model), optimizer=optimizer,
@@ -75,7 +79,7 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
                                         evaluate=lambda: evaluate(accelerator.unwrap_model(model)),
                                         eval_every=training.eval_every, metric=metric, lower_is_better=lower_is_better,
                                         precision=training.precision, after_step=after_step,
-                                        batch_loss=batch_loss):
+                                        batch_loss=batch_loss, train_pass=train_pass):
                 lr = scheduler.get_last_lr()[0]
                 progress.update(event)
                 if event.step % training.log_every == 0 or event.metrics is not None:

@@ -18,6 +18,7 @@ import torch
 
 from whet.data.token_batches import TokenBudgetBatchSampler
 from whet.models.inference import autocast, move_to, model_inputs
+from whet.training.adversarial import TrainPass, plain_pass
 from whet.tasks.base import LOWER_IS_BETTER
 
 
@@ -58,15 +59,23 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
                    evaluate: Callable[[], dict[str, float]], eval_every: int | None, metric: str,
                    lower_is_better: Collection[str] = LOWER_IS_BETTER,
                    precision: str = "fp32", after_step: Callable[[int], None] | None = None,
-                   batch_loss: Callable[[Any, dict], torch.Tensor] | None = None) -> Iterator[StepEvent]:
+                   batch_loss: Callable[[Any, dict], torch.Tensor] | None = None,
+                   train_pass: TrainPass = plain_pass) -> Iterator[StepEvent]:
     """Train until ``epochs`` or ``max_steps``, yielding after every optimizer step.
 
     ``after_step(step)`` runs after each optimizer step while the gradients are still there
     (a method's own per-step work, e.g. AdaLoRA's rank allocation); ``step`` counts from 0.
     ``batch_loss(model, batch)`` replaces the model's own loss when given (continual-learning
-    strategies add penalties and label masks there).
+    strategies add penalties and label masks there, R-Drop a second pass).
+    ``train_pass`` runs a batch's forward and backward passes (``whet.training.adversarial``:
+    one of each, or an adversarial method's several) and returns the loss to report.
     """
     device = accelerator.device
+    loss_of = batch_loss or (lambda model, batch: model(**model_inputs(batch)).loss)
+
+    def backward(loss: torch.Tensor) -> None:
+        accelerator.backward(loss / grad_accum)
+
     started = time.perf_counter()
     sentences_at_start = state.sentences
     loss_sum, loss_batches = 0.0, 0
@@ -81,10 +90,10 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
             stepping = state.batch % grad_accum == 0 or last_of_epoch
             state.sentences += len(batch["input_ids"])
             batch = move_to(batch, device)
-            # Gradients of non-stepping micro-batches are summed locally, without a DDP all-reduce.
+            # Gradients of non-stepping micro-batches are summed locally, without a DDP all-reduce;
+            # a pass with several backward passes keeps all but its last local too (``quiet``).
             with accelerator.no_sync(model) if not stepping else contextlib.nullcontext(), autocast(device, precision):
-                loss = batch_loss(model, batch) if batch_loss else model(**model_inputs(batch)).loss
-                accelerator.backward(loss / grad_accum)
+                loss = train_pass(model, batch, loss_of, backward, lambda: accelerator.no_sync(model))
             loss_sum += float(loss.detach())
             loss_batches += 1
             if not stepping:
