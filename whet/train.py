@@ -72,6 +72,8 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     # Data: the tokenizer and the method decide the window size, the training labels decide the head.
     tokenizer, max_length = load_tokenizer_and_window(config.model, task, config.data, config.method)
     data = load_run_data(task, config.data, config.training.seed)
+    if task.training_examples:
+        data.train = task.training_examples(data.train, config.data)
     if method.input_tokens:  # e.g. PET's pattern around the text, known once the labels are
         max_length -= method.input_tokens(method_settings(config.method), tokenizer, data.labels)
     encode = functools.partial(task.encode, tokenizer=tokenizer, labels=data.labels, max_length=max_length,

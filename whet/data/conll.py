@@ -27,7 +27,9 @@ def _columns(line: str) -> list[str]:
 def read_conll(path: str | Path, encoding: str = "utf-8") -> list[TaggedSentence]:
     """Read a CoNLL file into sentences.
 
-    Blank or whitespace-only lines and ``-DOCSTART-`` lines separate sentences.
+    Blank or whitespace-only lines and ``-DOCSTART-`` lines separate sentences; a
+    ``-DOCSTART-`` line also starts a document, so the sentences after the n-th one have
+    ``document`` "n" (None before the first, and in files without such lines).
 
     Args:
         path: The data file.
@@ -45,11 +47,13 @@ def read_conll(path: str | Path, encoding: str = "utf-8") -> list[TaggedSentence
     tokens: list[str] = []
     tags: list[str] = []
     first_line = 0
+    documents = 0
 
     def end_sentence() -> None:
         if tokens:
             source = f"{path}:{first_line}"
-            sentences.append(TaggedSentence(list(tokens), list(tags), source=source))
+            document = str(documents) if documents else None
+            sentences.append(TaggedSentence(list(tokens), list(tags), source=source, document=document))
             tokens.clear()
             tags.clear()
 
@@ -59,6 +63,7 @@ def read_conll(path: str | Path, encoding: str = "utf-8") -> list[TaggedSentence
         columns = _columns(line)
         if not columns or columns[0] == DOCSTART:
             end_sentence()
+            documents += bool(columns)
             continue
         where = f"{path}:{number}"
         if len(columns) < 2:

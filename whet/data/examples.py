@@ -11,7 +11,10 @@ class TaggedSentence:
 
     ``text`` and ``offsets`` are set when the words come from raw text (JSONL with character
     spans, or text to predict on), so predictions can be mapped back to character offsets.
-    ``source`` is "file:line" for error messages.
+    ``source`` is "file:line" for error messages. ``document`` names the document the
+    sentence belongs to (a ``-DOCSTART-`` section of a CoNLL file, a JSONL ``document``
+    value); ``context`` holds words of the sentences around it in that document, before and
+    after, when the run encodes document context (``data.context: document``).
     """
 
     tokens: list[str]
@@ -19,6 +22,9 @@ class TaggedSentence:
     source: str = ""
     text: str | None = None
     offsets: list[tuple[int, int]] | None = None
+    document: str | None = None
+    context: tuple[list[str], list[str]] | None = None
+    sentences: int = 1  # consecutive sentences joined into this one (training with document context)
 
 
 @dataclass

@@ -5,6 +5,9 @@ Each line is one of::
     {"tokens": ["EU", "rejects", "German", "call"], "tags": ["B-ORG", "O", "B-MISC", "O"]}
     {"text": "EU rejects German call", "entities": [{"start": 0, "end": 2, "label": "ORG"}]}
 
+Either form may name its ``document``; consecutive lines of one document give each other
+context when the run sets ``data.context: document``.
+
 Text is split into words with ``split_words`` (entity edges always fall on word edges) and
 tagged in iob2; such sentences keep ``text`` and word ``offsets`` so predictions can be
 mapped back to characters.
@@ -122,6 +125,16 @@ def _sentence_from_text(record: dict[str, Any], where: str) -> TaggedSentence:
     )
 
 
+def document_id(record: dict[str, Any], where: str) -> str | None:
+    """The record's optional ``document`` value (a string or whole number), as a string."""
+    document = record.get("document")
+    if document is None:
+        return None
+    if isinstance(document, bool) or not isinstance(document, (str, int)):
+        raise DataError(f"{where}: 'document' must be a string or a whole number naming the sentence's document")
+    return str(document)
+
+
 def read_ner_jsonl(path: str | Path, encoding: str = "utf-8") -> list[TaggedSentence]:
     """Read a JSON Lines NER file.
 
@@ -141,14 +154,16 @@ def read_ner_jsonl(path: str | Path, encoding: str = "utf-8") -> list[TaggedSent
     sentences: list[TaggedSentence] = []
     for where, record in json_records(text, path):
         if "tokens" in record and "tags" in record:
-            sentences.append(_sentence_from_tokens(record, where))
+            sentence = _sentence_from_tokens(record, where)
         elif "text" in record:
-            sentences.append(_sentence_from_text(record, where))
+            sentence = _sentence_from_text(record, where)
         else:
             raise DataError(
                 f"{where}: expected {{\"tokens\": [...], \"tags\": [...]}} or "
                 f"{{\"text\": \"...\", \"entities\": [...]}}; found keys {sorted(record)}"
             )
+        sentence.document = document_id(record, where)
+        sentences.append(sentence)
     if not sentences:
         raise DataError(f"{path}: no sentences found; write one JSON object per line")
     return sentences

@@ -39,6 +39,14 @@ class DataConfig(BaseModel):
         None, ge=16, description="Tokens per window; longer inputs are split into overlapping windows. Default: the model's limit."
     )
     stride: int = Field(32, ge=0, description="Tokens shared by consecutive windows of a long input.")
+    context: Literal["sentence", "document"] = Field(
+        "sentence", description="NER: 'document' encodes each sentence with the words of its neighbours in the same document "
+                                "(CoNLL -DOCSTART- sections, JSONL 'document' values) as context, in training, evaluation "
+                                "and prediction; loss and predictions stay on the sentence."
+    )
+    context_tokens: int = Field(
+        64, ge=1, description="NER with context: document: most subword tokens of context on each side of a sentence."
+    )
     packing: bool = Field(
         False, description="Causal LM: pack several examples into each row of max_length tokens; attention stays within each example."
     )

@@ -12,6 +12,11 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 
+def feature_sentences(feature: dict) -> int:
+    """Sentences a feature adds to a batch: more than one for a passage of joined sentences."""
+    return feature.get("sentences", 1)
+
+
 def feature_length(feature: dict) -> int:
     """Tokens a feature adds to a batch: its own "length" when it holds several sequences
     (the options of a multiple-choice question), else its input_ids."""
@@ -19,13 +24,14 @@ def feature_length(feature: dict) -> int:
 
 
 def length_grouped_batches(lengths: Sequence[int], max_sentences: int, max_tokens: int,
-                           *, shuffle: bool, seed: int = 0) -> list[list[int]]:
+                           *, shuffle: bool, seed: int = 0, sentences: Sequence[int] | None = None) -> list[list[int]]:
     """Split ``range(len(lengths))`` into batches of similar length.
 
     With ``shuffle`` the data is shuffled, cut into buckets of ~50 batches, each bucket
     sorted by length and packed, and the batch order shuffled: batches differ from epoch
     to epoch (pass a different seed) while padding stays low. Without it, sentences are
-    packed in length order (evaluation and prediction).
+    packed in length order (evaluation and prediction). ``sentences`` counts each item's
+    sentences against ``max_sentences`` (one each when not given).
     """
     rng = random.Random(seed)
     order = list(range(len(lengths)))
@@ -38,14 +44,16 @@ def length_grouped_batches(lengths: Sequence[int], max_sentences: int, max_token
     batches = []
     for bucket_order in buckets:
         batch: list[int] = []
-        longest = 0
+        longest = count = 0
         for index in bucket_order:
             longest_if_added = max(longest, lengths[index])
-            if batch and (len(batch) >= max_sentences or longest_if_added * (len(batch) + 1) > max_tokens):
+            size = sentences[index] if sentences is not None else 1
+            if batch and (count + size > max_sentences or longest_if_added * (len(batch) + 1) > max_tokens):
                 batches.append(batch)
-                batch, longest_if_added = [], lengths[index]
+                batch, longest_if_added, count = [], lengths[index], 0
             batch.append(index)
             longest = longest_if_added
+            count += size
         if batch:
             batches.append(batch)
     if shuffle:
@@ -95,8 +103,9 @@ class TokenBudgetBatchSampler:
     """
 
     def __init__(self, lengths: Sequence[int], max_sentences: int, max_tokens: int, *, shuffle: bool = True,
-                 seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+                 seed: int = 0, rank: int = 0, world_size: int = 1, sentences: Sequence[int] | None = None) -> None:
         self.lengths = list(lengths)
+        self.sentences = list(sentences) if sentences is not None else None
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
         self.shuffle = shuffle
@@ -107,7 +116,7 @@ class TokenBudgetBatchSampler:
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         batches = length_grouped_batches(self.lengths, self.max_sentences, self.max_tokens,
-                                         shuffle=self.shuffle, seed=self.seed * 1000 + epoch)
+                                         shuffle=self.shuffle, seed=self.seed * 1000 + epoch, sentences=self.sentences)
         # Every process must take the same number of steps: drop the ragged tail of batches.
         usable = len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
         self.epoch_batches = batches[self.rank:usable:self.world_size]

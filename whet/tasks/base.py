@@ -80,6 +80,9 @@ class Task:
     # target) -> the examples in the model's scheme; given together (NER tags).
     source_scheme: Callable[[list[Any], Any], str] | None = None
     convert: Callable[[list[Any], str, str], list[Any]] | None = None
+    # training_examples(examples, data) -> the training split as it is encoded for training (NER with
+    # document context: runs of consecutive sentences of a document); dev and test stay as read.
+    training_examples: Callable[[list[Any], Any], list[Any]] | None = None
     report_tables: ReportTables | None = None  # None: the report is flat metrics
 
     def detect_format(self, path: str | Path, declared: str = "auto") -> str:

@@ -1,7 +1,7 @@
 """Token classification (NER): word tags, subword alignment, windows, entity decoding.
 
 Alignment: each word's label sits on its first subword; other subwords get -100 so the
-loss ignores them. A sentence longer than the model's window is split into overlapping
+loss ignores them, as do the words of neighbouring sentences added as document context. A sentence longer than the model's window is split into overlapping
 windows cut at word boundaries; at prediction time each word takes its label from the
 window where it is farthest from an edge (most context on both sides).
 """
@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from whet.data.conll import read_conll
+from whet.data.document_context import attach_document_context, document_passages
 from whet.data.examples import TaggedSentence
-from whet.data.ner_jsonl import read_ner_jsonl
+from whet.data.ner_jsonl import document_id, read_ner_jsonl
 from whet.data.schemes import check_tags, convert_tags, detect_scheme
 from whet.data.settings import DataConfig
 from whet.data.words import split_words
@@ -90,7 +91,19 @@ def read_ner_file(path: str | Path, *, format: str = "auto", encoding: str = "ut
 
 
 def read(path: str, data: DataConfig, *, require_labels: bool = True) -> list[TaggedSentence]:
-    return read_ner_file(path, format=data.format, encoding=data.encoding)
+    sentences = read_ner_file(path, format=data.format, encoding=data.encoding)
+    if data.context == "document":
+        attach_document_context(sentences, data.context_tokens, where=str(path))
+    return sentences
+
+
+def training_examples(examples: list[TaggedSentence], data: DataConfig) -> list[TaggedSentence]:
+    """With document context, training encodes passages of consecutive sentences about twice
+    ``data.context_tokens`` words long, each sentence the context of the others; evaluation and
+    prediction encode each sentence with its own context on both sides."""
+    if data.context != "document":
+        return examples
+    return document_passages(examples, 2 * data.context_tokens)
 
 
 def source_scheme(examples: list[TaggedSentence], data: DataConfig) -> str:
@@ -130,6 +143,7 @@ def encode(examples: list[TaggedSentence], tokenizer: Any, labels: list[str], ma
     budget = max_length - len(prefix) - len(suffix)
     # One call tokenises all sentences in the fast tokenizer's Rust batch path.
     encoded = tokenizer([ex.tokens for ex in examples], is_split_into_words=True, add_special_tokens=False)
+    before, after = context_ids(examples, tokenizer, data.context_tokens)
     features = []
     for index, ex in enumerate(examples):
         ids = encoded["input_ids"][index]
@@ -137,13 +151,43 @@ def encode(examples: list[TaggedSentence], tokenizer: Any, labels: list[str], ma
         # word index at each word's first subword, -1 elsewhere
         first = [w if w is not None and (p == 0 or word_ids[p - 1] != w) else -1 for p, w in enumerate(word_ids)]
         starts = [p for p, w in enumerate(first) if w >= 0]
-        for start, end in word_windows(starts, len(ids), budget, stride):
-            word_at = [-1] * len(prefix) + first[start:end] + [-1] * len(suffix)
-            feature = {"input_ids": prefix + ids[start:end] + suffix, "word_at": word_at, "example": index}
+        windows = word_windows(starts, len(ids), budget, stride)
+        left, right = fit_context(before[index], after[index], budget - len(ids)) if len(windows) == 1 else ([], [])
+        for start, end in windows:
+            # Context positions carry no word, so they get no label and no prediction.
+            word_at = [-1] * (len(prefix) + len(left)) + first[start:end] + [-1] * (len(right) + len(suffix))
+            feature = {"input_ids": prefix + left + ids[start:end] + right + suffix, "word_at": word_at, "example": index}
+            if ex.sentences > 1:
+                feature["sentences"] = ex.sentences
             if ex.tags:
                 feature["labels"] = [label2id.get(ex.tags[w], IGNORE) if w >= 0 else IGNORE for w in word_at]
             features.append(feature)
     return features
+
+
+def context_ids(examples: list[TaggedSentence], tokenizer: Any, limit: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Per example, the subword ids of its context before (the last ``limit``) and after (the
+    first ``limit``); empty lists for examples without context."""
+    before: list[list[int]] = [[] for _ in examples]
+    after: list[list[int]] = [[] for _ in examples]
+    for side, out in ((0, before), (1, after)):
+        rows = [i for i, ex in enumerate(examples) if ex.context and ex.context[side]]
+        if not rows:
+            continue
+        ids = tokenizer([examples[i].context[side] for i in rows], is_split_into_words=True,
+                        add_special_tokens=False)["input_ids"]
+        for i, row_ids in zip(rows, ids):
+            out[i] = row_ids[-limit:] if side == 0 else row_ids[:limit]
+    return before, after
+
+
+def fit_context(before: list[int], after: list[int], room: int) -> tuple[list[int], list[int]]:
+    """The context that fits in ``room`` tokens: half each side, or what one side leaves the
+    other; kept nearest the sentence."""
+    room = max(room, 0)
+    n_before = min(len(before), max(room // 2, room - len(after)))
+    n_after = min(len(after), room - n_before)
+    return before[len(before) - n_before:], after[:n_after]
 
 
 def collate(features: list[dict], pad_token_id: int) -> dict[str, Any]:
@@ -227,20 +271,28 @@ def predictions(examples: list[TaggedSentence], features: list[dict], logits: li
 
 
 def prediction_inputs(records: list[Any], data: DataConfig) -> list[TaggedSentence]:
+    """Sentences from raw texts or JSON records (``text`` or ``tokens``); records that name a
+    ``document`` give each other context when the model was trained with document context."""
     examples = []
     for n, record in enumerate(records):
+        where = f"input {n + 1}"
         if isinstance(record, dict) and "tokens" in record:
             tokens = record["tokens"]
             if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-                raise DataError(f"input {n + 1}: 'tokens' must be a list of strings")
-            examples.append(TaggedSentence(tokens=tokens, tags=[], source=f"input {n + 1}"))
-            continue
-        text = record.get("text") if isinstance(record, dict) else record
-        if not isinstance(text, str):
-            raise DataError(f"input {n + 1}: expected a string or an object with 'text' or 'tokens'")
-        offsets = split_words(text)
-        examples.append(TaggedSentence(tokens=[text[s:e] for s, e in offsets], tags=[], text=text,
-                                       offsets=offsets, source=f"input {n + 1}"))
+                raise DataError(f"{where}: 'tokens' must be a list of strings")
+            example = TaggedSentence(tokens=tokens, tags=[], source=where)
+        else:
+            text = record.get("text") if isinstance(record, dict) else record
+            if not isinstance(text, str):
+                raise DataError(f"{where}: expected a string or an object with 'text' or 'tokens'")
+            offsets = split_words(text)
+            example = TaggedSentence(tokens=[text[s:e] for s, e in offsets], tags=[], text=text,
+                                     offsets=offsets, source=where)
+        if isinstance(record, dict):
+            example.document = document_id(record, where)
+        examples.append(example)
+    if data.context == "document" and any(ex.document is not None for ex in examples):
+        attach_document_context(examples, data.context_tokens)
     return examples
 
 
@@ -297,6 +349,7 @@ TASK = Task(
     read=read, label_list=label_list, unknown_labels=unknown_labels, model_kwargs=model_kwargs, encode=encode,
     collate=collate, evaluate=evaluate, predictions=predictions, prediction_inputs=prediction_inputs,
     onnx_outputs=("logits",), pipeline_tag="token-classification", source_scheme=source_scheme, convert=convert,
+    training_examples=training_examples,
     # Chosen on CoNLL-2003 dev with the builtin MiniLM (benchmarks/time_to_accuracy.py): at the
     # body's 5e-5 with the head alike, dev F1 was 0.846 after one epoch and 0.8875 after three;
     # at 1e-4 with the head at 1e-3 it was 0.8725 after one and 0.9012 after two.

@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 
 from whet.config import TrainingConfig
-from whet.data.token_batches import TokenBudgetBatchSampler, feature_length
+from whet.data.token_batches import TokenBudgetBatchSampler, feature_length, feature_sentences
 
 
 @dataclass
@@ -30,9 +30,20 @@ def training_batches(features: list[dict], collate: Callable[[list[dict]], dict]
 
     sampler = TokenBudgetBatchSampler([feature_length(f) for f in features], training.batch_size,
                                       training.max_tokens, shuffle=True, seed=training.seed, rank=rank,
-                                      world_size=world_size)
+                                      world_size=world_size, sentences=[feature_sentences(f) for f in features])
     # Its own generator: a DataLoader iterator otherwise draws from the global RNG when created,
     # which would shift the dropout masks of a run resumed mid-epoch.
     loader = DataLoader(features, batch_sampler=sampler, collate_fn=collate, generator=torch.Generator())
-    steps_per_epoch = math.ceil(len(sampler.epoch_batches) / training.grad_accum)
-    return TrainingBatches(sampler=sampler, loader=loader, steps=training.max_steps or steps_per_epoch * training.epochs)
+    return TrainingBatches(sampler=sampler, loader=loader, steps=training.max_steps or run_steps(sampler, training))
+
+
+def run_steps(sampler: TokenBudgetBatchSampler, training: TrainingConfig) -> int:
+    """Optimizer steps over all epochs, counted from each epoch's own batches: their number varies
+    a little from epoch to epoch (the token budget, passages of several sentences), and the
+    learning-rate schedule should end on the last step."""
+    steps = 0
+    for epoch in range(training.epochs):
+        sampler.set_epoch(epoch)
+        steps += math.ceil(len(sampler.epoch_batches) / training.grad_accum)
+    sampler.set_epoch(0)
+    return steps

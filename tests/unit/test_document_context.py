@@ -1,0 +1,184 @@
+"""Document context for NER: documents from -DOCSTART- and JSONL, neighbours' words around each
+sentence, and an encoding whose context positions get no label and no prediction."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from whet.config import DataConfig
+from whet.data.conll import read_conll
+from whet.data.document_context import attach_document_context
+from whet.data.examples import TaggedSentence
+from whet.data.ner_jsonl import read_ner_jsonl
+from whet.errors import DataError
+from whet.tasks.token_classification import IGNORE, TASK, decode, fit_context, tags_for_types
+
+CONLL = """-DOCSTART- -X- -X- O
+
+EU B-ORG
+rejects O
+
+German B-MISC
+call O
+
+-DOCSTART- -X- -X- O
+
+Peter B-PER
+Blackburn I-PER
+
+BRUSSELS B-LOC
+"""
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_bert):
+    from whet.models.pretrained import load_tokenizer
+
+    return load_tokenizer(str(tiny_bert))
+
+
+def test_conll_sentences_carry_their_docstart_section(tmp_path):
+    path = tmp_path / "d.conll"
+    path.write_text(CONLL)
+    sentences = read_conll(path)
+    assert [s.document for s in sentences] == ["1", "1", "2", "2"]
+    path.write_text("EU B-ORG\n\nPeter B-PER\n")
+    assert [s.document for s in read_conll(path)] == [None, None]
+
+
+def test_jsonl_document_values_and_a_bad_one(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"tokens": ["EU"], "tags": ["B-ORG"], "document": 7}) + "\n"
+                    + json.dumps({"text": "Peter Blackburn", "entities": [], "document": "a"}) + "\n"
+                    + json.dumps({"tokens": ["x"], "tags": ["O"]}) + "\n")
+    assert [s.document for s in read_ner_jsonl(path)] == ["7", "a", None]
+    path.write_text(json.dumps({"tokens": ["EU"], "tags": ["B-ORG"], "document": [1]}) + "\n")
+    with pytest.raises(DataError, match=r"d\.jsonl:1: 'document' must be a string"):
+        read_ner_jsonl(path)
+
+
+def test_context_is_the_nearest_words_of_the_same_document_only():
+    sentences = [TaggedSentence(["a1", "a2"], ["O", "O"], document="A"),
+                 TaggedSentence(["b1"], ["O"], document="B"),
+                 TaggedSentence(["a3", "a4", "a5"], ["O"] * 3, document="A"),
+                 TaggedSentence(["a6"], ["O"], document="A"),
+                 TaggedSentence(["n"], ["O"])]
+    attach_document_context(sentences, words=2)
+    assert sentences[0].context == ([], ["a3", "a4"])
+    assert sentences[1].context == ([], [])
+    assert sentences[2].context == (["a1", "a2"], ["a6"])
+    assert sentences[3].context == (["a4", "a5"], [])
+    assert sentences[4].context is None
+
+
+def test_read_attaches_context_only_when_asked(tmp_path):
+    path = tmp_path / "d.conll"
+    path.write_text(CONLL)
+    plain = TASK.read(str(path), DataConfig(format="conll"))
+    assert all(s.context is None for s in plain)
+    with_context = TASK.read(str(path), DataConfig(format="conll", context="document"))
+    assert with_context[0].context == ([], ["German", "call"])
+    assert with_context[3].context == (["Peter", "Blackburn"], [])
+
+
+def test_context_budget_is_split_and_kept_nearest_the_sentence():
+    before, after = list(range(10)), list(range(100, 110))
+    assert fit_context(before, after, 6) == ([7, 8, 9], [100, 101, 102])
+    assert fit_context(before, [100], 6) == ([5, 6, 7, 8, 9], [100])
+    assert fit_context([1], after, 6) == ([1], [100, 101, 102, 103, 104])
+    assert fit_context(before, after, 0) == ([], [])
+    assert fit_context(before, after, -3) == ([], [])
+
+
+def test_encoding_puts_context_around_the_sentence_without_labels(tokenizer):
+    labels = tags_for_types(["ORG", "PER"], "iob2")
+    sentence = TaggedSentence(["Peter", "Blackburn"], ["B-PER", "I-PER"],
+                              context=(["the", "EU", "said"], ["in", "Brussels"]))
+    plain = TaggedSentence(["Peter", "Blackburn"], ["B-PER", "I-PER"])
+    data = DataConfig(context="document")
+    with_ctx, = TASK.encode([sentence], tokenizer, labels, 64, 0, data)
+    without, = TASK.encode([plain], tokenizer, labels, 64, 0, data)
+    ids_of = lambda words: tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    left, right = ids_of(["the", "EU", "said"]), ids_of(["in", "Brussels"])
+    inner = without["input_ids"][1:-1]
+    assert with_ctx["input_ids"] == [without["input_ids"][0], *left, *inner, *right, without["input_ids"][-1]]
+    # the sentence's labels and word positions, shifted by the left context; nothing on the context
+    shift = len(left)
+    assert [w for w in with_ctx["word_at"] if w >= 0] == [w for w in without["word_at"] if w >= 0]
+    assert with_ctx["labels"][1 + shift:1 + shift + len(inner)] == without["labels"][1:-1]
+    labelled = [p for p, label in enumerate(with_ctx["labels"]) if label != IGNORE]
+    assert all(1 + shift <= p < 1 + shift + len(inner) for p in labelled)
+    # predictions read the sentence's positions only: context logits cannot change them
+    logits = np.zeros((len(with_ctx["input_ids"]), len(labels)), dtype=np.float32)
+    logits[:, labels.index("B-ORG")] = 5.0
+    for p, w in enumerate(with_ctx["word_at"]):
+        if w >= 0:
+            logits[p] = 0.0
+            logits[p, labels.index("B-PER" if w == 0 else "I-PER")] = 5.0
+    tags, _ = decode([sentence], [with_ctx], [logits], labels)
+    assert tags == [["B-PER", "I-PER"]]
+
+
+def test_context_is_cut_to_the_window(tokenizer):
+    labels = tags_for_types(["PER"], "iob2")
+    long_context = (["word"] * 200, ["word"] * 200)
+    sentence = TaggedSentence(["Peter"], ["B-PER"], context=long_context)
+    plain, = TASK.encode([TaggedSentence(["Peter"], ["B-PER"])], tokenizer, labels, 32, 0, DataConfig())
+    feature, = TASK.encode([sentence], tokenizer, labels, 32, 0, DataConfig(context="document", context_tokens=8))
+    assert len(feature["input_ids"]) == len(plain["input_ids"]) + 8 + 8
+    assert sum(w >= 0 for w in feature["word_at"]) == 1
+    feature, = TASK.encode([sentence], tokenizer, labels, 16, 0, DataConfig(context="document", context_tokens=64))
+    assert len(feature["input_ids"]) == 16
+
+
+def test_prediction_records_of_one_document_share_context():
+    data = DataConfig(context="document")
+    examples = TASK.prediction_inputs([{"text": "EU rejects it", "document": "d"},
+                                       {"tokens": ["Peter", "Blackburn"], "document": "d"},
+                                       "no document here"], data)
+    assert examples[0].context == ([], ["Peter", "Blackburn"])
+    assert examples[1].context == (["EU", "rejects", "it"], [])
+    assert examples[2].context is None
+    assert TASK.prediction_inputs([{"text": "EU", "document": "d"}], DataConfig())[0].context is None
+
+
+def test_training_passages_join_consecutive_sentences_of_a_document_within_the_budget():
+    from whet.data.document_context import document_passages
+
+    sentences = [TaggedSentence(["a1", "a2"], ["B-X", "I-X"], document="A", source="f:1"),
+                 TaggedSentence(["a3"], ["O"], document="A"),
+                 TaggedSentence(["a4", "a5"], ["B-X", "O"], document="A"),
+                 TaggedSentence(["b1"], ["O"], document="B"),
+                 TaggedSentence(["n1"], ["O"]), TaggedSentence(["n2"], ["O"])]
+    passages = document_passages(sentences, words=3)
+    assert [(p.tokens, p.tags, p.sentences) for p in passages] == [
+        (["a1", "a2", "a3"], ["B-X", "I-X", "O"], 2), (["a4", "a5"], ["B-X", "O"], 1),
+        (["b1"], ["O"], 1), (["n1"], ["O"], 1), (["n2"], ["O"], 1)]
+    assert passages[0].source == "f:1" and sentences[0].tokens == ["a1", "a2"]  # the sentences are untouched
+    # each word is in exactly one passage, in order
+    assert [w for p in passages for w in p.tokens] == [w for s in sentences for w in s.tokens]
+
+
+def test_training_examples_are_passages_only_with_document_context(tmp_path):
+    path = tmp_path / "d.conll"
+    path.write_text(CONLL)
+    data = DataConfig(format="conll", context="document")
+    passages = TASK.training_examples(TASK.read(str(path), data), data)
+    assert [p.tokens for p in passages] == [["EU", "rejects", "German", "call"], ["Peter", "Blackburn", "BRUSSELS"]]
+    sentences = TASK.read(str(path), DataConfig(format="conll"))
+    assert TASK.training_examples(sentences, DataConfig(format="conll")) is sentences
+
+
+def test_a_batch_counts_the_sentences_of_its_passages(tokenizer):
+    from whet.data.token_batches import length_grouped_batches
+
+    labels = tags_for_types(["ORG"], "iob2")
+    passage = TaggedSentence(["EU", "rejects", "German", "call"], ["B-ORG", "O", "O", "O"], sentences=3)
+    feature, = TASK.encode([passage], tokenizer, labels, 64, 0, DataConfig())
+    assert feature["sentences"] == 3
+    batches = length_grouped_batches([5] * 6, 4, 10_000, shuffle=False, sentences=[3, 1, 1, 3, 2, 2])
+    assert [sum([3, 1, 1, 3, 2, 2][i] for i in b) for b in batches] == [4, 4, 4]
+    assert length_grouped_batches([5] * 3, 2, 10_000, shuffle=False, sentences=[5, 1, 1]) == [[0], [1, 2]]
