@@ -189,6 +189,36 @@ class EvalConfig(Section):
 class OutputConfig(Section):
     dir: str | None = Field(None, description="Run directory; default: runs/<config file name>.")
     merge: bool = Field(False, description="Also save the adapter merged into the base weights (LoRA family, IA3).")
+    trackers: list[Literal["tensorboard", "mlflow"]] = Field(
+        ["tensorboard"], description="Where loss, learning rate and dev metrics go while training: tensorboard "
+                                     "(under <dir>/tensorboard), mlflow (needs pip install 'whet[mlflow]'); [] for none."
+    )
+    mlflow_uri: str | None = Field(
+        None, description="MLflow tracking URI; default: MLFLOW_TRACKING_URI when set, else sqlite:///<dir>/mlflow.db."
+    )
+    mlflow_experiment: str = Field("whet", description="MLflow experiment the run is logged in (created if new).")
+    mlflow_run_name: str | None = Field(None, description="Name of the MLflow run; default: the run directory's name.")
+
+    @field_validator("trackers")
+    @classmethod
+    def _trackers_usable(cls, trackers: list[str]) -> list[str]:
+        import importlib.util
+
+        if len(set(trackers)) < len(trackers):
+            raise ValueError(f"{trackers}: list each tracker once")
+        # Checked here, so that a missing package is reported by whet validate before any training.
+        if "mlflow" in trackers and importlib.util.find_spec("mlflow") is None:
+            raise ValueError("mlflow is not installed; pip install 'whet[mlflow]', or remove mlflow from the list")
+        return trackers
+
+    @model_validator(mode="after")
+    def _mlflow_settings_need_mlflow(self) -> OutputConfig:
+        given = [name for name in ("mlflow_uri", "mlflow_run_name") if getattr(self, name) is not None]
+        given += ["mlflow_experiment"] if self.mlflow_experiment != "whet" else []
+        if given and "mlflow" not in self.trackers:
+            raise ValueError(f"{given[0]} is a setting of the mlflow tracker, which trackers does not list; "
+                             f"add mlflow to output.trackers or remove output.{given[0]}")
+        return self
 
 
 class RunConfig(Section):

@@ -3,7 +3,8 @@
 This module composes the training library (``whet.training``). Set-up runs in dependency
 order: the tokenizer and the method decide the window length, the training labels decide the
 head, the number of batches decides the optimizer steps (which AdaLoRA's schedule needs when
-the method is applied). Then ``fit`` trains, and ``finish_run`` reports and saves.
+the method is applied). Then ``fit`` trains, and ``finish_run`` reports and saves, both followed by
+the trackers ``output.trackers`` lists.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from whet.training.evaluation import eval_settings, evaluate_features
 from whet.training.finish import finish_run
 from whet.training.fit import fit
 from whet.training.rdrop import rdrop_loss
+from whet.training.trackers import tracking
 from whet.training.setup import (apply_method, build_model, load_tokenizer_and_window, method_settings,
                                  with_task_defaults)
 
@@ -111,18 +113,21 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
 
     # R-Drop replaces the model's own loss with that of two passes; a causal LM's labels are its next tokens.
     batch_loss = rdrop_loss(training.rdrop.alpha, next_token_labels=task.generates) if training.rdrop.alpha else None
-    started = time.perf_counter()
-    model, state = fit(model, batches, heads=heads, evaluate=evaluate, training=training, metric=metric,
-                       lower_is_better=task.lower_is_better, batch_loss=batch_loss,
-                       run_dir=run_dir, accelerator=accelerator, resume=resume, on_step=on_step, method=method)
+    # The trackers follow the run from its first step to its saved model; the main process reports.
+    with tracking(config.output.trackers if main else [], run_dir, resume=resume, output=config.output,
+                  params=config.model_dump()) as trackers:
+        started = time.perf_counter()
+        model, state = fit(model, batches, heads=heads, evaluate=evaluate, training=training, metric=metric,
+                           lower_is_better=task.lower_is_better, batch_loss=batch_loss, run_dir=run_dir,
+                           accelerator=accelerator, resume=resume, on_step=on_step, method=method, trackers=trackers)
 
-    # The best weights seen on dev are the model; the final reports are computed with them.
-    results = {"best_step": state.best_step, metric: state.best_score}
-    if main:
-        # A resumed run's earlier sessions went unclocked, so its training time is unknown.
-        results = finish_run(run_dir, model, tokenizer, config, task, data, collate, accelerator.device,
-                             max_length, state, merge=merge, precision=precision,
-                             train_seconds=None if resume else time.perf_counter() - started)
+        # The best weights seen on dev are the model; the final reports are computed with them.
+        results = {"best_step": state.best_step, metric: state.best_score}
+        if main:
+            # A resumed run's earlier sessions went unclocked, so its training time is unknown.
+            results = finish_run(run_dir, model, tokenizer, config, task, data, collate, accelerator.device,
+                                 max_length, state, merge=merge, precision=precision,
+                                 train_seconds=None if resume else time.perf_counter() - started, trackers=trackers)
     accelerator.wait_for_everyone()
     return results
 

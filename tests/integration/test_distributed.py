@@ -38,7 +38,7 @@ def run(tmp_path, model, name, grad_accum, processes):
            "data": {"train": str(DEMO / "ner" / "train.conll"), "dev": str(DEMO / "ner" / "dev.conll")},
            "training": {"max_steps": 6, "lr": 3e-3, "batch_size": 8, "grad_accum": grad_accum, "seed": 5,
                         "warmup_ratio": 0.0},
-           "output": {"dir": str(tmp_path / name)}}
+           "output": {"dir": str(tmp_path / name), "trackers": ["tensorboard", "mlflow"]}}
     config = tmp_path / f"{name}.yaml"
     config.write_text(yaml.safe_dump(raw))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -49,6 +49,8 @@ def run(tmp_path, model, name, grad_accum, processes):
 
 
 def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, tiny_bert_without_dropout):
+    from mlflow.tracking import MlflowClient
+
     single = run(tmp_path, tiny_bert_without_dropout, "single", grad_accum=2, processes=1)
     double = run(tmp_path, tiny_bert_without_dropout, "double", grad_accum=1, processes=2)
     single_results = json.loads(single.stdout.strip().splitlines()[-1])
@@ -61,8 +63,11 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, tiny_bert_
     two = load_file(str(tmp_path / "double" / "model" / "model.safetensors"))
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
-    # Rank zero alone writes: one event file, one set of reports, no leftover temporary files.
+    # Rank zero alone writes: one event file, one MLflow run, one set of reports, no leftover temporary files.
     assert len(list((tmp_path / "double" / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    client = MlflowClient(f"sqlite:///{tmp_path / 'double' / 'mlflow.db'}")
+    (tracked,) = client.search_runs([client.get_experiment_by_name("whet").experiment_id])
+    assert len(client.get_metric_history(tracked.info.run_id, "train/loss")) == 1  # step 6 (log_every 20, eval)
     for line in ("model saved to", "train / 100 dev examples", "Entities"):
         outputs = [done.stdout + done.stderr for done in (single, double)]
         assert outputs[1].count(line) == outputs[0].count(line) >= 1, line

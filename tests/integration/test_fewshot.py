@@ -32,7 +32,7 @@ def fewshot_config(tmp_path: Path, model: Path, name: str = "fewshot", **fewshot
 @pytest.fixture(scope="module")
 def fewshot_run(tiny_bert, tmp_path_factory) -> tuple[Path, dict]:
     tmp_path = tmp_path_factory.mktemp("fewshot")
-    results = train(load_config(fewshot_config(tmp_path, tiny_bert)))
+    results = train(load_config(fewshot_config(tmp_path, tiny_bert), ["output.trackers=[mlflow]"]))
     return tmp_path / "fewshot", results
 
 
@@ -49,6 +49,18 @@ def test_fewshot_run_saves_a_safetensors_model_with_its_reports(fewshot_run):
     # 4 shots x 10 labels x 2 iterations x (positive + negative) = 160 pairs, 10 batches of 16.
     assert results["best_step"] == 10 and (run_dir / "training_curves.png").is_file()
 
+
+def test_fewshot_run_is_tracked_in_mlflow(fewshot_run):
+    from mlflow.tracking import MlflowClient
+
+    run_dir, results = fewshot_run
+    client = MlflowClient(f"sqlite:///{run_dir / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("whet").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.params["method.name"] == "fewshot"
+    # The encoder's contrastive loss, logged every training.log_every (20) steps and at the last (10).
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == [10]
+    assert run.data.metrics["final/dev/accuracy"] == pytest.approx(results["dev"]["accuracy"])
+    assert {"dev_report.json", "model"} <= {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
 
 def test_saved_head_is_the_logistic_regression_on_the_fine_tuned_embeddings(fewshot_run):
     """Reference: scikit-learn refitted on the saved encoder's embeddings of the same 40 shots."""

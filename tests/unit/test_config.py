@@ -354,6 +354,43 @@ def test_default_output_dir_is_runs_and_the_config_name(tmp_path: Path) -> None:
     assert given.output.dir == "out/x"
 
 
+# Experiment trackers (output.trackers).
+
+def test_trackers_default_to_tensorboard_and_match_the_registry() -> None:
+    from typing import get_args
+
+    from whet.config import OutputConfig
+    from whet.training.trackers import TRACKERS
+
+    assert RunConfig.model_validate(NER).output.trackers == ["tensorboard"]
+    assert list(get_args(get_args(OutputConfig.model_fields["trackers"].annotation)[0])) == TRACKERS.names()
+
+
+@pytest.mark.parametrize(("output", "expected"), [
+    ({"trackers": ["wandb"]}, r"^output\.trackers\.0: Input should be 'tensorboard' or 'mlflow' \(got 'wandb'\)$"),
+    ({"trackers": ["mlflow", "mlflow"]}, r"^output\.trackers: \['mlflow', 'mlflow'\]: list each tracker once$"),
+    ({"mlflow_uri": "sqlite:///runs/mlflow.db"},
+     r"^output: mlflow_uri is a setting of the mlflow tracker, which trackers does not list; add mlflow to "
+     r"output\.trackers or remove output\.mlflow_uri$"),
+    ({"trackers": [], "mlflow_experiment": "ner"}, r"^output: mlflow_experiment is a setting of the mlflow tracker"),
+])
+def test_bad_trackers_are_reported(output: dict, expected: str) -> None:
+    (problem,) = validation_problems(with_("output", **output))
+    assert re.search(expected, problem), problem
+
+
+def test_mlflow_tracker_without_mlflow_installed_says_how_to_install_it(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if absent: importlib finds no module
+    path = write_config(tmp_path / "tracked.yaml", with_("output", trackers=["tensorboard", "mlflow"]))
+    with pytest.raises(ConfigError, match=r"^\S+tracked\.yaml: 1 problem: output\.trackers: mlflow is not installed; "
+                                          r"pip install 'whet\[mlflow\]', or remove mlflow from the list$"):
+        load_config(path)
+    assert load_config(write_config(tmp_path / "plain.yaml", NER)).output.trackers == ["tensorboard"]
+
+
 # Documentation of the schema itself.
 
 def _fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, object]]:

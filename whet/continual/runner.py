@@ -280,6 +280,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
     from whet.methods.trainable import count_parameters, head_module_names
     from whet.training.batches import training_batches
     from whet.training.fit import fit
+    from whet.training.trackers import tracking
     from whet.training.setup import apply_method, with_task_defaults
 
     plan, experience, labels = run.plan, run.experiences[index], run.labels[index]
@@ -334,10 +335,11 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
                       [len(seen.dev) for seen in selected_on])
 
     started = time.perf_counter()
-    model, state = fit(model, batches, heads=heads, evaluate=evaluate, training=training, metric=run.metric,
-                       lower_is_better=run.task.lower_is_better,
-                       run_dir=step_dir, accelerator=accelerator, resume=resume, on_step=on_step,
-                       batch_loss=strategy_loss(strategies), method=None if prepared else METHODS.get(plan.method.name))
+    with tracking(["tensorboard"] if accelerator.is_main_process else [], step_dir, resume=resume) as trackers:
+        model, state = fit(model, batches, heads=heads, evaluate=evaluate, training=training, metric=run.metric,
+                           lower_is_better=run.task.lower_is_better, run_dir=step_dir, accelerator=accelerator,
+                           resume=resume, on_step=on_step, batch_loss=strategy_loss(strategies),
+                           method=None if prepared else METHODS.get(plan.method.name), trackers=trackers)
     parameters = count_parameters(model)  # before merging, while the adapter is what trains
     if isinstance(model, PeftModel):  # a LoRA update is merged: every step saves a plain model
         model = model.merge_and_unload()

@@ -19,6 +19,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import torch
 
 from whet.config import RunConfig, save_config
 from whet.errors import ConfigError, WhetError
+from whet.training.trackers.base import Tracker
 
 log = logging.getLogger("whet")
 
@@ -45,6 +47,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     from whet.training.finish import finish_run
     from whet.training.gradient_checkpointing import disable_gradient_checkpointing, enable_gradient_checkpointing
     from whet.training.loop import LoopState
+    from whet.training.trackers import tracking
 
     settings, seed = config.method.fewshot, config.training.seed
     if resume:
@@ -75,30 +78,35 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     encoder.max_seq_length = max_length
     pairs = contrastive_pairs(texts, targets, settings.pair_iterations, seed)[:settings.max_pairs]  # shuffled
     state = LoopState()
-    started = time.perf_counter()
-    if config.training.gradient_checkpointing:
-        enable_gradient_checkpointing(encoder)
-    fine_tune_encoder(encoder, pairs, lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs,
-                      warmup_ratio=config.training.warmup_ratio, max_grad_norm=config.training.max_grad_norm,
-                      seed=seed, log_every=config.training.log_every, state=state)
-    if config.training.gradient_checkpointing:
-        disable_gradient_checkpointing(encoder)
-    weight, bias = fit_logistic_head(embed(encoder, texts), targets, len(data.labels), c=settings.head_c, seed=seed)
-    seconds = time.perf_counter() - started
-    log.info("fewshot: %d pairs, encoder and head trained in %.1fs", len(pairs), seconds)
-    model = SentenceClassifier(encoder, weight, bias).to(device).eval()
+    # The trackers follow the run from its first step to its saved model.
+    with tracking(config.output.trackers, run_dir, resume=False, output=config.output,
+                  params=config.model_dump()) as trackers:
+        started = time.perf_counter()
+        if config.training.gradient_checkpointing:
+            enable_gradient_checkpointing(encoder)
+        fine_tune_encoder(encoder, pairs, lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs,
+                          warmup_ratio=config.training.warmup_ratio, max_grad_norm=config.training.max_grad_norm,
+                          seed=seed, log_every=config.training.log_every, state=state, trackers=trackers)
+        if config.training.gradient_checkpointing:
+            disable_gradient_checkpointing(encoder)
+        weight, bias = fit_logistic_head(embed(encoder, texts), targets, len(data.labels), c=settings.head_c,
+                                         seed=seed)
+        seconds = time.perf_counter() - started
+        log.info("fewshot: %d pairs, encoder and head trained in %.1fs", len(pairs), seconds)
+        model = SentenceClassifier(encoder, weight, bias).to(device).eval()
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.yaml")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    collate = functools.partial(task.collate, pad_token_id=pad_id)
-    return finish_run(run_dir, model, tokenizer, config, task, data, collate, device, max_length, state, merge=False,
-                      train_seconds=seconds)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        collate = functools.partial(task.collate, pad_token_id=pad_id)
+        return finish_run(run_dir, model, tokenizer, config, task, data, collate, device, max_length, state,
+                          merge=False, train_seconds=seconds, trackers=trackers)
 
 
 def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, epochs: int, warmup_ratio: float,
-                      max_grad_norm: float | None, seed: int, log_every: int, state: Any) -> None:
-    """Contrastive fine-tuning with CosineSimilarityLoss; the loss history goes to ``state``."""
+                      max_grad_norm: float | None, seed: int, log_every: int, state: Any,
+                      trackers: Sequence[Tracker] = ()) -> None:
+    """Contrastive fine-tuning with CosineSimilarityLoss; the loss history goes to ``state`` and ``trackers``."""
     from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
     from whet.models.inference import move_to
@@ -142,7 +150,10 @@ def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, 
                     event = StepEvent(step=state.step, epoch=epoch + start / len(order), loss=running / count,
                                       sentences_per_second=sentences / elapsed)
                     progress.update(event)
-                    record_history(state.history, event, scheduler.get_last_lr()[0])
+                    lr = scheduler.get_last_lr()[0]
+                    record_history(state.history, event, lr)
+                    for tracker in trackers:
+                        tracker.log_step(event, lr)
                     running, sentences, tick = 0.0, 0, time.perf_counter()
     state.epoch, state.best_step = epochs, state.step
     encoder.eval()

@@ -1,5 +1,5 @@
 """The end of a ``whet train`` run: reports on dev and test with the best weights, the training
-curves, and the saved model with its card."""
+curves, the saved model with its card, and the outcome sent to the run's trackers."""
 
 from __future__ import annotations
 
@@ -8,23 +8,27 @@ import functools
 import logging
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import torch
 
 from whet.config import RunConfig
 from whet.training.evaluation import eval_settings, evaluate_features
+from whet.training.trackers.base import Tracker
 
 log = logging.getLogger("whet")
 
 
 def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, task: Any, data: Any,
                collate: Callable, device: torch.device, max_length: int, state: Any, *, merge: bool,
-               train_seconds: float | None = None, precision: str | None = None) -> dict:
+               train_seconds: float | None = None, precision: str | None = None,
+               trackers: Sequence[Tracker] = ()) -> dict:
     """Final reports on dev (and test) with the best weights, plots, and the saved model with its card.
 
     ``precision`` is the one the run trained in (``training.precision`` resolved); the reports are
     computed in it and the card records it. Without it they follow ``training.precision``.
+    ``trackers`` receive the results and the files written (``outcome_files``).
     """
     from rich.console import Console
 
@@ -64,4 +68,14 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
                      metrics=results, whet_version=__version__, training=training)
     save_model(run_dir / "model", model, tokenizer, info, merge=merge)
     log.info("model saved to %s (%.1fs for reports and saving)", run_dir / "model", time.perf_counter() - started)
+    for tracker in trackers:
+        tracker.log_outcome(results, outcome_files(run_dir))
     return results
+
+
+def outcome_files(run_dir: Path) -> list[Path]:
+    """What a finished run wrote for people to read: its config, reports, plots and model card (not
+    the weights, which stay in ``model/``)."""
+    written = sorted({*run_dir.glob("*_report.*"), *run_dir.glob("*.png")})
+    return [path for path in [run_dir / "config.yaml", *written, run_dir / "model" / "README.md",
+                              run_dir / "model" / "whet.json"] if path.is_file()]

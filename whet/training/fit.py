@@ -1,7 +1,7 @@
 """``fit``: the training loop (``whet.training.loop``) and what happens between its steps.
 
 ``whet train`` and every step of ``whet continual`` train through it. Each step's event goes
-through a few handlers, in this order: the progress bar; the history and TensorBoard (every
+through a few handlers, in this order: the progress bar; the history and the trackers (every
 ``log_every`` steps and at every evaluation); on an evaluation the dev line, the best weights
 and a checkpoint; the caller's ``on_step``; a requested stop (``STOP``, set by Ctrl-C); patience.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from pathlib import Path
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any, Callable
 
 import torch
@@ -28,6 +28,7 @@ from whet.tasks.base import LOWER_IS_BETTER
 from whet.training.loop import LoopState, StepEvent, training_steps
 from whet.training.optimizer import build_optimizer, linear_schedule
 from whet.training.progress import TrainingProgress
+from whet.training.trackers.base import Tracker
 
 log = logging.getLogger("whet")
 
@@ -36,7 +37,8 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
         training: TrainingConfig, metric: str, run_dir: Path, accelerator: Any, resume: bool = False,
         on_step: Callable[[StepEvent], None] | None = None,
         batch_loss: Callable[[Any, dict], torch.Tensor] | None = None, method: Any = None,
-        lower_is_better: Collection[str] = LOWER_IS_BETTER) -> tuple[Any, LoopState]:
+        lower_is_better: Collection[str] = LOWER_IS_BETTER,
+        trackers: Sequence[Tracker] = ()) -> tuple[Any, LoopState]:
     """Train ``model`` on ``batches``: the loop with checkpoints, logging, early stopping and Ctrl-C.
 
     ``heads`` names the new task head (it may train at ``training.head_lr``). ``evaluate(model)``
@@ -45,7 +47,8 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
     ``run_dir/checkpoints/best`` and loaded back at the end. ``batch_loss(model, batch)``
     replaces the model's own loss when given (R-Drop's is ``whet.training.rdrop.rdrop_loss``);
     ``training.adversarial`` trains each batch on perturbed embeddings too. ``method`` (a ``whet.methods`` record) adds its
-    per-step work and its finishing step. Returns the unwrapped model holding the best weights,
+    per-step work and its finishing step. ``trackers`` (``whet.training.trackers.tracking``) receive
+    the logged steps. Returns the unwrapped model holding the best weights,
     and the final ``LoopState``.
     """
     STOP.clear()
@@ -67,7 +70,6 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
         write_checkpoint(paths, model=accelerator.unwrap_model(model), optimizer=optimizer, scheduler=scheduler,
                          loop_state=asdict(state))
 
-    writer = open_tensorboard(run_dir / "tensorboard", purge_step=state.step if resume else None) if main else None
     progress = TrainingProgress(batches.steps, start=state.step, enabled=main)
     restore_ctrl_c = install_ctrl_c()
     try:
@@ -84,8 +86,8 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
                 progress.update(event)
                 if event.step % training.log_every == 0 or event.metrics is not None:
                     record_history(state.history, event, lr)
-                    if writer:
-                        log_to_tensorboard(writer, event, lr)
+                    for tracker in trackers:
+                        tracker.log_step(event, lr)
                 if event.metrics is not None:
                     progress.log(dev_line(event))
                     if event.is_best and main:
@@ -99,8 +101,6 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
                     break
     finally:
         restore_ctrl_c()
-        if writer:
-            writer.close()
     checkpoint()
     return finished_model(accelerator.unwrap_model(model), paths.best, training, method), state
 
@@ -125,21 +125,6 @@ def record_history(history: list[dict], event: StepEvent, lr: float) -> None:
     if event.metrics is not None:
         history.append({"step": event.step, "epoch": round(event.epoch, 4),
                         **{f"dev_{k}": v for k, v in event.metrics.items()}})
-
-
-def open_tensorboard(path: Path, purge_step: int | None) -> Any:
-    """A TensorBoard writer; a resumed run purges what the interrupted one logged after its checkpoint."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(str(path), purge_step=purge_step)
-
-
-def log_to_tensorboard(writer: Any, event: StepEvent, lr: float) -> None:
-    writer.add_scalar("train/loss", event.loss, event.step)
-    writer.add_scalar("train/lr", lr, event.step)
-    writer.add_scalar("train/sentences_per_second", event.sentences_per_second, event.step)
-    for key, value in (event.metrics or {}).items():
-        writer.add_scalar(f"dev/{key}", value, event.step)
 
 
 def dev_line(event: StepEvent) -> str:
