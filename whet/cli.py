@@ -113,6 +113,41 @@ def evaluate(model: Annotated[Path, typer.Argument(help="A model directory saved
     typer.echo(f"report written to {written[0].parent}", err=True)
 
 
+@app.command("out-of-scope")
+def out_of_scope(model: Annotated[Path, typer.Argument(help="A sequence classifier saved by whet train.")],
+                 dev: Annotated[Path, typer.Argument(help="Labelled file the threshold is chosen on (out-of-scope texts labelled --label).")],
+                 train: Annotated[Optional[Path], typer.Option(help="The training file: knn and mahalanobis keep its texts' features.")] = None,
+                 scorer: Annotated[str, typer.Option(help="msp, energy, knn or mahalanobis.")] = "msp",
+                 label: Annotated[str, typer.Option(help="Label of the out-of-scope texts in the files.")] = "oos",
+                 none_label: Annotated[str, typer.Option(help="Label predicted for a text found out of scope.")] = "none",
+                 target_recall: Annotated[float, typer.Option(min=0.0, max=1.0, help="Without out-of-scope texts in DEV: share of in-scope texts kept in scope.")] = 0.95,
+                 k: Annotated[int, typer.Option(min=1, help="knn: the neighbour whose distance is the score.")] = 1,
+                 batch_size: Annotated[int, typer.Option(help="Most texts per batch.")] = 64,
+                 adapter: AdapterName = None,
+                 precision: Precision = "auto",
+                 ) -> None:
+    """Fit out-of-scope detection on a saved classifier; predict, eval and serve then answer the none label."""
+    from whet.models.out_of_scope import SCORERS
+
+    if scorer not in SCORERS:
+        raise WhetError(f"--scorer {scorer!r}: choose one of {', '.join(SCORERS)}")
+    if target_recall <= 0:
+        raise WhetError("--target-recall must be above 0")
+    from whet.data.prepare import read_split
+    from whet.models.out_of_scope import save_detector
+    from whet.models.saved_model import model_directory
+    from whet.predict import Predictor
+
+    predictor = Predictor.from_directory(model, adapter, precision=precision)
+    dev_examples, _ = read_split(predictor.task, str(dev), predictor.data, "the dev file")
+    train_examples = read_split(predictor.task, str(train), predictor.data, "--train")[0] if train else None
+    detector = predictor.fit_out_of_scope(dev_examples, train=train_examples, scorer=scorer, oos_label=label,
+                                          none_label=none_label, target_recall=target_recall, k=k,
+                                          batch_size=batch_size)
+    save_detector(model_directory(model, adapter), detector)
+    typer.echo(json.dumps({"threshold": detector.threshold, "rule": detector.fitted["rule"], **detector.fitted["dev"]}))
+
+
 @app.command()
 def predict(model: Annotated[Path, typer.Argument(help="A model directory saved by whet train.")],
             texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to predict on (question answering, multiple choice: JSON objects).")] = None,

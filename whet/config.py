@@ -186,6 +186,25 @@ class EvalConfig(Section):
     max_new_tokens: int = Field(128, ge=1, description="Causal LM: most tokens generated per prompt when eval.generate is on.")
 
 
+class OutOfScopeConfig(Section):
+    scorer: Literal["none", "msp", "energy", "knn", "mahalanobis"] = Field(
+        "none", description="Out-of-scope detection fitted at the end of training (sequence classification): msp, "
+                            "energy, knn or mahalanobis (see docs/out-of-scope.md); none: off."
+    )
+    label: str = Field("oos", description="Label of the out-of-scope texts in the data files.")
+    none_label: str = Field("none", description="Label predicted for a text found out of scope.")
+    include_in_training: bool = Field(
+        False, description="Train the out-of-scope texts of data.train as a class of their own; false: leave them out "
+                           "of the classes (they help choose the threshold when dev has none)."
+    )
+    target_recall: float = Field(
+        0.95, gt=0, le=1, description="Without out-of-scope texts in dev, the threshold keeps this share of the in-scope "
+                                      "dev texts in scope (with them: the best out-of-scope F1)."
+    )
+    k: int = Field(1, ge=1, description="knn: the neighbour whose cosine distance is the score (k=1 beat 10 and 50 on "
+                                        "CLINC150's val: AUROC 0.985 against 0.983 and 0.981).")
+
+
 class OutputConfig(Section):
     dir: str | None = Field(None, description="Run directory; default: runs/<config file name>.")
     merge: bool = Field(False, description="Also save the adapter merged into the base weights (LoRA family, IA3).")
@@ -229,6 +248,8 @@ class RunConfig(Section):
     method: MethodConfig = Field(default_factory=MethodConfig, description="Which parameters are fine-tuned.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Optimisation and schedule.")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation settings.")
+    out_of_scope: OutOfScopeConfig = Field(default_factory=OutOfScopeConfig,
+                                           description="Detecting texts that belong to none of the labels.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Where results go.")
 
     @field_validator("task")
@@ -276,6 +297,19 @@ class RunConfig(Section):
         if chosen and METHODS.get(self.method.name).recipe is not None:
             raise ValueError(f"training.{chosen[0]}: method {self.method.name} trains with its own recipe, not the "
                              f"training loop that training.{chosen[0]} acts in; remove it or choose another method")
+        return self
+
+    @model_validator(mode="after")
+    def _check_out_of_scope(self) -> RunConfig:
+        scorer = self.out_of_scope.scorer
+        if scorer == "none":
+            return self
+        if self.task != "sequence-classification" or self.data.multi_label:
+            raise ValueError(f"out_of_scope.scorer: {scorer} needs single-label sequence classification; set "
+                             f"out_of_scope.scorer: none")
+        if self.method.name in ("fewshot", "pet"):
+            raise ValueError(f"out_of_scope.scorer: method {self.method.name} trains a model of its own, which "
+                             f"out-of-scope detection does not score; choose another method or scorer: none")
         return self
 
     @model_validator(mode="after")

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from whet.errors import WhetError
+
 log = logging.getLogger("whet")
 
 
@@ -22,7 +24,7 @@ class Predictor:
     """
 
     def __init__(self, model: Any, tokenizer: Any, info: Any, device: torch.device | None = None,
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", detector: Any = None) -> None:
         from whet.models.precision import check_precision, resolve_precision
         from whet.tasks import TASKS
 
@@ -43,15 +45,18 @@ class Predictor:
         self.precision = "fp32" if own_kernels else resolve_precision(precision, self.device)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.collate = functools.partial(self.task.collate, pad_token_id=pad_id)
+        # Out-of-scope detection (whet.models.out_of_scope.Detector), when the model directory has one.
+        self.detector = detector
 
     @classmethod
     def from_directory(cls, path: str | Path, adapter: str | None = None, *, precision: str = "auto") -> Predictor:
+        from whet.models.out_of_scope import load_detector
         from whet.models.precision import check_precision
-        from whet.models.saved_model import load_saved_model
+        from whet.models.saved_model import load_saved_model, model_directory
 
         check_precision(precision)  # before the weights load
         model, tokenizer, info = load_saved_model(Path(path), adapter)
-        return cls(model, tokenizer, info, precision=precision)
+        return cls(model, tokenizer, info, precision=precision, detector=load_detector(model_directory(path, adapter)))
 
     def _encode(self, examples: list[Any]) -> list[dict]:
         return self.task.encode(examples, tokenizer=self.tokenizer, labels=self.labels,
@@ -63,6 +68,31 @@ class Predictor:
         logits, _, _ = run_model(self.model, features, self.collate, max_sentences=batch_size, max_tokens=max_tokens,
                                  device=self.device, precision=self.precision, reduce=self.task.reduce_outputs)
         return logits
+
+    def example_outputs(self, examples: list[Any], *, with_features: bool = False, batch_size: int = 64,
+                        max_tokens: int = 16384) -> Any:
+        """``whet.models.out_of_scope.ExampleOutputs`` of examples parsed by the task: per-example
+        logits and, ``with_features``, first-token features (the knn and mahalanobis scorers')."""
+        from whet.models.inference import run_model
+        from whet.models.out_of_scope import example_outputs
+
+        # The hidden states are asked for only when a scorer needs them: they cost a copy per layer.
+        collate = (lambda batch: {**self.collate(batch), "output_hidden_states": True}) if with_features else self.collate
+
+        def run(chosen: list[dict], reduce: Any) -> list[Any]:
+            logits, _, _ = run_model(self.model, chosen, collate, max_sentences=batch_size, max_tokens=max_tokens,
+                                     device=self.device, precision=self.precision, reduce=reduce)
+            return logits
+
+        return example_outputs(run, self._encode(examples), len(examples), len(self.labels), with_features)
+
+    def _detected(self, examples: list[Any], outputs: Any) -> tuple[list[dict], Any]:
+        """The task's prediction records from per-example ``outputs`` and their out-of-scope
+        scores, before any text is relabelled."""
+        # The logits are already one row per example: one stand-in feature each.
+        records = self.task.predictions(examples, [{"example": i} for i in range(len(examples))],
+                                        list(outputs.logits), self.labels, self.data)
+        return records, self.detector.scores(outputs)
 
     def predict(self, inputs: Iterable[Any], *, batch_size: int = 64, max_tokens: int = 16384) -> list[dict]:
         """Predict for texts (str) or records (dicts with "text", "text_pair" or "tokens";
@@ -86,6 +116,10 @@ class Predictor:
         """
         if not examples:
             return []
+        if self.detector is not None:
+            outputs = self.example_outputs(examples, with_features=self.detector.needs_features,
+                                           batch_size=batch_size, max_tokens=max_tokens)
+            return self.detector.relabel(*self._detected(examples, outputs))
         features = self._encode(examples)
         logits = self._logits(features, batch_size, max_tokens)
         return self.task.predictions(examples, features, logits, self.labels, self.data)
@@ -119,15 +153,70 @@ class Predictor:
 
         data = self.data.model_copy(update={k: v for k, v in (("format", format), ("encoding", encoding)) if v})
         examples, _ = read_split(self.task, path, data, "the file to evaluate")
-        features = self._encode(examples)
-        logits = self._logits(features, batch_size, max_tokens)
-        report, _ = self.task.evaluate(examples, features, logits, self.labels, data, mode)
+        if self.detector is None:
+            features = self._encode(examples)
+            report, _ = self.task.evaluate(examples, features, self._logits(features, batch_size, max_tokens),
+                                           self.labels, data, mode)
+        else:
+            outputs = self.example_outputs(examples, with_features=self.detector.needs_features,
+                                           batch_size=batch_size, max_tokens=max_tokens)
+            report, _ = self.task.evaluate(examples, [{"example": i} for i in range(len(examples))],
+                                           list(outputs.logits), self.labels, data, mode)
+            report["out_of_scope"] = self._out_of_scope_report(examples, outputs)
+            # Texts labelled out of scope can be predicted now: as the none label, scored there.
+            report["unknown_labels"].pop(self.detector.oos_label, None)
         if generate and self.task.generation_metrics is not None:
             extra, _ = self.task.generation_metrics(self.model, self.tokenizer, examples,
                                                     max_new_tokens=max_new_tokens, batch_size=batch_size)
             report.update(extra)
         report["dataset"] = str(path)
         return report
+
+    def _out_of_scope_report(self, examples: list[Any], outputs: Any) -> dict:
+        import numpy as np
+
+        from whet.metrics.out_of_scope import out_of_scope_metrics
+
+        records, scores = self._detected(examples, outputs)
+        detector, gold = self.detector, [ex.labels[0] for ex in examples]
+        predicted = [record["label"] for record in records]
+        figures = out_of_scope_metrics(detector.decision_scores(scores, predicted), detector.threshold,
+                                       np.array([label == detector.oos_label for label in gold]),
+                                       np.array([p == g for p, g in zip(predicted, gold)]))
+        return {"scorer": detector.scorer, "oos_label": detector.oos_label, "none_label": detector.none_label,
+                **figures}
+
+    def fit_out_of_scope(self, dev: list[Any], *, train: list[Any] | None = None, scorer: str = "msp",
+                         oos_label: str = "oos", none_label: str = "none", target_recall: float = 0.95, k: int = 1,
+                         batch_size: int = 64, max_tokens: int = 16384) -> Any:
+        """Fit an out-of-scope detector on labelled examples and use it from now on.
+
+        Args:
+            dev: examples the threshold is chosen on; those labelled ``oos_label`` are out of scope.
+            train: the training examples, which the knn and mahalanobis scorers keep features of.
+            scorer: msp, energy, knn or mahalanobis (see ``whet.models.out_of_scope``).
+
+        Returns:
+            The ``Detector``; ``whet.models.out_of_scope.save_detector`` keeps it with the model.
+        """
+        from whet.models.out_of_scope import FEATURE_SCORERS, fit_detector
+
+        if self.task.name != "sequence-classification" or self.data.multi_label:
+            raise WhetError(f"out-of-scope detection needs a single-label sequence classifier; this model is "
+                            f"{'multi-label ' if self.data.multi_label else ''}{self.task.name}")
+        needs_features = scorer in FEATURE_SCORERS
+
+        def outputs(examples: list[Any]) -> Any:
+            return self.example_outputs(examples, with_features=needs_features, batch_size=batch_size,
+                                        max_tokens=max_tokens)
+
+        if needs_features and not train:
+            raise WhetError(f"out-of-scope scorer {scorer} keeps features of the training texts; give the training data")
+        self.detector = fit_detector(scorer, self.labels, outputs(dev), [ex.labels[0] for ex in dev],
+                                     train=outputs(train) if needs_features else None,
+                                     train_gold=[ex.labels[0] for ex in train] if needs_features else None,
+                                     oos_label=oos_label, none_label=none_label, target_recall=target_recall, k=k)
+        return self.detector
 
 
 def read_prediction_inputs(path: Path, encoding: str = "utf-8") -> Iterator[Any]:

@@ -73,7 +73,10 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
 
     # Data: the tokenizer and the method decide the window size, the training labels decide the head.
     tokenizer, max_length = load_tokenizer_and_window(config.model, task, config.data, config.method)
-    data = load_run_data(task, config.data, config.training.seed)
+    detect = config.out_of_scope
+    # Out-of-scope texts that are not a class stay out of train's labels (they may still set the threshold).
+    leave_out = detect.label if detect.scorer != "none" and not detect.include_in_training else None
+    data = load_run_data(task, config.data, config.training.seed, leave_out=leave_out)
     if task.training_examples:
         data.train = task.training_examples(data.train, config.data)
     if method.input_tokens:  # e.g. PET's pattern around the text, known once the labels are
@@ -128,8 +131,36 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
             results = finish_run(run_dir, model, tokenizer, config, task, data, collate, accelerator.device,
                                  max_length, state, merge=merge, precision=precision,
                                  train_seconds=None if resume else time.perf_counter() - started, trackers=trackers)
+            if detect.scorer != "none":
+                results["out_of_scope"] = fit_out_of_scope(run_dir / "model", data, detect, precision=precision,
+                                                           batch_size=config.eval.batch_size)
     accelerator.wait_for_everyone()
     return results
+
+
+def fit_out_of_scope(model_dir: Path, data: Any, settings: Any, *, precision: str, batch_size: int) -> dict:
+    """Fit the out-of-scope detector of a saved model (``settings``: the run's ``out_of_scope``) and
+    save it with the model; return its figures on the texts the threshold was chosen on.
+
+    The threshold is chosen on dev, with the out-of-scope training texts left out of the classes
+    when dev has no out-of-scope texts of its own.
+    """
+    from whet.models.out_of_scope import save_detector
+    from whet.predict import Predictor
+
+    predictor = Predictor.from_directory(model_dir, precision=precision)
+    dev = list(data.dev)
+    if not any(settings.label in ex.labels for ex in dev):
+        dev += data.left_out
+    detector = predictor.fit_out_of_scope(dev, train=data.train, scorer=settings.scorer, oos_label=settings.label,
+                                          none_label=settings.none_label, target_recall=settings.target_recall,
+                                          k=settings.k, batch_size=batch_size)
+    save_detector(model_dir, detector)
+    figures = detector.fitted["dev"]
+    log.info("out-of-scope scorer %s: threshold %.4f (%s) on %d dev texts; %s", settings.scorer, detector.threshold,
+             detector.fitted["rule"], len(dev), ", ".join(f"{k} {v:.4f}" for k, v in figures.items()
+                                                         if isinstance(v, float)))
+    return figures
 
 
 def run_precision(requested: str, accelerator: Any) -> str:

@@ -21,6 +21,7 @@ class RunData:
     labels: list[str]
     source_scheme: str | None = None  # NER: the tag scheme the files use
     unknown_labels: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> count
+    left_out: list[Any] = field(default_factory=list)  # training examples of the left-out label (out of scope)
 
 
 def read_split(task: Any, path: str, data: DataConfig, setting: str, *,
@@ -51,11 +52,14 @@ def split_off_dev(train: list[Any], share: float, seed: int) -> tuple[list[Any],
     return [ex for i, ex in enumerate(train) if i not in dev_ids], [ex for i, ex in enumerate(train) if i in dev_ids]
 
 
-def load_run_data(task: Any, data: DataConfig, seed: int, *, split_dev: bool = True) -> RunData:
+def load_run_data(task: Any, data: DataConfig, seed: int, *, split_dev: bool = True,
+                  leave_out: str | None = None) -> RunData:
     """Read train/dev/test, fix the label set from train, and report labels unseen in train.
 
     Without ``data.dev``, ``data.dev_split`` of train is held out as dev, unless ``split_dev``
-    is False (few-shot training, where every example counts): dev is then empty.
+    is False (few-shot training, where every example counts): dev is then empty. Training
+    examples labelled ``leave_out`` (out-of-scope texts) are kept out of train and its labels,
+    in ``RunData.left_out``; a dev set split off train keeps its share of them.
     """
     if data.train is None:
         raise DataError("data.train is not set; give the training file in the config or with --set data.train=PATH")
@@ -67,6 +71,10 @@ def load_run_data(task: Any, data: DataConfig, seed: int, *, split_dev: bool = T
         train, dev = split_off_dev(train, data.dev_split, seed)
         log.info("no data.dev given: holding out %d of %d training examples as dev", len(dev), len(train) + len(dev))
     test = read_split(task, data.test, data, "data.test", source_scheme=scheme)[0] if data.test else None
+    left_out = [ex for ex in train if leave_out in ex.labels] if leave_out is not None else []
+    if left_out:
+        train = [ex for ex in train if leave_out not in ex.labels]
+        log.info("leaving %d training examples labelled %s out of the classes", len(left_out), leave_out)
     labels = task.label_list(train, data)
     unknown = {}
     for split, examples in (("dev", dev), ("test", test)):
@@ -76,4 +84,5 @@ def load_run_data(task: Any, data: DataConfig, seed: int, *, split_dev: bool = T
                 unknown[split] = counts
                 listed = ", ".join(f"{label} ({n})" for label, n in sorted(counts.items()))
                 log.warning("%s has labels not seen in training, counted as errors: %s", split, listed)
-    return RunData(train=train, dev=dev, test=test, labels=labels, source_scheme=scheme, unknown_labels=unknown)
+    return RunData(train=train, dev=dev, test=test, labels=labels, source_scheme=scheme, unknown_labels=unknown,
+                   left_out=left_out)

@@ -26,6 +26,7 @@ def move_to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "labels", "use_cache",
+                "output_hidden_states",  # asked for by the out-of-scope feature scorers
                 "start_positions", "end_positions")
 
 

@@ -26,7 +26,7 @@ from whet.io.atomic import atomic_directory, existing_directory, write_json_atom
 from whet.methods.merging import is_adapter_model, is_peft_model
 from whet.models.model_info import METADATA, ModelInfo
 
-__all__ = ["METADATA", "ModelInfo", "is_adapter_model", "is_peft_model", "load_saved_model", "own_model_loader",
+__all__ = ["METADATA", "ModelInfo", "is_adapter_model", "is_peft_model", "load_saved_model", "model_directory", "own_model_loader",
            "read_info", "save_model", "share_base_weights", "write_model_files"]
 
 
@@ -86,6 +86,16 @@ def read_info(path: Path) -> ModelInfo:
         return ModelInfo(**json.loads(meta.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, TypeError) as err:  # cut short, or edited by hand
         raise ModelError(f"{meta} is not a whet model description ({err}); save or export the model again") from None
+
+
+def model_directory(path: str | Path, adapter: str | None = None) -> Path:
+    """The directory a model's files are in: ``path`` (the finished copy of an atomic write), or the
+    adapter ``adapter`` of the store at ``path``."""
+    if adapter is not None:
+        from whet.models.adapter_store import adapter_directory
+
+        return adapter_directory(Path(path), adapter)
+    return existing_directory(Path(path)) or Path(path)
 
 
 def load_saved_model(path: Path, adapter: str | None = None, *,

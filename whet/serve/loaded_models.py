@@ -154,7 +154,10 @@ class ModelRegistry:
             ensure_pad_token(tokenizer)
             served.generator = (base.model, tokenizer)
         else:
-            served.predictor = Predictor(base.model, tokenizer, info, precision=self.precision)
+            from whet.models.out_of_scope import load_detector
+
+            served.predictor = Predictor(base.model, tokenizer, info, precision=self.precision,
+                                         detector=load_detector(Path(served.path)))
 
     def remove(self, name: str) -> None:
         """Unload an adapter; its base goes too once no adapter uses it."""

@@ -58,6 +58,10 @@ class Prediction(BaseModel):
     labels: list[str] | None = Field(None, description="Multi-label classifiers: every label over the threshold.")
     score: float | None = Field(None, description="Probability of `label`.")
     probabilities: dict[str, float] | None = Field(None, description="Classifiers: every label's probability.")
+    out_of_scope_score: float | None = Field(None, description="Classifiers with out-of-scope detection: the score, "
+                                                               "higher further out of scope.")
+    in_scope_label: str | None = Field(None, description="When `label` is the none label (out of scope): the label "
+                                                         "the text would have had.")
     entities: list[Entity] | None = Field(None, description="NER: the entities found.")
     tokens: list[str] | None = Field(None, description="NER: the words the text was split into.")
     tags: list[str] | None = Field(None, description="NER: one tag per word.")

@@ -217,7 +217,25 @@ def console_tables(report: dict) -> list[Any]:
              Text(f"Accuracy {fmt(classes['accuracy'])}, macro F1 {fmt(classes['macro']['f1'])}")]
     if len(classes["labels"]) <= CONSOLE_MATRIX_MAX:
         parts.append(confusion_table(classes["labels"], classes["confusion_matrix"]))
-    return parts
+    return parts + [Text(line) for line in out_of_scope_lines(report)]
+
+
+def out_of_scope_lines(report: dict) -> list[str]:
+    """The out-of-scope figures of a model with a detector (``Predictor.evaluate``); the tables
+    above them score the labels before any text is found out of scope."""
+    from whet.metrics.report_parts import fmt
+
+    found = report.get("out_of_scope")
+    if not found:
+        return []
+    lines = [f"Out of scope ({found['scorer']}, threshold {found['threshold']:.4g}, label {found['none_label']}): "
+             f"in-scope accuracy {fmt(found['in_scope_accuracy'])}, in-scope texts flagged "
+             f"{fmt(found['in_scope_flagged'])}"]
+    if "auroc" in found:
+        lines.append(f"{found['out_of_scope_examples']} texts labelled {found['oos_label']}: precision "
+                     f"{fmt(found['oos_precision'])}, recall {fmt(found['oos_recall'])}, F1 {fmt(found['oos_f1'])}, "
+                     f"AUROC {fmt(found['auroc'])}, FPR at 95% in-scope recall {fmt(found['fpr_at_95'])}")
+    return lines
 
 
 def markdown_tables(report: dict) -> list[str]:
@@ -236,6 +254,9 @@ def markdown_tables(report: dict) -> list[str]:
     if len(classes["labels"]) <= MARKDOWN_MATRIX_MAX:
         lines += ["", "## Confusion matrix", "", "Rows are gold labels, columns predicted labels.", ""]
         lines += markdown_confusion(classes["labels"], classes["confusion_matrix"])
+    found = out_of_scope_lines(report)
+    if found:
+        lines += ["", "## Out of scope", "", *(f"- {line}" for line in found)]
     return lines
 
 
