@@ -158,10 +158,12 @@ def test_serve_answers_none_like_whet_predict(knn_model, tmp_path):
         texts = dev_texts(dev)
         with server.client(key=None) as client:
             answer = client.post("/v1/predict", json={"inputs": texts})
+            [described] = client.get("/v1/models").json()["models"]
         assert answer.status_code == 200, answer.text
         served = answer.json()["predictions"]
     finally:
         stop(server)
+    assert described["out_of_scope"]["scorer"] == "knn" and described["out_of_scope"]["none_label"] == "none"
     offline = load(str(model_dir), precision="fp32").predict(texts)
     assert [p["label"] for p in served] == [p["label"] for p in offline]
     flagged = [p for p in served if p["label"] == "none"]

@@ -65,6 +65,10 @@ class ServedModel:
             described["shared_base"] = self.lane if self.info.adapter and self.lane else None
         if self.predictor is not None or self.generator is not None:  # generation runs in float32
             described["precision"] = self.predictor.precision if self.predictor is not None else "fp32"
+        detector = self.predictor.detector if self.predictor is not None else None
+        if detector is not None:
+            described["out_of_scope"] = {"scorer": detector.scorer, "threshold": detector.threshold,
+                                         "none_label": detector.none_label}
         return described
 
 

@@ -89,6 +89,8 @@ class ModelDescription(BaseModel):
     adapter: bool | None = Field(None, description="A LoRA adapter.")
     shared_base: str | None = Field(None, description="Adapters with the same value share one copy of the base model.")
     precision: Literal["fp32", "bf16"] | None = Field(None, description="What a loaded model runs in: fp32, or bf16 autocast (generation: fp32).")
+    out_of_scope: dict[str, Any] | None = Field(None, description="Out-of-scope detection: scorer, threshold and the "
+                                                                  "label answered for texts above it.")
 
 
 class ModelsResponse(BaseModel):
