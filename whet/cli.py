@@ -81,6 +81,34 @@ def train(config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
         typer.echo(json.dumps(results))
 
 
+@app.command()
+def tune(config: Annotated[Path, typer.Argument(help="Run config (YAML) with a tune section.")],
+         set_: Sets = None,
+         trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Trials in the study in all, those of an earlier run in the output directory included (default: tune.trials).")] = None,
+         keep_all_models: Annotated[bool, typer.Option("--keep-all-models", help="Keep every trial's model, not only the best one's.")] = False,
+         output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Directory of the study and its trials (output.dir).")] = None,
+         ) -> None:
+    """Search the settings the config's tune section names (Optuna TPE, pruning); write the best config."""
+    from rich.console import Console
+
+    from whet.config import load_config
+
+    overrides = list(set_ or []) + ([f"output.dir={output}"] if output else [])
+    run_config = load_config(config, overrides)
+    # Imported after the config is valid: a search pulls in optuna and, through training, torch.
+    from whet.tune import render_summary, tune as run_search
+
+    result = run_search(run_config, trials=trials, keep_models="all" if keep_all_models else None, source=str(config))
+    Console(stderr=True).print(render_summary(result))
+    typer.echo(f"trials table, plots and study written to {run_config.output.dir}", err=True)
+    if result.best is None:
+        typer.echo("no trial completed (all were pruned or failed); see trials.md", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"best config written to {result.best_config}", err=True)
+    typer.echo(json.dumps({"best_trial": result.best.number, result.metric: result.best.value,
+                           "params": result.best.params, "best_config": str(result.best_config)}))
+
+
 @app.command("eval")
 def evaluate(model: Annotated[Path, typer.Argument(help="A model directory saved by whet train.")],
              data: Annotated[Path, typer.Argument(help="Labelled data file.")],

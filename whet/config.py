@@ -20,6 +20,7 @@ from whet.methods import METHODS
 from whet.methods.base import Method
 from whet.registry import closest, unknown_name_message
 from whet.io.yaml_loader import load_yaml, not_text
+from whet.search_space import CategoricalDistribution, FloatDistribution, IntDistribution, TuneConfig
 
 
 class Section(BaseModel):
@@ -251,6 +252,16 @@ class RunConfig(Section):
     out_of_scope: OutOfScopeConfig = Field(default_factory=OutOfScopeConfig,
                                            description="Detecting texts that belong to none of the labels.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Where results go.")
+    tune: TuneConfig = Field(default_factory=TuneConfig, description="The hyperparameter search of whet tune "
+                                                                     "(whet train ignores it; see docs/tuning.md).")
+
+    @model_serializer(mode="wrap")
+    def _tune_when_searching(self, dump: Any) -> dict[str, Any]:
+        # A run's saved config.yaml (and whet tune's best config) leaves out a search it does not do.
+        values = dump(self)
+        if not self.tune.params:
+            values.pop("tune", None)
+        return values
 
     @field_validator("task")
     @classmethod
@@ -340,9 +351,16 @@ def _field_names(model: type[BaseModel], path: tuple) -> list[str]:
 
 def _describe(error: dict, root: type[BaseModel] = RunConfig) -> str:
     location = tuple(error["loc"])
+    valid = None
+    if location[:2] == ("tune", "params") and len(location) > 3:
+        # (tune, params, path, tag, key): the tag is the distribution's type, named in the entry itself.
+        valid = list(DISTRIBUTIONS[location[3]].model_fields) if location[3] in DISTRIBUTIONS else []
+        location = location[:3] + location[4:]
     where = ".".join(str(p) for p in location) or "config"
+    if error["type"] in ("union_tag_not_found", "union_tag_invalid"):
+        return f"{where}: give the distribution's type: {', '.join(DISTRIBUTIONS)} (got {error.get('input')!r})"
     if error["type"] == "extra_forbidden":
-        valid = _field_names(root, location[:-1])
+        valid = valid if valid is not None else _field_names(root, location[:-1])
         guess = closest(str(location[-1]), valid)
         hint = f"did you mean '{guess}'?" if guess else f"valid keys: {', '.join(valid)}"
         return f"{where}: unknown key; {hint}"
@@ -359,10 +377,91 @@ def _describe(error: dict, root: type[BaseModel] = RunConfig) -> str:
 def validation_problems(raw: dict, model: type[BaseModel] = RunConfig) -> list[str]:
     """Every problem in a raw config dict (or another config ``model``), one line each; empty when valid."""
     try:
-        model.model_validate(raw)
+        config = model.model_validate(raw)
     except ValidationError as err:
         return [_describe(e, model) for e in err.errors()]
-    return []
+    return tune_problems(config) if isinstance(config, RunConfig) else []
+
+
+DISTRIBUTIONS = {"float": FloatDistribution, "int": IntDistribution, "categorical": CategoricalDistribution}
+# Paths a search may not set: the search itself, and where each trial writes (its own directory).
+UNTUNABLE = ("tune", "output")
+
+
+def config_paths(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """Every dotted path to a setting (not a section) of ``model``: ``training.lr``, ``method.lora.r``..."""
+    paths = []
+    for name, field in model.model_fields.items():
+        if not prefix and name in UNTUNABLE:
+            continue
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            paths += config_paths(annotation, f"{prefix}{name}.")
+        else:
+            paths.append(f"{prefix}{name}")
+    return paths
+
+
+def tune_metric(config: RunConfig) -> tuple[str, str]:
+    """The dev metric ``whet tune`` optimises and its direction (``maximize`` or ``minimize``)."""
+    from whet.tasks import TASKS
+
+    task = TASKS.get(config.task)
+    metric = config.tune.metric or config.training.metric or task.default_metric
+    return metric, "minimize" if metric in task.lower_is_better else "maximize"
+
+
+def with_values(config: RunConfig, values: dict[str, Any]) -> dict:
+    """The raw config of ``config`` without its search, with each dotted path in ``values`` set and
+    ``training.metric`` the metric searched on (so a trial keeps its best checkpoint by it)."""
+    raw = config.model_dump()
+    raw.pop("tune", None)
+    if config.tune.params:
+        raw["training"]["metric"] = tune_metric(config)[0]
+    for path, value in values.items():
+        *sections, key = path.split(".")
+        node = raw
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = value
+    return raw
+
+
+def tune_problems(config: RunConfig) -> list[str]:
+    """Problems of the ``tune`` section that need the rest of the config: unknown paths, values a
+    distribution can give that the field refuses, a metric the task lacks or a direction against it."""
+    from whet.tasks import TASKS
+
+    tune = config.tune
+    if not tune.params:
+        return []
+    task, problems = TASKS.get(config.task), []
+    metric, direction = tune_metric(config)
+    if tune.metric is not None and tune.metric not in task.metrics:
+        problems.append("tune.metric: " + unknown_name_message("metric", tune.metric, task.metrics))
+    elif tune.metric and config.training.metric and tune.metric != config.training.metric:
+        problems.append(f"tune.metric: trials keep their best checkpoint by the metric searched on, but "
+                        f"training.metric is {config.training.metric}; set only one of them")
+    if tune.direction is not None and tune.direction != direction:
+        problems.append(f"tune.direction: {metric} is better {'lower' if direction == 'minimize' else 'higher'}; "
+                        f"set direction: {direction} or leave it out")
+    if problems:  # the paths are still checked, on the metric the config would train on
+        config = config.model_copy(update={"tune": tune.model_copy(update={"metric": None, "direction": None})})
+    else:
+        problems += [f"tune: {problem}" for problem in validation_problems(with_values(config, {}))]
+    valid = config_paths()
+    for path, distribution in tune.params.items():
+        if path not in valid:
+            guess = closest(path, valid)
+            hint = f"did you mean '{guess}'?" if guess else "name a setting such as training.lr"
+            problems.append(f"tune.params.{path}: unknown config path; {hint}")
+            continue
+        for value in distribution.candidates():
+            refused = validation_problems(with_values(config, {path: value}))
+            if refused:
+                problems.append(f"tune.params.{path}: the value {value!r} is refused: {refused[0]}")
+                break
+    return problems
 
 
 def check_problems(where: str | Path, problems: list[str]) -> None:

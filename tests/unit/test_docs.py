@@ -24,7 +24,7 @@ def test_every_shipped_config_starts_with_the_command_that_runs_it():
     for path in sorted((ROOT / "configs").glob("*.yaml")):
         head = path.read_text().splitlines()[:4]
         assert head[0].startswith("#"), path.name
-        assert any(re.search(rf"whet train configs/{re.escape(path.name)}", line) for line in head), path.name
+        assert any(re.search(rf"whet (train|tune) configs/{re.escape(path.name)}", line) for line in head), path.name
 
 
 def test_readme_links_point_to_files_that_exist():
