@@ -116,7 +116,9 @@ def main() -> int:
         clock = time.perf_counter()
         result = tune(search_config, trials=args.trials, source=f"configs/{searched}")
         search_s = time.perf_counter() - clock
+        # Read before the temp dir (and the study's SQLite file in it) goes.
         states = [trial.state.name.lower() for trial in result.study.trials]
+        values = [trial.value for trial in result.study.trials]
         table = (Path(search_config.output.dir) / "trials.md").read_text()
 
     best = result.best
@@ -135,7 +137,7 @@ def main() -> int:
                    "pruned": states.count("pruned"), "seconds": round(search_s, 1),
                    "best_trial": best.number if best else None, "best_dev": best.value if best else None,
                    "best_params": best.params if best else None,
-                   "values": [t.value for t in result.study.trials]},
+                   "states": states, "values": values},
         "gain": (best.value - baseline["dev"][metric]) if best else None,
         "wall_s": round(time.perf_counter() - started, 1), "nproc": os.cpu_count(), "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(), "amx": bool(torch.cpu._is_amx_tile_supported()),
