@@ -14,7 +14,8 @@ Both sides run on the same subset with the same budget of epochs, in this proces
 
 Subsets: Banking77, a seeded sample of ``--train-size`` rows of train.csv, of which whet holds out a
 seeded ``--dev-split`` as dev (as the shipped config does with 10 % of the full file); CoNLL-2003,
-the first ``--train-size`` sentences of train.txt and the first ``--dev-size`` of dev.txt.
+the first ``--train-size`` sentences of train.txt and the first ``--dev-size`` of dev.txt, in
+their documents (the shipped config reads each sentence with its document's as context).
 
 The search picks its best trial on the same dev set it is compared on, so its score carries the
 optimism of that choice; the baseline is one run with the shipped settings (seed 42).
@@ -41,7 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from train_ner import print_table, write_subset
+from train_ner import DOCSTART, print_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = {"banking77": ("banking77-intents.yaml", "banking77-tune.yaml"),
@@ -60,14 +61,29 @@ def banking_subset(source: Path, target: Path, rows: int, seed: int) -> int:
     return len(sample)
 
 
+def conll_subset(source: Path, target: Path, sentences: int) -> int:
+    """The first ``sentences`` sentences of a CoNLL file with its -DOCSTART- lines, so that documents
+    (the context the shipped config reads) stay as they are; returns how many."""
+    kept, count, in_sentence = [], 0, False
+    for line in source.read_text(encoding="utf-8").split("\n"):
+        starts = bool(line.strip()) and line.split()[0] != DOCSTART and not in_sentence
+        if starts and count == sentences:
+            break
+        count += starts
+        in_sentence = bool(line.strip()) and line.split()[0] != DOCSTART
+        kept.append(line)
+    target.write_text("\n".join(kept).rstrip("\n") + "\n\n", encoding="utf-8")
+    return count
+
+
 def subset_overrides(args: argparse.Namespace, tmp: Path) -> tuple[list[str], dict]:
     """The ``--set`` values that point a shipped config at the subset, and what the subset holds."""
     if args.task == "banking77":
         rows = banking_subset(args.data / "train.csv", tmp / "train.csv", args.train_size, args.seed)
         return [f"data.train={tmp / 'train.csv'}", f"data.dev_split={args.dev_split}"], {
             "rows": rows, "dev_split": args.dev_split, "sample_seed": args.seed}
-    train = write_subset(args.data / "train.txt", tmp / "train.txt", args.train_size)
-    dev = write_subset(args.data / "dev.txt", tmp / "dev.txt", args.dev_size)
+    train = conll_subset(args.data / "train.txt", tmp / "train.txt", args.train_size)
+    dev = conll_subset(args.data / "dev.txt", tmp / "dev.txt", args.dev_size)
     return [f"data.train={tmp / 'train.txt'}", f"data.dev={tmp / 'dev.txt'}"], {
         "train_sentences": train, "dev_sentences": dev}
 
