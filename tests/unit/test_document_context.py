@@ -182,3 +182,15 @@ def test_a_batch_counts_the_sentences_of_its_passages(tokenizer):
     batches = length_grouped_batches([5] * 6, 4, 10_000, shuffle=False, sentences=[3, 1, 1, 3, 2, 2])
     assert [sum([3, 1, 1, 3, 2, 2][i] for i in b) for b in batches] == [4, 4, 4]
     assert length_grouped_batches([5] * 3, 2, 10_000, shuffle=False, sentences=[5, 1, 1]) == [[0], [1, 2]]
+
+
+def test_the_sampler_counts_the_sentences_of_each_batch():
+    from whet.data.token_batches import TokenBudgetBatchSampler
+
+    counts = [3, 1, 1, 3, 2, 2]
+    sampler = TokenBudgetBatchSampler([5] * 6, 4, 10_000, shuffle=True, seed=1, sentences=counts)
+    assert [sampler.sentences_in(i) for i in range(len(sampler))] == [
+        sum(counts[j] for j in batch) for batch in sampler.epoch_batches]
+    assert sum(sampler.sentences_in(i) for i in range(len(sampler))) == sum(counts)
+    plain = TokenBudgetBatchSampler([5] * 6, 4, 10_000, shuffle=False)
+    assert [plain.sentences_in(i) for i in range(len(plain))] == [4, 2]

@@ -125,5 +125,10 @@ class TokenBudgetBatchSampler:
     def __len__(self) -> int:
         return len(self.epoch_batches) - self.skip
 
+    def sentences_in(self, index: int) -> int:
+        """Sentences of the epoch's batch ``index``: a passage counts its joined sentences."""
+        batch = self.epoch_batches[index]
+        return sum(self.sentences[i] for i in batch) if self.sentences is not None else len(batch)
+
     def __iter__(self) -> Iterator[list[int]]:
         yield from self.epoch_batches[self.skip:]

@@ -88,7 +88,7 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
             state.batch += 1
             last_of_epoch = state.batch == batches_in_epoch
             stepping = state.batch % grad_accum == 0 or last_of_epoch
-            state.sentences += len(batch["input_ids"])
+            state.sentences += sampler.sentences_in(state.batch - 1)
             batch = move_to(batch, device)
             # Gradients of non-stepping micro-batches are summed locally, without a DDP all-reduce;
             # a pass with several backward passes keeps all but its last local too (``quiet``).
