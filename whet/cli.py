@@ -184,12 +184,15 @@ def predict(model: Annotated[Path, typer.Argument(help="A model directory saved 
             batch_size: Annotated[int, typer.Option(help="Most inputs per batch.")] = 64,
             adapter: AdapterName = None,
             precision: Precision = "auto",
+            output_format: Annotated[str, typer.Option("--output-format", help="whet: whet's records; cluener: CLUENER2020 lines {\"text\", \"label\"} (NER models).")] = "whet",
             ) -> None:
     """Predict for texts (or JSON records) given as arguments or in a file; JSON lines out."""
     if not texts and input is None:
         raise WhetError("nothing to predict: give texts as arguments or a file with --input")
     if texts and input is not None:
         raise WhetError("give texts as arguments or --input, not both")
+    if output_format not in ("whet", "cluener"):
+        raise WhetError(f"--output-format {output_format!r}: choose whet or cluener")
     # Imported after the argument checks: whet.predict pulls in torch.
     from whet.models.precision import check_precision
     from whet.predict import Predictor, read_prediction_inputs
@@ -197,15 +200,24 @@ def predict(model: Annotated[Path, typer.Argument(help="A model directory saved 
     check_precision(precision, "--precision")
 
     predictor = Predictor.from_directory(model, adapter, precision=precision)
+    if output_format == "cluener" and predictor.task.name != "token-classification":
+        raise WhetError(f"--output-format cluener writes entities; {model} is a {predictor.task.name} model")
     if texts:
-        for record in predictor.predict(texts, batch_size=batch_size):
+        results = predictor.predict(texts, batch_size=batch_size)
+    else:
+        total = None
+        if input.is_file():  # counted first so the progress bar can show an ETA
+            with open(input, encoding="utf-8") as handle:
+                total = sum(1 for line in handle if line.strip())
+        results = predictor.predict_stream(read_prediction_inputs(input), batch_size=batch_size)
+    if output_format == "cluener":
+        from whet.data.cluener import cluener_record
+
+        results = map(cluener_record, results)
+    if texts:
+        for record in results:
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
-    total = None
-    if input.is_file():  # counted first so the progress bar can show an ETA
-        with open(input, encoding="utf-8") as handle:
-            total = sum(1 for line in handle if line.strip())
-    results = predictor.predict_stream(read_prediction_inputs(input), batch_size=batch_size)
     _write_predictions(results, output, total)
 
 

@@ -104,7 +104,7 @@ class Predictor:
         classification (``"labels"`` instead of ``"label"`` for multi-label models),
         ``{"question", "answer", "start", "end", "score"}`` for question answering and
         ``{"question", "answer", "option", "score", "probabilities"}`` for multiple choice
-        (with ``"id"`` first when the input has one).
+        (NER, question answering and multiple choice: with ``"id"`` first when the input has one).
         """
         examples = self.task.prediction_inputs(list(inputs), self.data)
         return self.predict_examples(examples, batch_size=batch_size, max_tokens=max_tokens)

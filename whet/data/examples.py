@@ -14,7 +14,8 @@ class TaggedSentence:
     ``source`` is "file:line" for error messages. ``document`` names the document the
     sentence belongs to (a ``-DOCSTART-`` section of a CoNLL file, a JSONL ``document``
     value); ``context`` holds words of the sentences around it in that document, before and
-    after, when the run encodes document context (``data.context: document``).
+    after, when the run encodes document context (``data.context: document``). ``id`` is an
+    input's own id, kept in its prediction.
     """
 
     tokens: list[str]
@@ -25,6 +26,7 @@ class TaggedSentence:
     document: str | None = None
     context: tuple[list[str], list[str]] | None = None
     sentences: int = 1  # consecutive sentences joined into this one (training with document context)
+    id: str | int | None = None
 
 
 @dataclass

@@ -4,6 +4,7 @@ Each line is one of::
 
     {"tokens": ["EU", "rejects", "German", "call"], "tags": ["B-ORG", "O", "B-MISC", "O"]}
     {"text": "EU rejects German call", "entities": [{"start": 0, "end": 2, "label": "ORG"}]}
+    {"text": "欧盟拒绝德国的呼吁", "label": {"organization": {"欧盟": [[0, 1]]}}}   (CLUENER2020, end inclusive)
 
 Either form may name its ``document``; consecutive lines of one document give each other
 context when the run sets ``data.context: document``.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from whet.data.cluener import cluener_entities
 from whet.data.examples import TaggedSentence
 from whet.data.text_files import json_records, read_text_file
 from whet.data.schemes import check_tags
@@ -155,6 +157,9 @@ def read_ner_jsonl(path: str | Path, encoding: str = "utf-8") -> list[TaggedSent
     for where, record in json_records(text, path):
         if "tokens" in record and "tags" in record:
             sentence = _sentence_from_tokens(record, where)
+        elif "text" in record and isinstance(record.get("label"), dict):  # CLUENER2020, end inclusive
+            entities = cluener_entities(record, where)
+            sentence = _sentence_from_text({"text": record["text"], "entities": entities}, where)
         elif "text" in record:
             sentence = _sentence_from_text(record, where)
         else:

@@ -264,8 +264,9 @@ def predictions(examples: list[TaggedSentence], features: list[dict], logits: li
             else:
                 entity["text"] = " ".join(ex.tokens[start:end])
             entities.append(entity)
-        record = {"text": ex.text if ex.text is not None else " ".join(ex.tokens), "entities": entities,
-                  "tokens": ex.tokens, "tags": ex_tags}
+        record: dict[str, Any] = {"id": ex.id} if ex.id is not None else {}
+        record.update(text=ex.text if ex.text is not None else " ".join(ex.tokens), entities=entities,
+                      tokens=ex.tokens, tags=ex_tags)
         out.append(record)
     return out
 
@@ -285,11 +286,15 @@ def prediction_inputs(records: list[Any], data: DataConfig) -> list[TaggedSenten
             text = record.get("text") if isinstance(record, dict) else record
             if not isinstance(text, str):
                 raise DataError(f"{where}: expected a string or an object with 'text' or 'tokens'")
+            # Each CJK character is a word of its own (as in training data read from text), so
+            # entities in Chinese text come back as character spans.
             offsets = split_words(text)
             example = TaggedSentence(tokens=[text[s:e] for s, e in offsets], tags=[], text=text,
                                      offsets=offsets, source=where)
         if isinstance(record, dict):
             example.document = document_id(record, where)
+            # An input's id (a CLUENER2020 test file has one) comes back with its prediction.
+            example.id = record.get("id")
         examples.append(example)
     if data.context == "document" and any(ex.document is not None for ex in examples):
         attach_document_context(examples, data.context_tokens)
