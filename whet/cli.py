@@ -487,10 +487,11 @@ def main() -> None:
     except Exception as err:  # click usage errors and the like
         import click
 
-        if isinstance(err, click.exceptions.ClickException):
+        # Typer checks some option values itself (min=) and raises its own copies of click's errors.
+        if isinstance(err, (click.exceptions.ClickException, typer.TyperException)) and hasattr(err, "show"):
             err.show()
             sys.exit(2)
-        if isinstance(err, click.exceptions.Abort):
+        if isinstance(err, (click.exceptions.Abort, typer.Abort)):
             sys.exit(130)
         raise
 

@@ -159,3 +159,10 @@ def test_cli_refuses_a_config_without_a_search(tiny_bert, tmp_path):
     assert result.stderr.strip().splitlines() == [
         "error: tune.params: no settings to search; name at least one, e.g. training.lr: "
         "{type: float, low: 1.0e-5, high: 1.0e-3, log: true}"]
+
+
+def test_cli_refuses_a_number_of_trials_below_one(tiny_bert, tmp_path):
+    path = tune_config(tmp_path, tiny_bert, "zero", SEARCH)
+    result = run_cli("tune", str(path), "--trials", "0")
+    assert result.returncode == 2
+    assert "--trials" in result.stderr and "Traceback" not in result.stderr
