@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import get_args
 
 from pydantic import BaseModel
 
@@ -40,13 +41,17 @@ def _default(field) -> str:
     if field.default_factory is not None:
         return "see below"
     value = field.default
-    return "`null`" if value is None else f"`{value}`"
+    # A line break would end the table row; it is written as YAML writes it in quotes.
+    return "`null`" if value is None else "`{}`".format(str(value).replace("\n", "\\n"))
 
 
 def _section(model: type[BaseModel], prefix: str, lines: list[str], nested: list) -> None:
     lines += ["| key | default | description |", "| --- | --- | --- |"]
     for name, field in model.model_fields.items():
         annotation = field.annotation
+        optional = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if type(None) in get_args(annotation) and len(optional) == 1:  # an optional section (X | None)
+            annotation = optional[0]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             nested.append((f"{prefix}{name}", annotation))
         lines.append(f"| `{prefix}{name}` | {_default(field)} | {field.description} |")

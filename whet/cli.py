@@ -343,6 +343,22 @@ def zeroshot(labels: Annotated[Path, typer.Option("--labels", help="Labels file 
 
 
 @app.command()
+def augment(source: Annotated[Path, typer.Argument(help="Run config (YAML) or training data file (CSV, TSV, JSONL, CoNLL).")],
+            output: Annotated[Path, typer.Option("--output", "-o", help="Augmented training file to write (same format).")],
+            task: Annotated[Optional[str], typer.Option(help="sequence-classification or token-classification (a data file "
+                                                             "whose extension does not tell).")] = None,
+            model: Annotated[Optional[str], typer.Option(help="Model whose embeddings give the synonyms (default: the "
+                                                              "config's, or builtin:minilm).")] = None,
+            set_: Sets = None) -> None:
+    """Write the training data with augmented copies of each example (data.augment; --set data.augment.copies=4)."""
+    from whet.augment.apply import augment_file, load_augment_config
+
+    run_config = load_augment_config(source, task=task, model=model, overrides=list(set_ or []))
+    originals, copies = augment_file(run_config, output)
+    typer.echo(f"{originals} examples and {copies} augmented copies written to {output}", err=True)
+
+
+@app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Run config or continual plan (YAML).")],
              set_: Sets = None) -> None:
     """Check a config (or plan) and its data files and report every problem at once (no model is loaded)."""

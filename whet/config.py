@@ -324,6 +324,32 @@ class RunConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _check_augment(self) -> RunConfig:
+        # The augmentation methods depend on the task: NER tags follow words only as long as the
+        # words are changed one by one (see whet.augment.generation for why not back-translation).
+        from whet.data.settings import AUGMENTATIONS
+
+        augment = self.data.augment
+        if augment is None:
+            return self
+        if self.task not in AUGMENTATIONS:
+            raise ValueError(f"data.augment: augmentation makes sequence- or token-classification examples, "
+                             f"not {self.task} ones; remove data.augment")
+        method = augment.method_for(self.task)
+        if method == "entities" and self.task != "token-classification":
+            raise ValueError("data.augment.method: entities is for token classification (NER); "
+                             "use eda, back-translation or paraphrase (or auto) for sequence-classification")
+        if method not in AUGMENTATIONS[self.task]:
+            why = ("a generated text has other words in another order, so the tags cannot follow it"
+                   if method in ("back-translation", "paraphrase") else "its word operations do not keep the tags")
+            raise ValueError(f"data.augment.method: {method} is for classification; {why}; "
+                             f"use method: entities (or auto) for {self.task}")
+        if METHODS.get(self.method.name).recipe is not None:  # SetFit draws its own examples per class
+            raise ValueError(f"data.augment: method {self.method.name} trains with its own recipe, which does not "
+                             f"augment; remove data.augment, or train on a file written by whet augment")
+        return self
+
+    @model_validator(mode="after")
     def _check_single_text_methods(self) -> RunConfig:
         # The task is checked with every method's supported tasks (_check_method); these two
         # classify one text into one label.
@@ -343,6 +369,8 @@ def _field_names(model: type[BaseModel], path: tuple) -> list[str]:
         annotation = field.annotation if field is not None else None
         if get_origin(annotation) is list:
             annotation = get_args(annotation)[0]
+        elif get_args(annotation) and type(None) in get_args(annotation):  # an optional section (X | None)
+            annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation

@@ -79,6 +79,13 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     data = load_run_data(task, config.data, config.training.seed, leave_out=leave_out)
     if task.training_examples:
         data.train = task.training_examples(data.train, config.data)
+    if config.data.augment is not None:  # the training split only, after the task reshaped it
+        from whet.augment.apply import augment_examples
+
+        augment = config.data.augment
+        data.train = augment_examples(config.task, data.train, augment, model=config.model,
+                                      scheme=config.data.label_scheme,
+                                      seed=config.training.seed if augment.seed is None else augment.seed)
     if method.input_tokens:  # e.g. PET's pattern around the text, known once the labels are
         max_length -= method.input_tokens(method_settings(config.method), tokenizer, data.labels)
     encode = functools.partial(task.encode, tokenizer=tokenizer, labels=data.labels, max_length=max_length,

@@ -126,6 +126,9 @@ class ContinualPlan(Section):
         for key in ("train", "dev", "test"):
             if getattr(self.data, key) is not None:
                 raise ValueError(f"data.{key}: give the files of each experience under experiences, not in data")
+        if self.data.augment is not None:
+            raise ValueError("data.augment: continual plans do not augment; write augmented files with whet augment "
+                             "and name them under experiences")
         names = [experience.name for experience in self.experiences]
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:

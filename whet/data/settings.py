@@ -9,7 +9,64 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+# What ``data.augment.method: auto`` means for each task, and the methods each task can use.
+AUTO_AUGMENTATION = {"sequence-classification": "eda", "token-classification": "entities"}
+AUGMENTATIONS = {"sequence-classification": ("eda", "back-translation", "paraphrase"),
+                 "token-classification": ("entities",)}
+
+
+class AugmentConfig(BaseModel):
+    """``data.augment``: new training examples made from the training file (never from dev or test)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    method: Literal["auto", "eda", "entities", "back-translation", "paraphrase"] = Field(
+        "auto", description="eda (classification: word operations), entities (NER: mention replacement and "
+                            "label-preserving word operations), back-translation or paraphrase (classification, "
+                            "through the models named below); auto: eda for classification, entities for NER."
+    )
+    copies: int = Field(1, ge=1, le=64, description="Augmented copies made of each training example; the originals are kept.")
+    seed: int | None = Field(None, description="Seed of the augmentation; default: training.seed.")
+    synonym_replacement: float = Field(
+        0.1, ge=0, le=1, description="eda: share of a text's words replaced by an embedding neighbour; entities: "
+                                     "chance of each word outside the entities (O) to be replaced so."
+    )
+    random_insertion: float = Field(0.1, ge=0, le=1, description="eda: neighbours of random words inserted, as a share of the words.")
+    random_swap: float = Field(0.1, ge=0, le=1, description="eda: pairs of words swapped, as a share of the words.")
+    random_deletion: float = Field(0.1, ge=0, le=1, description="eda: chance of each word to be deleted.")
+    mention_replacement: float = Field(
+        0.3, ge=0, le=1, description="entities: chance of each mention to be replaced by a training mention of its type."
+    )
+    segment_shuffle: float = Field(
+        0.3, ge=0, le=1, description="entities: chance of each segment (a mention, or a run of O words) to have its words shuffled."
+    )
+    neighbours: int = Field(10, ge=1, le=100, description="Synonyms of a word: its nearest whole words in the model's input embeddings.")
+    translate_to: str | None = Field(None, description="back-translation: seq2seq model (path or hub id) into the pivot language.")
+    translate_back: str | None = Field(None, description="back-translation: seq2seq model from the pivot language back.")
+    paraphrase_model: str | None = Field(None, description="paraphrase: causal language model (path or hub id).")
+    paraphrase_prompt: str = Field(
+        "Paraphrase: {text}\nParaphrase:", description="paraphrase: prompt around each text ({text}); the reply's first line is kept."
+    )
+    max_new_tokens: int = Field(64, ge=1, le=1024, description="back-translation and paraphrase: most tokens generated per text.")
+    batch_size: int = Field(16, ge=1, description="back-translation and paraphrase: texts generated in one batch.")
+
+    def method_for(self, task: str) -> str:
+        """The method this config means for ``task`` (``auto`` resolved)."""
+        return AUTO_AUGMENTATION.get(task, self.method) if self.method == "auto" else self.method
+
+    @model_validator(mode="after")
+    def _models_of_the_method(self) -> AugmentConfig:
+        if self.method == "back-translation" and not (self.translate_to and self.translate_back):
+            raise ValueError("method back-translation needs translate_to and translate_back, the two seq2seq "
+                             "models (e.g. Helsinki-NLP/opus-mt-en-de and Helsinki-NLP/opus-mt-de-en)")
+        if self.method == "paraphrase" and not self.paraphrase_model:
+            raise ValueError("method paraphrase needs paraphrase_model, a causal language model")
+        if self.method == "paraphrase" and "{text}" not in self.paraphrase_prompt:
+            raise ValueError("paraphrase_prompt has no {text}; put {text} where the text goes")
+        return self
 
 
 class DataConfig(BaseModel):
@@ -58,4 +115,7 @@ class DataConfig(BaseModel):
     null_score_threshold: float = Field(
         0.0, description="Question answering: answer empty when the null score beats the best span's by more than this "
                          "(only if training had unanswerable questions)."
+    )
+    augment: AugmentConfig | None = Field(
+        None, description="Augment the training data (sequence and token classification); see docs/augmentation.md."
     )

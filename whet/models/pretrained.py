@@ -92,11 +92,13 @@ def _load(loader: Any, name: str, what: str, **kwargs: Any) -> Any:
         ) from None
 
 
-def load_tokenizer(name: str) -> Any:
+def load_tokenizer(name: str, *, fast: bool = True) -> Any:
+    """The model's tokenizer; ``fast=False`` also takes a slow one (e.g. Marian's SentencePiece, for
+    generation only, where no word alignment is needed)."""
     from transformers import AutoTokenizer
 
     tokenizer = _load(AutoTokenizer, name, "tokenizer")
-    if not getattr(tokenizer, "is_fast", False):
+    if fast and not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"model '{name}' has no fast tokenizer (tokenizer.json); whet needs one for word alignment")
     return tokenizer
 
