@@ -25,7 +25,8 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
     """
     from whet.io.atomic import existing_directory
     from whet.methods.merging import check_mergeable, merge_adapter
-    from whet.models.saved_model import load_saved_model, read_info, save_model
+    from whet.models.out_of_scope import copy_detector
+    from whet.models.saved_model import load_saved_model, model_directory, read_info, save_model
 
     if existing_directory(output) is not None:
         raise ModelError(f"{output} already exists; choose a new --output directory or remove it first")
@@ -59,10 +60,14 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
         model = merge_adapter(model, info.method)
     origin = f"{source} (adapter {adapter})" if adapter else str(source)
     if quantize:
-        return save_int8(output, model, tokenizer, info, source=origin)
-    if onnx:
-        return save_onnx(output, model, tokenizer, info, source=origin)
-    return save_model(output, model, tokenizer, info, export="merged" if merge else None, source=origin)
+        save_int8(output, model, tokenizer, info, source=origin)
+    elif onnx:
+        save_onnx(output, model, tokenizer, info, source=origin)
+    else:
+        save_model(output, model, tokenizer, info, export="merged" if merge else None, source=origin)
+    # Out-of-scope detection travels with the model (whet.models.out_of_scope).
+    copy_detector(model_directory(source, adapter), output, onnx=onnx, int8=bool(quantize))
+    return output
 
 
 def save_int8(output: Path, model: Any, tokenizer: Any, info: Any, *, source: str | None = None) -> Path:

@@ -44,6 +44,9 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     from whet.methods import METHODS
 
     method = METHODS.get(config.method.name)
+    if config.tune.params:
+        log.warning("the config's tune section is a search for whet tune; whet train trains the values the "
+                    "config sets (whet tune CONFIG --trials N runs the search)")
     if method.recipe:  # e.g. SetFit: pairs, then a fitted head, instead of the loop below
         return method.recipe(config, resume=resume)
 

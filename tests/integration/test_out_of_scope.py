@@ -168,3 +168,17 @@ def test_serve_answers_none_like_whet_predict(knn_model, tmp_path):
     assert [p["label"] for p in served] == [p["label"] for p in offline]
     flagged = [p for p in served if p["label"] == "none"]
     assert flagged and all(p["in_scope_label"] in INTENTS and "out_of_scope_score" in p for p in flagged)
+
+
+def test_export_takes_the_detector_along(knn_model, tmp_path):
+    _, model_dir, dev = knn_model
+    done = whet("export", str(model_dir), "--output", str(tmp_path / "merged"))
+    assert done.returncode == 0, done.stderr
+    exported = load(str(tmp_path / "merged"), precision="fp32")
+    assert exported.detector is not None and exported.detector.scorer == "knn"
+    texts = dev_texts(dev)
+    assert exported.predict(texts) == load(str(model_dir), precision="fp32").predict(texts)
+    done = whet("export", str(model_dir), "--output", str(tmp_path / "onnx"), "--onnx")
+    assert done.returncode == 0, done.stderr
+    assert "reads hidden states" in done.stderr and not (tmp_path / "onnx" / "out_of_scope.json").exists()
+    assert all("out_of_scope_score" not in p for p in load(str(tmp_path / "onnx")).predict(texts[:3]))

@@ -166,3 +166,14 @@ def test_cli_refuses_a_number_of_trials_below_one(tiny_bert, tmp_path):
     result = run_cli("tune", str(path), "--trials", "0")
     assert result.returncode == 2
     assert "--trials" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_whet_train_on_a_config_with_a_search_says_so(tiny_bert, tmp_path, caplog):
+    import logging
+
+    from whet.train import train
+
+    path = tune_config(tmp_path, tiny_bert, "plain", SEARCH)
+    with caplog.at_level(logging.WARNING, logger="whet"):
+        train(load_config(path, overrides=["training.max_steps=2", "training.eval_every=2"]))
+    assert any("tune section is a search for whet tune" in r.getMessage() for r in caplog.records)

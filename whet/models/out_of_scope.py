@@ -20,6 +20,7 @@ in ``out_of_scope.safetensors`` beside the model; the scorer, the threshold and 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from whet.errors import ModelError
+
+log = logging.getLogger("whet")
 
 SCORERS = ("msp", "energy", "knn", "mahalanobis")
 FEATURE_SCORERS = ("knn", "mahalanobis")  # scorers over hidden features, fitted on the training texts
@@ -228,3 +231,24 @@ def load_detector(directory: Path) -> Detector | None:
 
         detector.arrays = load_file(str(directory / ARRAYS_FILE))
     return detector
+
+
+def copy_detector(source: Path, target: Path, *, onnx: bool = False, int8: bool = False) -> None:
+    """Give an exported model directory ``target`` the detector of ``source``, if it has one.
+
+    An ONNX export gives no hidden states, so a knn or mahalanobis detector stays behind (with a
+    warning saying how to fit one that works there); int8 weights move the scores a little, so the
+    float model's threshold comes along with a note that refitting gives the export its own.
+    """
+    detector = load_detector(source)
+    if detector is None:
+        return
+    if onnx and detector.needs_features:
+        log.warning("the out-of-scope scorer %s reads hidden states, which an ONNX export does not give: %s has "
+                    "no detector; fit one there with: whet out-of-scope %s DEV --scorer energy",
+                    detector.scorer, target, target)
+        return
+    save_detector(target, detector)
+    if int8:
+        log.info("out-of-scope detector copied with the float model's threshold; int8 weights move the scores a "
+                 "little: whet out-of-scope %s DEV fits its own", target)
