@@ -26,13 +26,14 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import argparse
 import json
-import logging
 import platform
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from run_logging import log_to_stderr
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "cluener-ner.yaml"
@@ -76,9 +77,7 @@ def main() -> int:
                         help="Config override, e.g. --set model=/models/bert-base-chinese (repeatable).")
     args = parser.parse_args()
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_to_stderr()
 
     import torch
     from transformers import AutoTokenizer

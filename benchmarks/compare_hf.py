@@ -64,7 +64,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import argparse
 import json
-import logging
 import platform
 import resource
 import subprocess
@@ -78,6 +77,7 @@ import yaml
 
 # Reused from the training benchmark next to this file: the CoNLL subset writer and the step timer.
 from train_ner import StepTimer, print_table, write_subset
+from run_logging import log_to_stderr
 
 RUN_NAMES = {
     "a": "HF Trainer, padded to 128",
@@ -328,9 +328,7 @@ def run_whet(train_path: Path, dev_path: Path, epochs: int, seed: int, workdir: 
 
 
 def child_main(kind: str, train_path: Path, dev_path: Path, epochs: int, seed: int) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_to_stderr()
     with tempfile.TemporaryDirectory(prefix=f"whet-compare-hf-{kind}-") as tmp:
         if kind == "c":
             figures = run_whet(train_path, dev_path, epochs, seed, Path(tmp))

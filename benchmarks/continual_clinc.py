@@ -31,7 +31,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import argparse
 import json
-import logging
 import random
 import shutil
 import sys
@@ -39,6 +38,7 @@ import time
 from pathlib import Path
 
 from train_ner import print_table
+from run_logging import log_to_stderr
 
 # The domain of every intent, from data/domains.json of the CLINC150 release (clinc/oos-eval,
 # CC BY 3.0, Larson et al., 2019), in the order the release lists the domains.
@@ -117,9 +117,7 @@ def main() -> int:
                         help="Plan override, e.g. --set strategy.ewc.weight=1e4 (repeatable).")
     args = parser.parse_args()
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_to_stderr()
 
     import yaml
 

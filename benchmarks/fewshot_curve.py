@@ -68,6 +68,8 @@ from typing import Any
 
 import yaml
 
+from run_logging import log_to_stderr
+
 Example = tuple[str, str]  # (text, label)
 
 
@@ -322,9 +324,7 @@ def main() -> int:
     args = parser.parse_args()
     if not args.banking77 and not args.clinc:
         parser.error("give --banking77 and/or --clinc")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL", "sentence_transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_to_stderr("sentence_transformers")
 
     started = time.perf_counter()
     runs: list[dict] = []

@@ -29,7 +29,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import argparse
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from train_ner import print_table
+from run_logging import log_to_stderr
 
 FIGURES = ("in_scope_accuracy", "oos_recall", "oos_precision", "oos_f1", "auroc", "fpr_at_95")
 
@@ -71,9 +71,7 @@ def main() -> int:
     parser.add_argument("--k", default="1,10,50", help="knn: the neighbours to compare (default 1,10,50).")
     args = parser.parse_args()
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_to_stderr()
 
     from whet.config import RunConfig
     from whet.metrics.out_of_scope import out_of_scope_metrics

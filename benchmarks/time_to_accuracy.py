@@ -45,7 +45,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import argparse
 import csv
 import json
-import logging
 import platform
 import random
 import subprocess
@@ -60,6 +59,7 @@ import yaml
 from compare_hf import (align_labels_to_first_subword, dev_f1, hf_model, matmul_peak_gflops, predict_word_tags,
                         read_sentences)
 from train_ner import print_table, write_subset
+from run_logging import log_to_stderr
 
 CHILD_PREFIX = "CHILD_RESULT "
 HF_BATCH_SIZE = 16
@@ -227,9 +227,7 @@ def whet_run(task: str, train_path: Path, dev_path: Path, target: float, eval_ev
 
 
 def child_main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_to_stderr()
     with tempfile.TemporaryDirectory(prefix=f"whet-tta-{args.child}-") as tmp:
         if args.child == "hf":
             run = hf_ner if args.task == "ner" else hf_intents

@@ -37,7 +37,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import argparse
 import json
-import logging
 import platform
 import resource
 import statistics
@@ -47,6 +46,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from run_logging import log_to_stderr
 
 DOCSTART = "-DOCSTART-"
 
@@ -143,9 +144,7 @@ def main() -> int:
                         help="Config override, e.g. --set training.lr=1e-4 (repeatable).")
     args = parser.parse_args()
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_to_stderr()
 
     import torch
 
