@@ -359,13 +359,16 @@ def augment(source: Annotated[Path, typer.Argument(help="Run config (YAML) or tr
 
 
 @app.command()
-def validate(config: Annotated[Path, typer.Argument(help="Run config or continual plan (YAML).")],
+def validate(config: Annotated[Path, typer.Argument(help="Run config, continual plan or assistant config (YAML).")],
              set_: Sets = None) -> None:
     """Check a config (or plan) and its data files and report every problem at once (no model is loaded)."""
     from whet.config import read_yaml
 
-    if config.is_file() and "experiences" in read_yaml(config):
+    raw = read_yaml(config) if config.is_file() else {}
+    if "experiences" in raw:
         from whet.continual.experiences import plan_problems as problems_in  # a continual plan
+    elif "intents" in raw and "answers" in raw:
+        from whet.assistant.checks import assistant_problems as problems_in
     else:
         from whet.validate import config_problems as problems_in
     _report_problems(config, problems_in(config, list(set_ or [])))
@@ -478,6 +481,73 @@ def serve(models: Annotated[Optional[list[str]], typer.Argument(help="Model dire
                "max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms, "no_batching": no_batching,
                "timeout": timeout, "cors_origins": cors_origins, "rate_limit": rate_limit, "precision": precision}
     run_server(build_config(list(models or []), config, options, list(set_ or [])))
+
+
+assistant_app = typer.Typer(no_args_is_help=True, help="A customer-service assistant on your intent model: answers, "
+                                                      "clarifications, knowledge-base retrieval and hand-off to a person.")
+app.add_typer(assistant_app, name="assistant")
+AssistantConfigArg = Annotated[Path, typer.Argument(help="Assistant config (YAML).")]
+
+
+@assistant_app.command("serve")
+def assistant_serve(config: AssistantConfigArg,
+                    host: Annotated[Optional[str], typer.Option(help="Address to bind (default: server.host).")] = None,
+                    port: Annotated[Optional[int], typer.Option(help="Port (default: server.port).")] = None,
+                    set_: Sets = None) -> None:
+    """Serve the assistant over HTTP (POST /v1/assistant/messages) with a chat page at /chat."""
+    from whet.assistant.service import checked_config, serve as run_assistant
+
+    overrides = list(set_ or []) + [f"server.{k}={v}" for k, v in (("host", host), ("port", port)) if v is not None]
+    run_assistant(checked_config(config, overrides))
+
+
+@assistant_app.command("chat")
+def assistant_chat(config: AssistantConfigArg,
+                   session: Annotated[Optional[str], typer.Option(help="Continue this session (default: a new one).")] = None,
+                   quiet: Annotated[bool, typer.Option("--quiet", help="Only the replies, not the action and why.")] = False,
+                   set_: Sets = None) -> None:
+    """Talk to the assistant in the terminal; every turn is stored like the service's."""
+    from whet.assistant.chat import chat
+    from whet.assistant.service import checked_config, running_assistant
+
+    with running_assistant(checked_config(config, list(set_ or []))) as assistant:
+        chat(assistant, session_id=session, explain=not quiet)
+
+
+@assistant_app.command("eval")
+def assistant_eval(config: AssistantConfigArg,
+                   data: Annotated[Path, typer.Option("--data", help="Labelled messages (JSONL or CSV: text, label; out-of-scope ones labelled oos).")],
+                   output: Annotated[Optional[Path], typer.Option(help="Also write the report as JSON here.")] = None,
+                   oos_label: Annotated[Optional[str], typer.Option(help="Label of out-of-scope messages (default: the detector's, else oos).")] = None,
+                   set_: Sets = None) -> None:
+    """Replay labelled messages and report the decisions: answers right and wrong, clarifications, hand-offs."""
+    from whet.assistant.evaluation import print_quality, replay
+    from whet.assistant.service import checked_config, running_assistant
+    from whet.io.atomic import write_json_atomic
+
+    with running_assistant(checked_config(config, list(set_ or []))) as assistant:
+        report = replay(assistant, str(data), oos_label=oos_label)
+    print_quality(report)
+    if output is not None:
+        write_json_atomic(output, report)
+
+
+@assistant_app.command("export-feedback")
+def assistant_export_feedback(config: AssistantConfigArg,
+                              output: Annotated[Path, typer.Option(help="Folder for train.jsonl (intents) and faq.jsonl (replies).")],
+                              set_: Sets = None) -> None:
+    """Turn tickets a person resolved into training examples (for whet train or a whet continual experience)."""
+    from whet.assistant.feedback import export_feedback
+    from whet.assistant.service import checked_config
+    from whet.assistant.store import ConversationStore
+
+    store = ConversationStore(checked_config(config, list(set_ or [])).conversations.database)
+    try:
+        counts = export_feedback(store, output)
+    finally:
+        store.close()
+    typer.echo(f"{counts['examples']} labelled examples written to {output / 'train.jsonl'}, "
+               f"{counts['faq_pairs']} question-answer pairs to {output / 'faq.jsonl'}", err=True)
 
 
 def main() -> None:

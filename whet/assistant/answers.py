@@ -87,6 +87,7 @@ class Answers:
     intents: dict[str, IntentAnswer]
     path: str = ""
     handoff_intents: frozenset[str] = field(default_factory=frozenset)
+    invalid: frozenset[str] = field(default_factory=frozenset)  # intents in the file whose answers have problems
 
     def title(self, intent: str) -> str:
         answer = self.intents.get(intent)
@@ -144,13 +145,14 @@ def parse_answers(path: str | Path) -> tuple[Answers, list[str]]:
         if not isinstance(loaded, dict) or not loaded:
             raise DataError(f"{path}: expected a mapping of intent names to their answers")
         raw = {str(intent): (f"{path}: {intent}", record or {}) for intent, record in loaded.items()}
-    intents, problems = {}, []
+    intents, problems, invalid = {}, [], set()
     for intent, (where, record) in raw.items():
         try:
             intents[intent] = IntentAnswer.model_validate(record)
         except ValidationError as err:
+            invalid.add(intent)
             for error in err.errors():
                 place = ".".join(str(part) for part in error["loc"])
                 problems.append(f"{where}{': ' + place if place else ''}: {error['msg'].removeprefix('Value error, ')}")
     handoff = frozenset(name for name, answer in intents.items() if answer.handoff)
-    return Answers(intents, str(path), handoff), problems
+    return Answers(intents, str(path), handoff, frozenset(invalid)), problems

@@ -184,7 +184,7 @@ class Assistant:
             picked = chosen_option(text, pending["options"], titles)
             if declines(text) and picked is None:
                 decision = Decision("fallback", why=["the reply declines the intents offered"])
-                return self._not_answered(session, decision, reading, text)
+                return self._not_answered(session, decision, reading, text, question=pending["message"])
             if (picked is None and not reading.out_of_scope and reading.intent in pending["options"]
                     and reading.confidence >= self.config.thresholds.answer):
                 picked = reading.intent  # the reply says it again in other words
@@ -248,12 +248,14 @@ class Assistant:
         return self._reply("clarify", f"Do you mean {first}, or {second}?", reading, decision.why,
                            options=[{"intent": o, "title": self.answers.title(o)} for o in decision.options]), None
 
-    def _not_answered(self, session: Session, decision: Decision, reading: Reading,
-                      text: str) -> tuple[dict, NewTicket | None]:
+    def _not_answered(self, session: Session, decision: Decision, reading: Reading, text: str,
+                      question: str | None = None) -> tuple[dict, NewTicket | None]:
         """Nothing answers the message: ask to rephrase, and after ``handoff.after_failures`` such
-        turns in a row, hand off (Rasa's two-stage fallback)."""
+        turns in a row, hand off (Rasa's two-stage fallback). ``question``: the message the
+        conversation is about, when ``text`` only answers a clarification."""
         if self._failed(session):
-            return self._handoff(session, [*decision.why, "the conversation has not reached an answer"], reading, text)
+            return self._handoff(session, [*decision.why, "the conversation has not reached an answer"], reading, text,
+                                 question=question)
         return self._reply("clarify", "Sorry, I did not get that. Could you say it in other words?", reading,
                            [*decision.why, "asked to rephrase"]), None
 
@@ -264,12 +266,13 @@ class Assistant:
         return failures >= self.config.handoff.after_failures
 
     def _handoff(self, session: Session, why: list[str], reading: Reading, message: str,
-                 intent: str | None = None) -> tuple[dict, NewTicket | None]:
+                 intent: str | None = None, question: str | None = None) -> tuple[dict, NewTicket | None]:
+        """A ticket for a person; its ``message`` (what a resolution labels) is ``question`` or ``message``."""
         session.state.clear()
         turns = self.store.context(session.id, session.started_at, self.config.conversations.context_turns)
         transcript = [{"role": t["role"], "text": t["text"], "at": t["at"]} for t in turns]
         transcript.append({"role": "customer", "text": message, "at": session.last_at})
-        ticket = NewTicket(message=message, reason="; ".join(why), intent=intent, transcript=transcript,
+        ticket = NewTicket(message=question or message, reason="; ".join(why), intent=intent, transcript=transcript,
                            deliver=self.config.handoff.webhook is not None)
         return self._reply("handoff", self.config.handoff.message, reading, why, intent=intent), ticket
 

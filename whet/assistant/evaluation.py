@@ -45,3 +45,50 @@ def decision_quality(gold: Sequence[str], decisions: Sequence[Decision], *, oos_
         "automation": share(sum(d.action != "handoff" for d in decisions), len(decisions)),
         "actions": mix(decisions), "actions_in_scope": mix([d for _, d in in_scope]), "actions_out_of_scope": mix(oos),
     }
+
+
+def replay(assistant: object, path: str, *, text_column: str = "text", label_column: str = "label",
+           oos_label: str | None = None) -> dict:
+    """Decide each labelled message of a file (JSON lines or CSV) on its own, as a first message
+    of a conversation, and score the decisions; nothing is written to the database."""
+    from whet.data.prepare import read_split
+    from whet.data.settings import DataConfig
+    from whet.tasks import TASKS
+
+    oos_label = oos_label or assistant.models.oos_label
+    data = DataConfig(text_column=text_column, label_column=label_column)
+    examples, _ = read_split(TASKS.get("sequence-classification"), path, data, "--data")
+    decisions = assistant.decide_many([example.text for example in examples])
+    gold = [example.labels[0] for example in examples]
+    report = decision_quality(gold, decisions, oos_label=oos_label)
+    report["dataset"] = str(path)
+    report["thresholds"] = assistant.config.thresholds.model_dump()
+    wrong = [(example.text, g, d) for example, g, d in zip(examples, gold, decisions)
+             if d.action == "answer" and d.intent != g]
+    report["wrong_answer_examples"] = [{"text": text, "label": g, "answered": d.intent, "why": d.why}
+                                       for text, g, d in wrong[:20]]
+    return report
+
+
+def print_quality(report: dict) -> None:
+    """The decision-quality report as tables on the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    summary = Table(title=f"Decisions on {report['dataset']} ({report['messages']} messages: "
+                          f"{report['in_scope']} in scope, {report['out_of_scope']} out of scope)")
+    summary.add_column("figure")
+    summary.add_column("share", justify="right")
+    for key in ("answered_correctly", "resolved", "wrong_answers", "oos_answered", "automation"):
+        value = report[key]
+        summary.add_row(key.replace("_", " "), "-" if value is None else f"{value:.4f}")
+    console.print(summary)
+    actions = Table(title="Actions")
+    actions.add_column("messages")
+    names = list(report["actions"])
+    for name in names:
+        actions.add_column(name, justify="right")
+    for label, key in (("all", "actions"), ("in scope", "actions_in_scope"), ("out of scope", "actions_out_of_scope")):
+        actions.add_row(label, *("-" if report[key].get(n) is None else f"{report[key][n]:.4f}" for n in names))
+    console.print(actions)

@@ -59,7 +59,7 @@ class WebhookDelivery:
         self._thread.start()
         return self
 
-    def wake(self) -> None:
+    def wake(self, _ticket: int | None = None) -> None:
         self._wake.set()
 
     def stop(self, timeout_s: float = 5.0) -> None:

@@ -199,9 +199,26 @@ def _migrate(engine: sa.Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    # Alembic announces its plugins and each step at INFO; a schema upgrade is worth one line of ours.
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            before = _revision(connection)
+            command.upgrade(config, "head")
+            after = _revision(connection)
+    finally:
+        alembic_log.setLevel(level)
+    if before != after:
+        log.info("database schema %s -> %s", before or "empty", after)
+
+
+def _revision(connection: sa.Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection, opts={"version_table": "assistant_alembic_version"}).get_current_revision()
 
 
 def _check_writable(engine: sa.Engine) -> None:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -29,8 +29,13 @@ from whet.serve.state import ServerState
 log = logging.getLogger("whet.serve")
 
 
-def create_app(config: ServeConfig, keys: Keys) -> FastAPI:
-    """An app serving ``config.models``; nothing is loaded until the app starts."""
+def create_app(config: ServeConfig, keys: Keys, routers: tuple[APIRouter, ...] = (),
+               title: str = "whet serve") -> FastAPI:
+    """An app serving ``config.models``; nothing is loaded until the app starts.
+
+    ``routers``: an application's own routes, served beside these with the same keys, limits,
+    access log and metrics (``whet assistant serve``).
+    """
     registry = ModelRegistry(predict_batch_size=config.batching.model_batch_size, precision=config.precision)
     for name, path in config.models.items():
         registry.add(name, Path(path), at_startup=True)
@@ -38,10 +43,10 @@ def create_app(config: ServeConfig, keys: Keys) -> FastAPI:
     state = ServerState(config=config, registry=registry, keys=keys, metrics=create_metrics(),
                         limiter=RateLimiter(rate.requests_per_second, rate.burst) if rate.requests_per_second else None)
 
-    app = FastAPI(title="whet serve", version=__version__, lifespan=_lifespan,
+    app = FastAPI(title=title, version=__version__, lifespan=_lifespan,
                   description="Predictions from models fine-tuned with whet.")
     app.state.whet = state
-    for router in ROUTERS:
+    for router in (*ROUTERS, *routers):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     # Added innermost first: the request log sees every answer, including 413s and CORS refusals.

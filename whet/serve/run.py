@@ -67,7 +67,7 @@ def build_config(specs: list[str], config_path: Path | None, options: dict[str, 
     return config
 
 
-def _check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -86,7 +86,7 @@ def serve(config: ServeConfig) -> None:
     from whet.serve.auth import load_keys
 
     keys = load_keys(config.auth.api_keys_file, config.auth.admin_keys_file)
-    _check_port_free(config.host, config.port)
+    check_port_free(config.host, config.port)
     setup_json_logging(config.log_level)
     if not keys.api and config.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s without API keys: anyone who can reach it can use it", config.host)
