@@ -27,14 +27,16 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "
        "OMP_NUM_THREADS": "1"}
 
 
-def run_all(commands: dict[str, list[str]], cwd: Path) -> dict[str, subprocess.CompletedProcess]:
-    """Run ``whet <args>`` for each named argument list, concurrently; results by name."""
-    def run(args: list[str]) -> subprocess.CompletedProcess:
+def run_all(commands: dict[str, list[str]], cwd: Path,
+            stdin: dict[str, str] | None = None) -> dict[str, subprocess.CompletedProcess]:
+    """Run ``whet <args>`` for each named argument list, concurrently; results by name.
+    ``stdin``: text typed into the named commands."""
+    def run(name: str, args: list[str]) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "whet", *args], cwd=cwd, env=ENV, capture_output=True,
-                              text=True, timeout=300)
+                              text=True, timeout=300, input=(stdin or {}).get(name, ""))
 
     with ThreadPoolExecutor(max_workers=(os.cpu_count() or 2) + 1) as pool:
-        futures = {name: pool.submit(run, args) for name, args in commands.items()}
+        futures = {name: pool.submit(run, name, args) for name, args in commands.items()}
     return {name: future.result() for name, future in futures.items()}
 
 

@@ -73,7 +73,7 @@ class WebhookDelivery:
         for ticket in self.store.due_deliveries(time.time() if now is None else now):
             error = self.post(self.url, ticket_payload(ticket), self.timeout_s)
             attempts = ticket["attempts"] + 1
-            done = time.time()
+            done = time.time() if now is None else now
             next_at = None
             if error is not None and attempts < self.max_attempts:
                 next_at = done + min(self.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)

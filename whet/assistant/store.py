@@ -185,25 +185,33 @@ def _engine(url: str, busy_timeout_s: float) -> sa.Engine:
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:
+        connection.isolation_level = None  # SQLAlchemy begins transactions, below, not the driver
         cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")  # writes to a read-only file fail here, at start
         cursor.execute("PRAGMA synchronous=NORMAL")  # WAL keeps committed transactions through a crash
         cursor.close()
 
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        # Take the write lock at the start, waiting up to the busy timeout: a transaction that read
+        # first and then writes fails at once when another process wrote in between (and two
+        # processes opening a new file would both create its tables).
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     return engine
 
 
 def _migrate(engine: sa.Engine) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    # Alembic announces its plugins and each step at INFO; a schema upgrade is worth one line of ours.
+    # Alembic announces its plugins (on import) and each step at INFO; a schema upgrade is worth one line of ours.
     alembic_log = logging.getLogger("alembic")
     level = alembic_log.level
     alembic_log.setLevel(logging.WARNING)
     try:
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             before = _revision(connection)

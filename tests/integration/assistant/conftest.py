@@ -1,5 +1,5 @@
 """A real ``whet assistant serve`` on 127.0.0.1 over a tiny random intent model, with a webhook
-receiver in the test process that refuses its first delivery.
+receiver in the test process that refuses each ticket's first delivery.
 
 The model's probabilities are arbitrary, so the config makes every fresh message a
 clarification (``clarify_margin: 1``); the conversation then decides: picking an offered intent
@@ -40,18 +40,18 @@ def build_intent_model(directory: Path) -> Path:
 
 
 class Webhook:
-    """Receives tickets on loopback; answers 500 to the first ``failures`` deliveries."""
+    """Receives tickets on loopback; answers 500 to each ticket's first delivery."""
 
-    def __init__(self, failures: int = 1) -> None:
+    def __init__(self) -> None:
         self.received: list[dict] = []
-        self.failures = failures
+        self.refused: set[int] = set()
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                failing = hook.failures > 0
-                hook.failures -= failing
+                failing = body["ticket"] not in hook.refused
+                hook.refused.add(body["ticket"])
                 if not failing:
                     hook.received.append(body)
                 self.send_response(500 if failing else 200)
@@ -124,7 +124,7 @@ def intent_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def webhook():
-    hook = Webhook(failures=1)
+    hook = Webhook()
     yield hook
     hook.close()
 
