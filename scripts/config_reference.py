@@ -1,5 +1,6 @@
-"""Write docs/configuration.md (runs) and docs/serve-configuration.md (whet serve) from the
-pydantic config models, so the references never drift.
+"""Write docs/configuration.md (runs), docs/serve-configuration.md (whet serve) and
+docs/assistant-configuration.md (whet assistant) from the pydantic config models, so the
+references never drift.
 
     python scripts/config_reference.py          # rewrite the file
     python scripts/config_reference.py --check  # exit 1 if the file is out of date
@@ -13,11 +14,13 @@ from typing import get_args
 
 from pydantic import BaseModel
 
+from whet.assistant.settings import AssistantConfig
 from whet.config import RunConfig
 from whet.serve.settings import ServeConfig
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 SERVE_OUT = OUT.with_name("serve-configuration.md")
+ASSISTANT_OUT = OUT.with_name("assistant-configuration.md")
 RUN_INTRO = ["# Configuration reference", "",
              "Generated from `whet/config.py` and the methods' settings (`whet/methods/`) by",
              "`scripts/config_reference.py`; every key, its default and what it does. Unknown keys are",
@@ -33,6 +36,12 @@ SERVE_INTRO = ["# `whet serve` configuration reference", "",
                "file given with `whet serve --config`, its default and what it does. Unknown keys are errors.",
                "Override any key with `--set section.key=value`; the common ones also have options (see",
                "[serving.md](serving.md))."]
+
+ASSISTANT_INTRO = ["# `whet assistant` configuration reference", "",
+                   "Generated from `whet/assistant/settings.py` by `scripts/config_reference.py`; every key of an",
+                   "assistant config, its default and what it does. Unknown keys are errors; paths are relative to",
+                   "the file. Override any key with `--set section.key=value`. The answers file's format is in",
+                   "[assistant.md](assistant.md)."]
 
 
 def _default(field) -> str:
@@ -72,6 +81,10 @@ def serve_reference() -> str:
     return reference(ServeConfig, SERVE_INTRO)
 
 
+def assistant_reference() -> str:
+    return reference(AssistantConfig, ASSISTANT_INTRO)
+
+
 def write_or_check(outputs: dict[Path, str]) -> None:
     """The scripts' command line: rewrite the files, or with --check exit 1 when one is out of date."""
     if "--check" in sys.argv:
@@ -82,4 +95,4 @@ def write_or_check(outputs: dict[Path, str]) -> None:
 
 
 if __name__ == "__main__":
-    write_or_check({OUT: reference(), SERVE_OUT: serve_reference()})
+    write_or_check({OUT: reference(), SERVE_OUT: serve_reference(), ASSISTANT_OUT: assistant_reference()})

@@ -68,3 +68,18 @@ def test_out_of_scope_class_is_never_a_candidate():
     reading = reading_from_prediction(record)
     assert reading.out_of_scope and reading.intent == "a" and [c for c, _ in reading.candidates] == ["a", "b"]
     assert intent_decision(reading, answer_threshold=0.5, clarify_margin=0.1).action == "fallback"
+
+
+def test_decision_quality_counts_each_outcome():
+    from whet.assistant.decision import Decision
+    from whet.assistant.evaluation import decision_quality
+
+    gold = ["a", "a", "b", "agent", "oos", "oos", "c"]
+    decisions = [Decision("answer", "a"), Decision("clarify", options=["b", "a"]), Decision("answer", "a"),
+                 Decision("handoff", "agent"), Decision("answer", "a"), Decision("retrieve"), Decision("handoff")]
+    report = decision_quality(gold, decisions)
+    assert (report["in_scope"], report["out_of_scope"]) == (5, 2)
+    assert report["answered_correctly"] == 0.2 and report["resolved"] == 0.6  # a, the clarification, the agent
+    assert report["wrong_answers"] == round(2 / 7, 4) and report["oos_answered"] == 0.5
+    assert report["automation"] == round(5 / 7, 4)
+    assert report["actions_out_of_scope"] == {"answer": 0.5, "clarify": 0.0, "retrieve": 0.5, "handoff": 0.0}

@@ -18,6 +18,8 @@ def test_configuration_reference_is_current():
         "run: python scripts/config_reference.py"
     assert (ROOT / "docs" / "serve-configuration.md").read_text() == config_reference.serve_reference(), \
         "run: python scripts/config_reference.py"
+    assert (ROOT / "docs" / "assistant-configuration.md").read_text() == config_reference.assistant_reference(), \
+        "run: python scripts/config_reference.py"
 
 
 def test_every_shipped_config_starts_with_the_command_that_runs_it():
@@ -25,6 +27,15 @@ def test_every_shipped_config_starts_with_the_command_that_runs_it():
         head = path.read_text().splitlines()[:4]
         assert head[0].startswith("#"), path.name
         assert any(re.search(rf"whet (train|tune) configs/{re.escape(path.name)}", line) for line in head), path.name
+
+
+def test_the_shipped_assistant_config_is_valid_and_says_how_to_run_it():
+    from whet.config import read_yaml
+    from whet.assistant.settings import AssistantConfig
+
+    path = ROOT / "configs" / "assistant" / "assistant.yaml"
+    assert "whet assistant serve configs/assistant/assistant.yaml" in path.read_text()
+    AssistantConfig.model_validate(read_yaml(path))
 
 
 def test_readme_links_point_to_files_that_exist():

@@ -16,7 +16,8 @@ def decision_quality(gold: Sequence[str], decisions: Sequence[Decision], *, oos_
     """Shares of each outcome over labelled messages (``gold``: an intent, or ``oos_label``).
 
     ``answered_correctly``: in-scope messages answered with their intent; ``resolved``: those plus
-    clarifications offering the right intent (one more turn away from the answer);
+    clarifications offering the right intent (one more turn away from the answer) and messages
+    of an intent that a person answers handed off as that intent;
     ``wrong_answers``: answers with another intent, out-of-scope messages included, the
     assistant's worst mistake; ``oos_answered``: out-of-scope messages answered anyway;
     ``automation``: messages answered, clarified or retrieved, without a person.
@@ -27,6 +28,7 @@ def decision_quality(gold: Sequence[str], decisions: Sequence[Decision], *, oos_
     oos = [d for g, d in zip(gold, decisions) if g == oos_label]
     answered_right = sum(d.action == "answer" and d.intent == g for g, d in in_scope)
     clarified_right = sum(d.action == "clarify" and g in d.options for g, d in in_scope)
+    routed_right = sum(d.action == "handoff" and d.intent == g for g, d in in_scope)
     wrong = sum(d.action == "answer" and d.intent != g for g, d in zip(gold, decisions))
 
     def share(count: int, total: int) -> float | None:
@@ -39,7 +41,7 @@ def decision_quality(gold: Sequence[str], decisions: Sequence[Decision], *, oos_
     return {
         "messages": len(gold), "in_scope": len(in_scope), "out_of_scope": len(oos),
         "answered_correctly": share(answered_right, len(in_scope)),
-        "resolved": share(answered_right + clarified_right, len(in_scope)),
+        "resolved": share(answered_right + clarified_right + routed_right, len(in_scope)),
         "wrong_answers": share(wrong, len(gold)),
         "oos_answered": share(sum(d.action == "answer" for d in oos), len(oos)),
         "automation": share(sum(d.action != "handoff" for d in decisions), len(decisions)),
