@@ -8,7 +8,8 @@ import socket
 
 import pytest
 
-from whet.assistant.handoff import WebhookDelivery, post_json
+from whet.assistant.handoff import WebhookDelivery
+from whet.io.webhook import post_json
 from whet.assistant.knowledge import load_knowledge_base, read_passages
 from whet.assistant.store import ConversationStore, NewTicket, Session
 from whet.errors import DataError

@@ -10,18 +10,15 @@ a stopped server are delivered by the next one.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from whet.assistant.store import ConversationStore
+from whet.io.webhook import backoff_seconds, post_json
 
 log = logging.getLogger("whet.assistant")
-MAX_BACKOFF_S = 600.0
 
 
 def ticket_payload(ticket: dict) -> dict:
@@ -30,27 +27,14 @@ def ticket_payload(ticket: dict) -> dict:
             "transcript": ticket["transcript"]}
 
 
-def post_json(url: str, payload: dict, timeout_s: float) -> str | None:
-    """POST ``payload``; None when the webhook answered 2xx, else what went wrong."""
-    request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"), method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "whet-assistant"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return None if 200 <= response.status < 300 else f"HTTP {response.status}"
-    except urllib.error.HTTPError as err:
-        return f"HTTP {err.code}"
-    except (urllib.error.URLError, OSError, TimeoutError) as err:
-        return str(getattr(err, "reason", err))
-
-
 class WebhookDelivery:
     """A daemon thread delivering due tickets; ``wake()`` after opening one delivers it at once."""
 
     def __init__(self, store: ConversationStore, url: str, *, max_attempts: int, backoff_s: float,
-                 timeout_s: float, post: Any = post_json) -> None:
+                 timeout_s: float, post: Any = None) -> None:
         self.store, self.url = store, url
         self.max_attempts, self.backoff_s, self.timeout_s = max_attempts, backoff_s, timeout_s
-        self.post = post
+        self.post = post or (lambda url, payload, timeout: post_json(url, payload, timeout, "whet-assistant"))
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="whet-webhook", daemon=True)
@@ -76,7 +60,7 @@ class WebhookDelivery:
             done = time.time() if now is None else now
             next_at = None
             if error is not None and attempts < self.max_attempts:
-                next_at = done + min(self.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
+                next_at = done + backoff_seconds(attempts, self.backoff_s)
             self.store.delivery_attempted(ticket["id"], now=done, error=error, next_at=next_at)
             if error is None:
                 delivered += 1

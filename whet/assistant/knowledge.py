@@ -4,7 +4,7 @@ A JSON Lines file holds passages (``text``, optional ``title``, ``source``, ``id
 (``question``, ``answer``): a pair is found by its question and replies with its answer. A
 Markdown file gives one passage per section, titled by its heading; a section longer than
 ``max_passage_words`` is cut into passages at paragraph ends. Every passage keeps its source
-(``file:line`` or ``file#heading``) so a reply can cite it.
+(``file:line`` or ``file#heading``, by the file's name) so a reply can cite it.
 
 Search embeds the message with the sentence encoder the passages were embedded with (cosine
 similarity over unit vectors: an exact search, quick for the thousands of passages a support
@@ -73,7 +73,8 @@ def read_passages(patterns: list[str], max_words: int = 200) -> list[Passage]:
 def _jsonl_passages(path: Path) -> list[Passage]:
     passages = []
     for where, record in json_records(read_text_file(path), path):
-        source = str(record.get("source") or record.get("id") or where)
+        # Cited to customers: the file's name and line, not where it lies on the server.
+        source = str(record.get("source") or record.get("id") or f"{path.name}:{where.rsplit(':', 1)[1]}")
         if "question" in record or "answer" in record:
             question, answer = record.get("question"), record.get("answer")
             if not (isinstance(question, str) and question.strip() and isinstance(answer, str) and answer.strip()):
@@ -104,7 +105,7 @@ def _markdown_passages(path: Path, max_words: int) -> list[Passage]:
     passages = []
     for title, lines in sections:
         paragraphs = [p.strip() for p in "\n".join(lines).split("\n\n") if p.strip()]
-        anchor = f"{path}#{_slug(title)}" if title else str(path)
+        anchor = f"{path.name}#{_slug(title)}" if title else path.name
         for chunk in _chunks(paragraphs, max_words):
             passages.append(Passage(chunk, anchor, title, f"{title}. {chunk}" if title else chunk))
     return passages

@@ -9,21 +9,16 @@ is on disk.
 
 from __future__ import annotations
 
-import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, OperationalError
 
-from whet.errors import ConfigError
-
-log = logging.getLogger("whet.assistant")
+from whet.io.database import check_writable, database_errors, migrate, open_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SETTING = "conversations.database"
 metadata = sa.MetaData()
 sessions = sa.Table("assistant_sessions", metadata,
                     sa.Column("id", sa.String(128), primary_key=True), sa.Column("started_at", sa.Float),
@@ -59,21 +54,15 @@ class NewTicket:
     deliver: bool  # a webhook will deliver it
 
 
-def database_url(database: str) -> str:
-    """An SQLAlchemy URL: URLs as given, anything else a SQLite file."""
-    return database if "://" in database else f"sqlite:///{Path(database).expanduser().resolve()}"
-
-
 class ConversationStore:
     """Sessions, turns and tickets in one database; safe to share between threads."""
 
     def __init__(self, database: str, *, busy_timeout_s: float = 5.0) -> None:
-        self.url = database_url(database)
         self.where = database
-        self.engine = _engine(self.url, busy_timeout_s)
-        with _database_errors(database):
-            _migrate(self.engine)
-            _check_writable(self.engine)
+        self.engine = open_engine(database, setting=SETTING, busy_timeout_s=busy_timeout_s)
+        with database_errors(database, SETTING):
+            migrate(self.engine, MIGRATIONS, "assistant_alembic_version")
+            check_writable(self.engine, sessions)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -96,7 +85,7 @@ class ConversationStore:
     def record_turn(self, session: Session, message: str, reply: dict, ticket: NewTicket | None = None) -> int | None:
         """Save the session's state, the message and the reply (and open ``ticket``) in one
         transaction; returns the new ticket's id. ``reply["reply"]`` may hold ``{ticket}``."""
-        with _database_errors(self.where), self.engine.begin() as db:
+        with database_errors(self.where, SETTING), self.engine.begin() as db:
             ticket_id = None
             if ticket is not None:
                 ticket_id = db.execute(tickets.insert().values(
@@ -163,7 +152,7 @@ class ConversationStore:
                 now: float | None = None) -> dict | None:
         """Record how a person resolved a ticket; their reply joins the session's transcript."""
         now = time.time() if now is None else now
-        with _database_errors(self.where), self.engine.begin() as db:
+        with database_errors(self.where, SETTING), self.engine.begin() as db:
             row = db.execute(sa.select(tickets.c.session_id).where(tickets.c.id == ticket_id)).first()
             if row is None:
                 return None
@@ -175,86 +164,3 @@ class ConversationStore:
         return self.ticket(ticket_id)
 
 
-def _engine(url: str, busy_timeout_s: float) -> sa.Engine:
-    if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    path = Path(url.removeprefix("sqlite:///"))
-    if not url.startswith("sqlite:///file:") and not path.parent.is_dir():  # file: URIs name their own options
-        raise ConfigError(f"conversations.database: folder {path.parent} does not exist; create it or name another file")
-    engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(connection: Any, _record: Any) -> None:
-        connection.isolation_level = None  # SQLAlchemy begins transactions, below, not the driver
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # writes to a read-only file fail here, at start
-        cursor.execute("PRAGMA synchronous=NORMAL")  # WAL keeps committed transactions through a crash
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        # Take the write lock at the start, waiting up to the busy timeout: a transaction that read
-        # first and then writes fails at once when another process wrote in between (and two
-        # processes opening a new file would both create its tables).
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-def _migrate(engine: sa.Engine) -> None:
-    # Alembic announces its plugins (on import) and each step at INFO; a schema upgrade is worth one line of ours.
-    alembic_log = logging.getLogger("alembic")
-    level = alembic_log.level
-    alembic_log.setLevel(logging.WARNING)
-    try:
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            before = _revision(connection)
-            command.upgrade(config, "head")
-            after = _revision(connection)
-    finally:
-        alembic_log.setLevel(level)
-    if before != after:
-        log.info("database schema %s -> %s", before or "empty", after)
-
-
-def _revision(connection: sa.Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    return MigrationContext.configure(connection, opts={"version_table": "assistant_alembic_version"}).get_current_revision()
-
-
-def _check_writable(engine: sa.Engine) -> None:
-    # A lock held by another writer, or a file that turned read-only, is found now, not at the first message.
-    with engine.begin() as db:
-        db.execute(sa.update(sessions).where(sa.false()).values(last_at=0))
-
-
-class _database_errors:
-    """Database failures as one line naming the database and the fix."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: BaseException | None, _tb: Any) -> bool:
-        if not isinstance(error, (OperationalError, DBAPIError, sqlite3.Error)):
-            return False
-        cause = str(getattr(error, "orig", error) or error).strip().splitlines()[0]
-        lowered = cause.lower()
-        if "locked" in lowered or "busy" in lowered:
-            fix = "another process holds it (a second whet assistant?): stop that process or name another file"
-        elif "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
-            fix = "the file or its folder is not writable: fix the permissions or name another file"
-        elif "disk" in lowered and "full" in lowered:
-            fix = "the disk is full: free space"
-        else:
-            fix = "check conversations.database"
-        raise ConfigError(f"database {self.where}: {cause}; {fix}") from None

@@ -3,6 +3,6 @@
 from alembic import context
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, version_table="assistant_alembic_version")
+context.configure(connection=connection, version_table=context.config.attributes["version_table"])
 with context.begin_transaction():
     context.run_migrations()
