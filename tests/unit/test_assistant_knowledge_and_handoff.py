@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from whet.assistant.handoff import WebhookDelivery
+from whet.assistant.handoff import ticket_delivery
 from whet.io.webhook import post_json
 from whet.assistant.knowledge import load_knowledge_base, read_passages
 from whet.assistant.store import ConversationStore, NewTicket, Session
@@ -126,7 +126,7 @@ def test_webhook_retries_with_backoff_then_gives_up_keeping_the_ticket(tmp_path)
         calls.append(payload)
         return "HTTP 503"
 
-    delivery = WebhookDelivery(store, "http://127.0.0.1:9/t", max_attempts=3, backoff_s=10, timeout_s=1, post=refuse)
+    delivery = ticket_delivery(store, "http://127.0.0.1:9/t", max_attempts=3, backoff_s=10, timeout_s=1, post=refuse)
     assert delivery.deliver_due(now=100.0) == 0
     row = store.ticket(ticket)
     assert (row["delivery"], row["attempts"], row["last_error"]) == ("pending", 1, "HTTP 503")

@@ -27,7 +27,7 @@ def checked_config(path: Path, overrides: list[str] | None = None) -> AssistantC
 @contextlib.contextmanager
 def running_assistant(config: AssistantConfig) -> Iterator[Assistant]:
     """An assistant with its database open and, with a webhook, ticket delivery running."""
-    from whet.assistant.handoff import WebhookDelivery
+    from whet.assistant.handoff import ticket_delivery
 
     # The database first: a locked or read-only file is reported before the models load.
     store = ConversationStore(config.conversations.database)
@@ -36,7 +36,7 @@ def running_assistant(config: AssistantConfig) -> Iterator[Assistant]:
         models = load_models(config)
         handoff = config.handoff
         if handoff.webhook is not None:
-            delivery = WebhookDelivery(store, handoff.webhook, max_attempts=handoff.max_attempts,
+            delivery = ticket_delivery(store, handoff.webhook, max_attempts=handoff.max_attempts,
                                        backoff_s=handoff.backoff_seconds, timeout_s=handoff.timeout_seconds).start()
         yield Assistant(config, models, store, on_ticket=delivery.wake if delivery else None)
     finally:
