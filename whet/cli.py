@@ -550,6 +550,50 @@ def assistant_export_feedback(config: AssistantConfigArg,
                f"{counts['faq_pairs']} question-answer pairs to {output / 'faq.jsonl'}", err=True)
 
 
+monitor_app = typer.Typer(no_args_is_help=True, help="Financial sentiment monitoring: documents scored, windowed per "
+                                                    "company and topic, changes alerted.")
+app.add_typer(monitor_app, name="monitor")
+
+
+def _monitor_config(config: Path, set_: Optional[list[str]]):
+    from whet.monitor.settings import load_monitor_config
+
+    return load_monitor_config(config, list(set_ or []))
+
+
+@monitor_app.command("ingest")
+def monitor_ingest(config: Annotated[Path, typer.Argument(help="Monitor config (YAML).")],
+                   inputs: Annotated[Optional[list[Path]], typer.Argument(help="JSON Lines files or folders of them.")] = None,
+                   stdin: Annotated[bool, typer.Option("--stdin", help="Also read documents from standard input.")] = False,
+                   follow: Annotated[Optional[float], typer.Option(help="Keep reading new lines, polling every this many seconds.")] = None,
+                   set_: Sets = None) -> None:
+    """Score, store and window documents; judge the alert rules. Each file resumes where the last run stopped."""
+    from whet.monitor.service import ingest, running_monitor
+
+    if not inputs and not stdin:
+        raise WhetError("nothing to ingest: give JSON Lines files or folders, or --stdin")
+    with running_monitor(_monitor_config(config, set_)) as monitor:
+        stats = ingest(monitor, list(inputs or []), stdin=stdin, follow_s=follow)
+    typer.echo(json.dumps({"read": stats.read, "stored": stats.stored, "duplicates": stats.duplicates,
+                           "rejected": stats.rejected, "alerts": len(stats.alerts)}))
+
+
+@monitor_app.command("alerts")
+def monitor_alerts(config: Annotated[Path, typer.Argument(help="Monitor config (YAML).")],
+                   key: Annotated[Optional[str], typer.Option(help="Only this entity or topic (entity:Nokia, topic:layoffs, overall).")] = None,
+                   set_: Sets = None) -> None:
+    """Print the stored alerts as JSON lines, oldest first, with their evidence and delivery state."""
+    from whet.monitor.alerts import alert_payload
+    from whet.monitor.store import MonitorStore
+
+    store = MonitorStore(_monitor_config(config, set_).database)
+    try:
+        for alert in store.alerts(key=key):
+            typer.echo(json.dumps({**alert_payload(alert), "delivery": alert["delivery"]}, ensure_ascii=False))
+    finally:
+        store.close()
+
+
 def main() -> None:
     """Console entry point: run the app, turning user errors into a message and exit code 2."""
     try:

@@ -1,0 +1,187 @@
+"""The sentiment monitor's core over a real SQLite file, with a scripted sentiment model:
+records, the watchlist, ingestion that resumes and counts each document once, windows, change
+detection and alerts with their evidence."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from whet.monitor.detection import Window, detect
+from whet.monitor.documents import RecordError, parse_document, parse_timestamp
+from whet.monitor.pipeline import Monitor, Scorers, ingest_files, stdin_records
+from whet.monitor.settings import MonitorConfig
+from whet.monitor.store import MonitorStore
+from whet.monitor.watchlist import read_watchlist
+from whet.monitor.windows import window_figures
+
+HOUR = 3600
+START = 1_780_000_000 - 1_780_000_000 % 86400  # a midnight, UTC
+
+
+def fake_sentiment(texts):
+    records = []
+    for text in texts:
+        label = "negative" if "plunge" in text else "positive" if "soar" in text else "neutral"
+        probabilities = {"negative": 0.1, "neutral": 0.1, "positive": 0.1, label: 0.8}
+        records.append({"text": text, "label": label, "score": 0.8, "probabilities": probabilities})
+    return records
+
+
+WATCHLIST = """
+companies:
+  - {name: Nokia, aliases: [Nokia Oyj], ticker: NOKIA}
+  - {name: Kone, ticker: KNEBV}
+topics:
+  - {name: layoffs, keywords: [layoffs, job cuts]}
+"""
+
+
+@pytest.fixture
+def make(tmp_path):
+    (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
+    stores = []
+
+    def build(**settings):
+        raw = {"sentiment": {"model": "unused"}, "watchlist": str(tmp_path / "watchlist.yaml"),
+               "database": str(tmp_path / "monitor.db"), "windows": ["1h"],
+               "alerts": {"jsonl": str(tmp_path / "alerts.jsonl"), "rules": [
+                   {"name": "negative-surge", "entities": ["Nokia", "Kone"], "window": "1h", "threshold": 2.0,
+                    "baseline_windows": 24, "min_volume": 5, "cooldown_windows": 3}]}}
+        for key, value in settings.items():
+            raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+        config = MonitorConfig.model_validate(raw)
+        store = MonitorStore(config.database)
+        stores.append(store)
+        return Monitor(config, store, Scorers(fake_sentiment))
+
+    yield build
+    for store in stores:
+        store.close()
+
+
+def stream(hours: int, surge: range, seed: int = 0) -> list[dict]:
+    """Ten documents an hour about Nokia or Kone, a tenth negative; Nokia's negative share is
+    half in the ``surge`` hours."""
+    rng = random.Random(seed)
+    records = []
+    for hour in range(hours):
+        for i in range(10):
+            company = "Nokia" if i % 2 == 0 else "Kone"
+            negative = rng.random() < (0.5 if company == "Nokia" and hour in surge else 0.1)
+            verb = "shares plunge" if negative else "results steady"
+            records.append({"id": f"{hour}-{i}", "timestamp": START + hour * HOUR + i * 300,
+                            "source": "wire", "text": f"{company} {verb} after the report"})
+    return records
+
+
+def write(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_records_and_timestamps():
+    assert parse_timestamp("2026-03-01T09:30:00Z") == parse_timestamp("2026-03-01T10:30:00+01:00") == 1772357400.0
+    assert parse_timestamp("2026-03-01T09:30:00") == 1772357400.0 and parse_timestamp(1772357400) == 1772357400.0
+    doc = parse_document({"id": 7, "timestamp": "1772357400", "text": "Hi", "metadata": {"lang": "en"}})
+    assert (doc.id, doc.timestamp, doc.metadata) == ("7", 1772357400.0, {"lang": "en"})
+    assert parse_document({"id": "x", "text": "t"}, missing_timestamp="now", now=5.0).timestamp == 5.0
+    for record, reason in [({"id": "x", "text": "t"}, "\"timestamp\" is missing; give one, or set ingest.missing_timestamp"),
+                           ({"id": "x", "text": "t", "timestamp": "yesterday"}, "neither ISO 8601"),
+                           ({"text": "t", "timestamp": 1}, "\"id\" is missing"),
+                           ({"id": "x", "text": " ", "timestamp": 1}, "\"text\" is missing or empty"),
+                           ({"id": "x", "text": "abc", "timestamp": 1, "lang": "en"}, "unknown field 'lang'"),
+                           ({"id": "x", "text": "a" * 11, "timestamp": 1}, "more than ingest.max_chars (10)")]:
+        with pytest.raises(RecordError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+            parse_document(record, max_chars=10)
+
+
+def test_watchlist_matches_names_aliases_tickers_and_topics(tmp_path):
+    (tmp_path / "w.yaml").write_text(WATCHLIST)
+    watchlist = read_watchlist(tmp_path / "w.yaml")
+    assert watchlist.keys("NOKIA OYJ announces job cuts") == ["entity:Nokia", "topic:layoffs"]
+    assert watchlist.keys("$KNEBV up 3%") == ["entity:Kone"] and watchlist.keys("knebv") == []
+    assert watchlist.keys("Nokian Tyres") == []
+    (tmp_path / "bad.yaml").write_text("companies:\n  - {name: X, tickr: Y}\n")
+    with pytest.raises(Exception, match="companies.0.tickr"):
+        read_watchlist(tmp_path / "bad.yaml")
+
+
+def test_window_figures_and_detectors():
+    figures = window_figures(100, 20, 50)
+    assert (figures["negative_share"], figures["index"]) == (0.2, 0.3)
+    assert figures["index_low"] == pytest.approx(0.3 - 1.96 * ((0.7 - 0.09) / 100) ** 0.5, abs=1e-4)
+    baseline = [Window(i, 10, 1) for i in range(24)]
+    assert detect(Window(99, 10, 5), baseline, metric="negative_share", detector="ratio", threshold=2,
+                  min_volume=5).changed
+    assert not detect(Window(99, 10, 2), baseline, metric="negative_share", detector="ratio", threshold=2,
+                      min_volume=5).changed
+    guarded = detect(Window(99, 3, 3), baseline, metric="negative_share", detector="ratio", threshold=2, min_volume=5)
+    assert not guarded.changed and "too few documents" in guarded.detail
+    assert detect(Window(99, 40, 4), baseline, metric="volume", detector="ratio", threshold=3, min_volume=5).changed
+    assert detect(Window(99, 10, 6), baseline, metric="negative_share", detector="page_hinkley", threshold=0.3,
+                  min_volume=5).changed
+    assert not detect(Window(99, 10, 2), baseline, metric="negative_share", detector="page_hinkley", threshold=0.3,
+                      min_volume=5).changed
+
+
+def test_a_surge_is_alerted_once_with_its_evidence(make, tmp_path):
+    monitor = make()
+    write(tmp_path / "news.jsonl", stream(48, surge=range(36, 39)))
+    stats = ingest_files(monitor, [tmp_path / "news.jsonl"])
+    assert (stats.read, stats.stored, stats.rejected, stats.duplicates) == (480, 480, 0, 0)
+    assert [(a["key"], a["window_start"]) for a in stats.alerts] == [("entity:Nokia", START + 36 * HOUR)]
+    evidence = stats.alerts[0]["evidence"]
+    assert evidence["window"]["volume"] == 5 and evidence["window"]["negative_share"] >= 0.6
+    assert evidence["baseline"]["windows"] == 24 and evidence["baseline"]["negative_share"] < 0.2
+    assert evidence["documents"] and all("Nokia shares plunge" in d["text"] for d in evidence["documents"][:3])
+    assert "x the baseline" in evidence["why"]
+    written = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [w["alert"] for w in written] == [stats.alerts[0]["id"]]
+    # Nothing new: a second run reads nothing and alerts nothing.
+    again = ingest_files(monitor, [tmp_path / "news.jsonl"])
+    assert (again.read, again.alerts) == (0, [])
+
+
+def test_ingestion_resumes_counts_once_and_skips_bad_lines(make, tmp_path):
+    monitor = make()
+    records = stream(30, surge=range(0))
+    path = tmp_path / "feed.jsonl"
+    lines = [json.dumps(r) for r in records[:100]] + ["{not json", json.dumps({"id": "no-time", "text": "x"})]
+    path.write_text("\n".join(lines) + "\n" + json.dumps(records[100]))  # the last line is still being written
+    first = ingest_files(monitor, [path])
+    assert (first.read, first.stored, first.rejected) == (102, 100, 2)
+    # A restart (a new Monitor on the same database) picks up where the last committed batch ended.
+    monitor = make()
+    with open(path, "a") as handle:
+        handle.write("\n" + "\n".join(json.dumps(r) for r in records[101:150]) + "\n")
+        handle.write(json.dumps(records[0]) + "\n")  # sent twice
+    second = ingest_files(monitor, [path])
+    assert (second.read, second.stored, second.duplicates) == (51, 50, 1)
+    assert monitor.store.document_count() == 150
+    # Out of order: an early document lands in its own window.
+    late = monitor.ingest(stdin_records([json.dumps({"id": "late", "timestamp": START + 5, "text": "Nokia soar"})]))
+    assert late.stored == 1
+    counts = monitor.store.window_counts(HOUR, start=START, end=START + HOUR, negative_label="negative",
+                                         positive_label="positive", keys=["entity:Nokia"])
+    assert counts[0].documents == 6 and counts[0].positive == 1
+
+
+def test_alert_webhook_delivery_keeps_alerts_until_delivered(make, tmp_path):
+    from whet.io.webhook import WebhookDelivery
+    from whet.monitor.alerts import alert_payload
+
+    monitor = make(alerts={"webhook": "http://127.0.0.1:9/alerts"})
+    write(tmp_path / "news.jsonl", stream(48, surge=range(30, 33), seed=1))
+    alerts = ingest_files(monitor, [tmp_path / "news.jsonl"]).alerts
+    assert alerts and all(a["delivery"] == "pending" for a in alerts)
+    sent = []
+    delivery = WebhookDelivery(monitor.store, "http://127.0.0.1:9/alerts", alert_payload, what="alert",
+                               kept_in="the alerts table", max_attempts=3, backoff_s=1, timeout_s=1,
+                               post=lambda url, payload, timeout: sent.append(payload) or (None if len(sent) > 1 else "down"))
+    delivery.deliver_due(now=alerts[0]["created_at"] + 1)
+    assert monitor.store.alerts()[0]["delivery"] == "pending"  # the first attempt failed
+    delivery.deliver_due(now=alerts[0]["created_at"] + 100)
+    assert all(a["delivery"] == "delivered" for a in monitor.store.alerts())
+    assert sent[-1]["rule"] == "negative-surge" and sent[-1]["evidence"]["documents"]

@@ -1,0 +1,55 @@
+"""Building a running monitor from its config: ``whet monitor ingest`` and ``alerts``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from whet.monitor.alerts import alert_payload
+from whet.monitor.pipeline import IngestStats, Monitor, ingest_files, load_scorers, stdin_records
+from whet.monitor.settings import MonitorConfig
+from whet.monitor.store import MonitorStore
+
+log = logging.getLogger("whet.monitor")
+
+
+@contextlib.contextmanager
+def running_monitor(config: MonitorConfig) -> Iterator[Monitor]:
+    """A monitor with its database open (first: a locked or read-only file is reported before the models load)."""
+    store = MonitorStore(config.database)
+    try:
+        yield Monitor(config, store, load_scorers(config))
+    finally:
+        store.close()
+
+
+def deliver_alerts(monitor: Monitor) -> None:
+    """POST the alerts due to the webhook once each (the rest wait in the alerts table for the next run)."""
+    from whet.io.webhook import WebhookDelivery
+
+    alerts = monitor.config.alerts
+    if alerts.webhook is None:
+        return
+    WebhookDelivery(monitor.store, alerts.webhook, alert_payload, what="alert", kept_in="the alerts table",
+                    max_attempts=alerts.max_attempts, backoff_s=alerts.backoff_seconds,
+                    timeout_s=alerts.timeout_seconds).deliver_due()
+
+
+def ingest(monitor: Monitor, paths: list[Path], *, stdin: bool = False, follow_s: float | None = None) -> IngestStats:
+    """Ingest files (and stdin); with ``follow_s``, keep polling the files for new lines until interrupted."""
+    total = IngestStats()
+    while True:
+        stats = ingest_files(monitor, paths) if paths else IngestStats()
+        if stdin:
+            stats.add(monitor.ingest(stdin_records()))
+        deliver_alerts(monitor)
+        total.add(stats)
+        if stats.read:
+            log.info("%d read, %d stored, %d duplicates, %d rejected, %d alerts", stats.read, stats.stored,
+                     stats.duplicates, stats.rejected, len(stats.alerts))
+        if follow_s is None:
+            return total
+        time.sleep(follow_s)
