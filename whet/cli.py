@@ -594,6 +594,19 @@ def monitor_alerts(config: Annotated[Path, typer.Argument(help="Monitor config (
         store.close()
 
 
+@monitor_app.command("serve")
+def monitor_serve(config: Annotated[Path, typer.Argument(help="Monitor config (YAML).")],
+                  host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+                  port: Annotated[int, typer.Option(help="Port.")] = 8000,
+                  api_keys: Annotated[Optional[Path], typer.Option("--api-keys", help="File of API keys, one per line.")] = None,
+                  set_: Sets = None) -> None:
+    """The dashboard (/monitor) and JSON API, with POST /v1/monitor/documents for documents as they come."""
+    from whet.monitor.service import serve as run_monitor
+
+    run_monitor(_monitor_config(config, set_), host=host, port=port,
+                api_keys=str(api_keys.expanduser().resolve()) if api_keys else None)
+
+
 def main() -> None:
     """Console entry point: run the app, turning user errors into a message and exit code 2."""
     try:

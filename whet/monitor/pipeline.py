@@ -79,11 +79,13 @@ class Monitor:
         self.reported = 0
 
     def ingest(self, records: Iterable[tuple[str, Any]], *, file: str | None = None,
-               positions: Iterable[tuple[int, int]] | None = None) -> IngestStats:
+               positions: Iterable[tuple[int, int]] | None = None,
+               report: Callable[[str], None] | None = None) -> IngestStats:
         """Score and store ``(where, record)`` pairs in batches, then judge the closed windows.
 
         ``file`` with ``positions`` (the byte offset and line number after each record) commits
-        the file's read position with each batch.
+        the file's read position with each batch. ``report`` receives each rejected record's
+        ``"where: reason"`` (default: the log, the first few).
         """
         stats = IngestStats()
         batch: list[tuple[str, Any]] = []
@@ -93,10 +95,10 @@ class Monitor:
             batch.append(item)
             position = next(marks) if marks is not None else None
             if len(batch) >= self.config.ingest.batch_size:
-                stats.add(self._batch(batch, file, position))
+                stats.add(self._batch(batch, file, position, report or self._report))
                 batch = []
         if batch or (file is not None and position is not None):
-            stats.add(self._batch(batch, file, position))
+            stats.add(self._batch(batch, file, position, report or self._report))
         stats.alerts = self.judge()
         return stats
 
@@ -109,7 +111,8 @@ class Monitor:
         write_alerts(created, self.config)
         return created
 
-    def _batch(self, batch: list[tuple[str, Any]], file: str | None, position: tuple[int, int] | None) -> IngestStats:
+    def _batch(self, batch: list[tuple[str, Any]], file: str | None, position: tuple[int, int] | None,
+               report: Callable[[str], None]) -> IngestStats:
         stats = IngestStats(read=len(batch))
         documents = []
         ingest = self.config.ingest
@@ -119,7 +122,7 @@ class Monitor:
                                                 max_chars=ingest.max_chars))
             except RecordError as err:
                 stats.rejected += 1
-                self._report(f"{where}: {err}")
+                report(f"{where}: {err}")
         scored = self._score(documents) if documents else []
         stored = self.store.add(scored, file=(file, *position) if file is not None and position else None)
         stats.stored = stored

@@ -53,3 +53,44 @@ def ingest(monitor: Monitor, paths: list[Path], *, stdin: bool = False, follow_s
         if follow_s is None:
             return total
         time.sleep(follow_s)
+
+
+def serve(config: MonitorConfig, *, host: str = "127.0.0.1", port: int = 8000, api_keys: str | None = None) -> None:
+    """The dashboard (``/monitor``) and the JSON API, with ``POST /v1/monitor/documents``, until SIGINT/SIGTERM."""
+    import os
+    import threading
+
+    import uvicorn
+
+    from whet.io.webhook import WebhookDelivery
+    from whet.monitor.routes import router
+    from whet.serve.access_log import setup_json_logging
+    from whet.serve.app import create_app
+    from whet.serve.auth import load_keys
+    from whet.serve.run import check_port_free
+    from whet.serve.settings import ServeConfig
+
+    serve_config = ServeConfig(host=host, port=port)
+    serve_config.auth.api_keys_file = api_keys
+    keys = load_keys(api_keys, None)
+    check_port_free(host, port)
+    setup_json_logging("info")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    with running_monitor(config) as monitor:
+        delivery = None
+        alerts = config.alerts
+        if alerts.webhook is not None:
+            delivery = WebhookDelivery(monitor.store, alerts.webhook, alert_payload, what="alert",
+                                       kept_in="the alerts table", max_attempts=alerts.max_attempts,
+                                       backoff_s=alerts.backoff_seconds, timeout_s=alerts.timeout_seconds).start()
+        app = create_app(serve_config, keys, routers=(router,), title="whet monitor")
+        app.state.monitor = monitor
+        app.state.monitor_lock = threading.Lock()
+        app.state.monitor_delivery = delivery
+        log.info("monitor ready: dashboard at http://%s:%d/monitor", host, port)
+        try:
+            uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                                          server_header=False)).run()
+        finally:
+            if delivery is not None:
+                delivery.stop()

@@ -8,19 +8,11 @@ never skipped.
 from __future__ import annotations
 
 from tests.integration.serve.conftest import API_KEY
-from tests.integration.serve.test_serve_playground import CHROMIUM_ARGS, chromium_path
+from tests.integration.serve.test_serve_playground import browser_page
 
 
 def test_chat_page_answer_clarification_and_handoff(assistant_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(20_000)
-        console_errors: list[str] = []
-        page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
-        page.goto(assistant_server.url + "/chat")
+    with browser_page(assistant_server.url + "/chat") as (page, console_errors):
         assert page.text_content("[data-greeting]") == "Hello! How can I help you today?"
         # Without the key the service refuses, and the page says so.
         page.fill("#text", "hello")
@@ -54,6 +46,5 @@ def test_chat_page_answer_clarification_and_handoff(assistant_server):
         assert "will follow up" in handoff.text_content() and "ticket " in handoff.locator(".meta").text_content()
         assert page.text_content("#session") == session  # one conversation throughout
         assert page.text_content("#error") == ""
-        browser.close()
     # The 401 above is the only failed request the page saw.
     assert all("401" in error for error in console_errors), console_errors

@@ -9,40 +9,22 @@ import sqlite3
 import pytest
 import yaml
 
-from tests.integration.serve.conftest import _info, _labels_kwargs, _tiny_config, _tokenizer
+from tests.integration.monitor.conftest import LABELS, monitor_config, surge_lines
 from tests.integration.test_cli_errors import run_all
-
-LABELS = ["negative", "neutral", "positive"]
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    import torch
-    from transformers import BertForSequenceClassification
-
-    from whet.models.saved_model import save_model
-
+def results(sentiment_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("monitor-cli")
-    torch.manual_seed(1)
-    tokenizer = _tokenizer()
-    save_model(root / "sentiment", BertForSequenceClassification(_tiny_config(tokenizer, **_labels_kwargs(LABELS))),
-               tokenizer, _info("sequence-classification", LABELS, "builtin:minilm"))
     (root / "watchlist.yaml").write_text("companies:\n  - {name: Nokia, ticker: NOKIA}\n")
-    config = {"sentiment": {"model": "sentiment"}, "watchlist": "watchlist.yaml", "database": "monitor.db",
-              "windows": ["1h"], "alerts": {"rules": [{"name": "surge", "window": "1h", "metric": "volume",
-                                                       "baseline_windows": 2, "min_volume": 1, "threshold": 1.4}]}}
+    config = monitor_config(sentiment_model)
     (root / "monitor.yaml").write_text(yaml.safe_dump(config))
     (root / "locked").mkdir()
-    (root / "locked" / "monitor.yaml").write_text(yaml.safe_dump({**config, "sentiment": {"model": "../sentiment"},
-                                                                  "watchlist": "../watchlist.yaml"}))
+    (root / "locked" / "monitor.yaml").write_text(yaml.safe_dump({**config, "watchlist": "../watchlist.yaml"}))
     holder = sqlite3.connect(root / "locked" / "monitor.db")
     holder.execute("CREATE TABLE hold (x)")
     holder.execute("BEGIN EXCLUSIVE")
-    # Six documents an hour for five hours, then twenty in the sixth (a volume surge), then one more.
-    start = 1_779_998_400  # on the hour
-    times = [start + i * 600 for i in range(30)] + [start + 5 * 3600 + i * 150 for i in range(9)] + [start + 6 * 3600]
-    lines = [json.dumps({"id": f"d{i}", "timestamp": t, "source": "wire", "text": f"Nokia update number {i}"})
-             for i, t in enumerate(times)]
+    lines = surge_lines()
     lines.insert(5, "{broken")
     (root / "news.jsonl").write_text("\n".join(lines) + "\n")
     try:

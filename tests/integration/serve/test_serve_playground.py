@@ -8,9 +8,12 @@ never skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,8 +31,9 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="module")
-def page(api_server):
+@contextlib.contextmanager
+def browser_page(url: str) -> Iterator[tuple[Any, list[str]]]:
+    """A headless Chromium page opened at ``url``, and the console errors it logs."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -38,9 +42,17 @@ def page(api_server):
         page.set_default_timeout(20_000)
         console_errors: list[str] = []
         page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
-        page.goto(api_server.url + "/")
-        yield page, console_errors
-        browser.close()
+        page.goto(url)
+        try:
+            yield page, console_errors
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(api_server):
+    with browser_page(api_server.url + "/") as opened:
+        yield opened
 
 
 def test_playground_asks_for_a_key_then_predicts_a_label(page, offline):
