@@ -12,7 +12,7 @@ STAMP := $(VENV)/.whet-installed
 DEMO_RUNS := runs/demo-$(shell date +%Y%m%d-%H%M%S)
 PYTEST := HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
-.PHONY: install dev demo test test-fast test-latest lock browser clean-venv
+.PHONY: install dev demo test test-fast test-latest lock browser postgres clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,18 +41,18 @@ demo: $(STAMP)
 	@echo "demo runs written to $(DEMO_RUNS)"
 
 # The whole suite, slow tests included.
-test: $(STAMP)-dev browser
+test: $(STAMP)-dev browser postgres
 	$(PYTEST) $(PYTEST_ARGS)
 
 # Everything but the tests marked slow, for the edit loop.
-test-fast: $(STAMP)-dev browser
+test-fast: $(STAMP)-dev browser postgres
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 # The suite on the newest releases pyproject.toml allows, in an environment of its own and
 # without the lock: what the next `make lock` would bring, before users meet it. torch stays
 # TORCH_SPEC's (an eager upgrade would otherwise replace it with the newest CUDA build).
 LATEST_VENV ?= .venv-latest
-test-latest: browser
+test-latest: browser postgres
 	rm -rf $(LATEST_VENV)
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -83,6 +83,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@[ -n "$(WHET_CHROMIUM)" ] || command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# A PostgreSQL server for the tests of the applications' PostgreSQL path: Debian's package, installed
+# only when missing; the tests start their own server on loopback in a temp dir.
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
 
 clean-venv:
 	rm -rf $(VENV) $(LATEST_VENV)

@@ -36,7 +36,7 @@ class ThresholdSettings(Section):
 
 
 class ConversationSettings(Section):
-    database: str = Field("assistant.db", description="SQLite file (created) of sessions, transcripts and tickets, or an SQLAlchemy URL (postgresql://...).")
+    database: str = Field("assistant.db", description="SQLite file (created) of sessions, transcripts and tickets, or an SQLAlchemy URL such as postgresql+psycopg://user@host/db (pip install \"whet[postgres]\").")
     expiry_minutes: float = Field(30.0, gt=0, description="A session idle this long starts afresh on its next message (its transcript is kept).")
     context_turns: int = Field(6, ge=1, le=100, description="Turns of the conversation kept as its context (in the session's answer and a ticket's transcript).")
     max_message_chars: int = Field(2000, ge=1, description="Longest message accepted; the service answers 413 to a longer one.")

@@ -75,7 +75,7 @@ class MonitorConfig(Section):
     sentiment: SentimentSettings = Field(..., description="The sentiment model.")
     entities: EntitySettings | None = Field(None, description="Optional NER model whose entities are tracked too.")
     watchlist: str | None = Field(None, description="Watchlist YAML: companies (names, aliases, tickers) and topics (keywords) matched in text.")
-    database: str = Field("monitor.db", description="SQLite file (created), or an SQLAlchemy URL such as postgresql://user@host/db.")
+    database: str = Field("monitor.db", description="SQLite file (created), or an SQLAlchemy URL such as postgresql+psycopg://user@host/db (pip install \"whet[postgres]\").")
     windows: list[str] = Field(default_factory=lambda: ["1h", "1d"], min_length=1, description="Tumbling window sizes (30m, 1h, 1d, 1w).")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Reading and scoring documents.")
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="Alert rules and where alerts go.")

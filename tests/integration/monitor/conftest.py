@@ -44,3 +44,4 @@ def monitor_config(model, **extra) -> dict:
             "windows": ["1h"], "alerts": {"rules": [{"name": "surge", "window": "1h", "metric": "volume",
                                                      "baseline_windows": 2, "min_volume": 1, "threshold": 1.4}]},
             **extra}
+
