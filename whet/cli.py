@@ -607,6 +607,40 @@ def monitor_serve(config: Annotated[Path, typer.Argument(help="Monitor config (Y
                 api_keys=str(api_keys.expanduser().resolve()) if api_keys else None)
 
 
+@monitor_app.command("report")
+def monitor_report(config: Annotated[Path, typer.Argument(help="Monitor config (YAML).")],
+                   output: Annotated[Path, typer.Option(help="Folder for report.md and one PNG chart per entity or topic.")],
+                   since: Annotated[str, typer.Option(help="Start: ISO 8601 (2026-03-01T00:00:00Z), epoch seconds, or a duration back from the latest document (7d).")] = "7d",
+                   window: Annotated[Optional[str], typer.Option(help="Window size (default: the config's first).")] = None,
+                   key: Annotated[Optional[list[str]], typer.Option(help="Only these entities or topics (repeatable).")] = None,
+                   set_: Sets = None) -> None:
+    """Write the dashboard as Markdown and PNG charts: index, volume and alerts per entity and topic."""
+    from whet.monitor.documents import RecordError, parse_timestamp
+    from whet.monitor.report import write_report
+    from whet.monitor.settings import duration_seconds
+    from whet.monitor.store import MonitorStore
+
+    monitor_config = _monitor_config(config, set_)
+    if window is not None and window not in monitor_config.windows:
+        raise WhetError(f"--window {window!r}: choose one of the config's windows ({', '.join(monitor_config.windows)})")
+    store = MonitorStore(monitor_config.database)
+    try:
+        latest = store.latest_timestamp()
+        if latest is None:
+            raise WhetError(f"{monitor_config.database} holds no documents yet; run whet monitor ingest first")
+        try:
+            start = latest - duration_seconds(since)
+        except ValueError:
+            try:
+                start = parse_timestamp(since)
+            except RecordError:
+                raise WhetError(f"--since {since!r}: give ISO 8601, epoch seconds or a duration such as 7d") from None
+        path = write_report(store, monitor_config, output, since=start, window=window, keys=key or None)
+    finally:
+        store.close()
+    typer.echo(f"report written to {path}", err=True)
+
+
 def main() -> None:
     """Console entry point: run the app, turning user errors into a message and exit code 2."""
     try:

@@ -185,3 +185,19 @@ def test_alert_webhook_delivery_keeps_alerts_until_delivered(make, tmp_path):
     delivery.deliver_due(now=alerts[0]["created_at"] + 100)
     assert all(a["delivery"] == "delivered" for a in monitor.store.alerts())
     assert sent[-1]["rule"] == "negative-surge" and sent[-1]["evidence"]["documents"]
+
+
+def test_report_writes_markdown_and_a_chart_per_key(make, tmp_path):
+    from whet.monitor.report import write_report
+
+    monitor = make()
+    write(tmp_path / "news.jsonl", stream(48, surge=range(36, 39)))
+    ingest_files(monitor, [tmp_path / "news.jsonl"])
+    report = write_report(monitor.store, monitor.config, tmp_path / "report", since=START + 24 * HOUR)
+    text = report.read_text()
+    assert "## Alerts" in text and "| entity:Nokia | negative-surge |" in text
+    assert [line for line in text.splitlines() if line.startswith("## ")] == [
+        "## Alerts", "## overall", "## entity:Kone", "## entity:Nokia"]
+    assert "![entity:Nokia](entity-Nokia.png)" in text and "Nokia shares plunge" in text
+    png = (tmp_path / "report" / "entity-Nokia.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
