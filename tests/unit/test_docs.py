@@ -29,6 +29,15 @@ def test_every_shipped_config_starts_with_the_command_that_runs_it():
         assert any(re.search(rf"whet (train|tune) configs/{re.escape(path.name)}", line) for line in head), path.name
 
 
+def test_the_shipped_monitor_config_is_valid_and_says_how_to_run_it():
+    from whet.monitor.settings import load_monitor_config
+
+    path = ROOT / "configs" / "monitor" / "monitor.yaml"
+    assert "whet monitor ingest configs/monitor/monitor.yaml configs/monitor/demo-stream.jsonl" in path.read_text()
+    config = load_monitor_config(path)
+    assert [rule.name for rule in config.alerts.rules] == ["negative-surge", "volume-spike"]
+
+
 def test_the_shipped_assistant_config_is_valid_and_says_how_to_run_it():
     from whet.config import read_yaml
     from whet.assistant.settings import AssistantConfig

@@ -201,3 +201,35 @@ def test_report_writes_markdown_and_a_chart_per_key(make, tmp_path):
     assert "![entity:Nokia](entity-Nokia.png)" in text and "Nokia shares plunge" in text
     png = (tmp_path / "report" / "entity-Nokia.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_the_shipped_demo_stream_alerts_the_surge_it_holds(tmp_path):
+    """configs/monitor: its rules over its demo stream, with sentiment read off the demo's wording."""
+    from tests.conftest import ROOT
+    from whet.monitor.settings import load_monitor_config
+
+    negative = ("cut its", "job cuts", "fell", "operating loss", "redundancies", "production halt", "warned")
+    positive = ("raised", "rose", "won", "climbed", "record")
+
+    def by_wording(texts):
+        records = []
+        for text in texts:
+            label = ("negative" if any(w in text for w in negative) else
+                     "positive" if any(w in text for w in positive) else "neutral")
+            records.append({"label": label, "probabilities": {"negative": 0.1, "neutral": 0.1, "positive": 0.1,
+                                                              label: 0.8}})
+        return records
+
+    config = load_monitor_config(ROOT / "configs" / "monitor" / "monitor.yaml",
+                                 [f"database={tmp_path / 'demo.db'}", f"alerts.jsonl={tmp_path / 'alerts.jsonl'}"])
+    store = MonitorStore(config.database)
+    try:
+        stats = ingest_files(Monitor(config, store, Scorers(by_wording)),
+                             [ROOT / "configs" / "monitor" / "demo-stream.jsonl"])
+    finally:
+        store.close()
+    assert stats.rejected == 0 and stats.stored == stats.read > 400
+    surges = {(a["rule"], a["key"], a["evidence"]["window"]["start"]) for a in stats.alerts}
+    assert ("negative-surge", "entity:Borealis Telecom", "2026-03-02T10:00:00Z") in surges
+    assert all(key in ("entity:Borealis Telecom", "overall", "topic:layoffs", "topic:guidance")
+               and "2026-03-02T10" <= start < "2026-03-02T13" for _, key, start in surges), surges
