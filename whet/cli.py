@@ -359,7 +359,7 @@ def augment(source: Annotated[Path, typer.Argument(help="Run config (YAML) or tr
 
 
 @app.command()
-def validate(config: Annotated[Path, typer.Argument(help="Run config, continual plan or assistant config (YAML).")],
+def validate(config: Annotated[Path, typer.Argument(help="Run config, continual plan, assistant or monitor config (YAML).")],
              set_: Sets = None) -> None:
     """Check a config (or plan) and its data files and report every problem at once (no model is loaded)."""
     from whet.config import read_yaml
@@ -369,6 +369,8 @@ def validate(config: Annotated[Path, typer.Argument(help="Run config, continual 
         from whet.continual.experiences import plan_problems as problems_in  # a continual plan
     elif "intents" in raw and "answers" in raw:
         from whet.assistant.checks import assistant_problems as problems_in
+    elif "sentiment" in raw and "task" not in raw:
+        from whet.monitor.checks import monitor_problems as problems_in
     else:
         from whet.validate import config_problems as problems_in
     _report_problems(config, problems_in(config, list(set_ or [])))

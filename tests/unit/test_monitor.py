@@ -233,3 +233,16 @@ def test_the_shipped_demo_stream_alerts_the_surge_it_holds(tmp_path):
     assert ("negative-surge", "entity:Borealis Telecom", "2026-03-02T10:00:00Z") in surges
     assert all(key in ("entity:Borealis Telecom", "overall", "topic:layoffs", "topic:guidance")
                and "2026-03-02T10" <= start < "2026-03-02T13" for _, key, start in surges), surges
+
+
+def test_validate_lists_the_monitor_config_problems(tmp_path):
+    from whet.monitor.checks import monitor_problems
+
+    (tmp_path / "w.yaml").write_text("companies:\n  - {name: X, tickr: Y}\n")
+    (tmp_path / "m.yaml").write_text("sentiment: {model: missing-model}\nwatchlist: w.yaml\nwindows: [1h]\n"
+                                     "alerts: {rules: [{name: r, window: 1d}]}\n")
+    assert monitor_problems(tmp_path / "m.yaml") == ["alert rule 'r' watches 1d windows; add 1d to windows"]
+    (tmp_path / "m.yaml").write_text("sentiment: {model: missing-model}\nwatchlist: w.yaml\nwindows: [1h]\n")
+    problems = monitor_problems(tmp_path / "m.yaml")
+    assert problems[0].startswith("sentiment.model: model directory") and "does not exist" in problems[0]
+    assert problems[1].startswith("watchlist: ") and "companies.0.tickr" in problems[1]
