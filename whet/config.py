@@ -168,7 +168,7 @@ class TrainingConfig(Section):
     )
     seed: int = Field(42, description="Seed for initialisation, shuffling and dropout; the same seed repeats a run.")
     eval_every: int | None = Field(None, ge=1, description="Evaluate on dev every N optimizer steps; default: each epoch.")
-    metric: str | None = Field(None, description="Dev metric for best checkpoint and early stopping (task default: f1, accuracy, or loss for causal-lm).")
+    metric: str | None = Field(None, description="Dev metric for best checkpoint and early stopping (task default: f1, accuracy, or loss for causal-lm and masked-lm).")
     patience: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement.")
     log_every: int = Field(20, ge=1, description="Log training loss every N optimizer steps.")
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig,
@@ -242,8 +242,8 @@ class OutputConfig(Section):
 
 
 class RunConfig(Section):
-    task: str = Field(..., description="token-classification, sequence-classification, causal-lm, question-answering "
-                                        "or multiple-choice.")
+    task: str = Field(..., description="token-classification, sequence-classification, causal-lm, question-answering, "
+                                        "multiple-choice or masked-lm.")
     model: str = Field("builtin:minilm", description="builtin:minilm, a local model directory, or a Hugging Face hub id.")
     data: DataConfig = Field(default_factory=DataConfig, description="Data files and how to read them.")
     method: MethodConfig = Field(default_factory=MethodConfig, description="Which parameters are fine-tuned.")

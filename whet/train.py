@@ -101,7 +101,9 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     collate = functools.partial(task.collate, pad_token_id=pad_id)
     # The task's recipe fills what the config leaves unset, logged once the data has loaded.
     training = with_task_defaults(config.training, task)
-    batches = training_batches(train_features, collate, training, rank=accelerator.process_index,
+    # A task may make training batches its own way (a masked LM draws new masks for each one).
+    train_collate = task.training_collate(tokenizer, config.data, pad_id) if task.training_collate else collate
+    batches = training_batches(train_features, train_collate, training, rank=accelerator.process_index,
                                world_size=accelerator.num_processes)
 
     # Model: the body with a new head for the labels (or the method's own model), then the method

@@ -33,13 +33,7 @@ def run_config(tmp: Path, name: str, model: Path, data: dict, **sections) -> Pat
     return write_config(tmp, name, raw, sections)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """More threads only add synchronisation to a model this small (and the cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ class DataConfig(BaseModel):
     # As every config section: unknown keys are errors and assignments are validated.
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    train: str | None = Field(None, description="Training file (CoNLL, JSONL, CSV, TSV, SQuAD JSON, or plain text for causal-lm).")
+    train: str | None = Field(None, description="Training file (CoNLL, JSONL, CSV, TSV, SQuAD JSON, or plain text for causal-lm and masked-lm).")
     dev: str | None = Field(None, description="Dev file for evaluation during training; split from train when absent.")
     test: str | None = Field(None, description="Test file evaluated once with the best model at the end.")
     format: Literal["auto", "conll", "jsonl", "csv", "tsv", "text", "squad"] = Field(
@@ -86,7 +86,7 @@ class DataConfig(BaseModel):
     label_scheme: Literal["iob2", "bioes"] = Field(
         "iob2", description="NER tag scheme the model is trained with; files are converted to it."
     )
-    text_column: str = Field("text", description="Classification: column or key holding the text.")
+    text_column: str = Field("text", description="Classification and masked-lm: column or key holding the text (causal-lm: key of a JSONL document).")
     text_pair_column: str | None = Field(None, description="Classification: second text of a pair (e.g. NLI).")
     label_column: str = Field("label", description="Classification: column or key holding the label(s).")
     multi_label: bool = Field(False, description="Classification: each example may have several labels.")
@@ -109,6 +109,13 @@ class DataConfig(BaseModel):
     )
     chat_template: str | None = Field(
         None, description="Causal LM: Jinja chat template for 'messages' data, when the tokenizer has none (or to replace it)."
+    )
+    mlm_probability: float = Field(
+        0.15, gt=0, lt=1, description="Masked LM: share of the words (or tokens, without whole_word_mask) masked in each text."
+    )
+    whole_word_mask: bool = Field(
+        True, description="Masked LM: mask every token of a chosen word together; false masks tokens independently "
+                          "(80% [MASK], 10% random, 10% kept)."
     )
     max_answer_length: int = Field(30, ge=1, description="Question answering: longest answer span, in tokens.")
     n_best: int = Field(20, ge=1, description="Question answering: best start and end tokens per window paired into candidate spans.")

@@ -104,3 +104,11 @@ def input_records(path: Path, encoding: str = "utf-8") -> Iterator[tuple[str, An
             if line.strip():
                 where = f"{path}:{number}"
                 yield where, parse_json_line(line, where) if is_jsonl else line.rstrip("\r\n")
+
+
+def text_lines(text: str, path: str | Path) -> Iterator[tuple[str, str]]:
+    """``("file:line", line)`` for each non-blank line of a plain-text file's text, one text a line."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if line.strip():
+            yield f"{path}:{number}", line

@@ -16,6 +16,7 @@ TASKS.register("sequence-classification", "whet.tasks.sequence_classification:TA
 TASKS.register("causal-lm", "whet.tasks.causal_lm:TASK")
 TASKS.register("question-answering", "whet.tasks.question_answering:TASK")
 TASKS.register("multiple-choice", "whet.tasks.multiple_choice:TASK")
+TASKS.register("masked-lm", "whet.tasks.masked_lm:TASK")
 
 
 def detect_format(path: str | Path, declared: str = "auto", task: str = "token-classification") -> str:

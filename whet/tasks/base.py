@@ -80,6 +80,9 @@ class Task:
     # target) -> the examples in the model's scheme; given together (NER tags).
     source_scheme: Callable[[list[Any], Any], str] | None = None
     convert: Callable[[list[Any], str, str], list[Any]] | None = None
+    # training_collate(tokenizer, data, pad_token_id) -> collate function of training batches, where they are
+    # made differently from evaluation ones and need the tokenizer (masked LM: masks drawn anew each batch).
+    training_collate: Callable[[Any, Any, int], Callable[[list[dict]], dict[str, Any]]] | None = None
     # training_examples(examples, data) -> the training split as it is encoded for training (NER with
     # document context: runs of consecutive sentences of a document); dev and test stay as read.
     training_examples: Callable[[list[Any], Any], list[Any]] | None = None

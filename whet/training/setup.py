@@ -76,7 +76,21 @@ def build_model(name: str, task: Any, labels: list[str], data: DataConfig, *, me
     method = METHODS.get(method_config.name) if method_config is not None else None
     if method is not None and method.build_model:
         return method.build_model(name, tokenizer, labels, method_settings(method_config))
-    return load_model(getattr(transformers, task.auto_class), name, **task.model_kwargs(labels, data))
+    model, loading = load_model(getattr(transformers, task.auto_class), name, output_loading_info=True,
+                                **task.model_kwargs(labels, data))
+    log_new_weights(model, name, sorted(loading["missing_keys"]))
+    return model
+
+
+def log_new_weights(model: Any, name: str, missing: list[str]) -> None:
+    """Say which weights the checkpoint lacked (a new head), and whether the output layer is tied
+    to the input embeddings (a new MLM head's decoder is: it starts as the pretrained vocabulary)."""
+    if not missing:
+        return
+    log.info("%s has no weights for %s: newly initialised", name, ", ".join(missing))
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if output is not None and output.weight is model.get_input_embeddings().weight:
+        log.info("the output layer's weight is tied to the input embeddings")
 
 
 def apply_method(model: Any, method_config: MethodConfig, task_name: str, peft_task_type: str | None,
