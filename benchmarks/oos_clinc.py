@@ -47,6 +47,21 @@ def write_jsonl(path: Path, rows: list) -> str:
     return str(path)
 
 
+def clinc_files(data_dir: Path, out: Path) -> tuple[dict, dict[str, str]]:
+    """CLINC150's splits (``data_dir``/data_train_val.json) and JSON-lines files of them in
+    ``out``/data: train, train_oos (train + oos_train), val, val_oos (val + oos_val)."""
+    source = data_dir.resolve() / "data_train_val.json"
+    if not source.is_file():
+        raise SystemExit(f"{source} not found; --data must be the folder holding data_train_val.json")
+    data = json.loads(source.read_text(encoding="utf-8"))
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    files = {"train": write_jsonl(out / "data" / "train.jsonl", data["train"]),
+             "train_oos": write_jsonl(out / "data" / "train_oos.jsonl", data["train"] + data["oos_train"]),
+             "val": write_jsonl(out / "data" / "val.jsonl", data["val"]),
+             "val_oos": write_jsonl(out / "data" / "val_oos.jsonl", data["val"] + data["oos_val"])}
+    return data, files
+
+
 def cross_fitted(scores: np.ndarray, is_oos: np.ndarray, correct: np.ndarray, seed: int = 0) -> dict[str, float]:
     """Threshold-dependent figures with the threshold chosen on the other half (stratified), averaged."""
     from whet.metrics.out_of_scope import choose_threshold, out_of_scope_metrics
@@ -63,6 +78,47 @@ def cross_fitted(scores: np.ndarray, is_oos: np.ndarray, correct: np.ndarray, se
                                                                         "oos_precision", "oos_f1")}
 
 
+def train_unless_saved(run_dir: Path, train_file: str, dev_file: str, epochs: int,
+                       out_of_scope: dict | None = None) -> float | None:
+    """Train the builtin MiniLM on ``train_file`` into ``run_dir`` (``dev_file`` picks the best
+    checkpoint), unless its model is already there; the seconds training took, None when reused."""
+    if (run_dir / "model" / "whet.json").is_file():
+        return None
+    from whet.config import RunConfig
+    from whet.train import train
+
+    config = RunConfig.model_validate({
+        "task": "sequence-classification", "model": "builtin:minilm",
+        "data": {"train": train_file, "dev": dev_file},
+        "training": {"epochs": epochs, "lr": 1e-4, "batch_size": 32, "seed": 13},
+        "output": {"dir": str(run_dir)}, **({"out_of_scope": out_of_scope} if out_of_scope else {})})
+    started = time.perf_counter()
+    train(config)
+    return round(time.perf_counter() - started, 1)
+
+
+def model_outputs(predictor, files: dict[str, str]) -> tuple[dict, dict, dict, float]:
+    """Each file's examples, their outputs (logits and first-token features) and gold labels, by
+    the keys of ``files``; and the seconds the outputs took."""
+    from whet.tasks import TASKS
+
+    task = TASKS.get("sequence-classification")
+    read = {split: task.read(path, predictor.data) for split, path in files.items()}
+    started = time.perf_counter()
+    outputs = {split: predictor.example_outputs(examples, with_features=True) for split, examples in read.items()}
+    seconds = round(time.perf_counter() - started, 1)
+    gold = {split: [ex.labels[0] for ex in examples] for split, examples in read.items()}
+    return read, outputs, gold, seconds
+
+
+def detector_figures(detector, outputs, predicted: list[str], is_oos: np.ndarray, correct: np.ndarray) -> dict:
+    """A fitted detector's figures on the texts its threshold was chosen on, and cross-fitted."""
+    figures = detector.fitted["dev"]
+    scores = detector.decision_scores(detector.scores(outputs), predicted)
+    return {**{key: figures[key] for key in FIGURES}, "threshold": detector.threshold,
+            "cross_fitted": cross_fitted(scores, is_oos, correct)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, type=Path, help="Folder with data_train_val.json (CLINC150).")
@@ -73,43 +129,19 @@ def main() -> int:
 
     log_to_stderr()
 
-    from whet.config import RunConfig
     from whet.metrics.out_of_scope import out_of_scope_metrics
     from whet.models.out_of_scope import fit_detector, save_detector
     from whet.predict import Predictor
-    from whet.tasks import TASKS
 
-    source = args.data.resolve() / "data_train_val.json"
-    if not source.is_file():
-        parser.error(f"{source} not found; --data must be the folder holding data_train_val.json")
-    data = json.loads(source.read_text(encoding="utf-8"))
     out = args.output.resolve()
-    (out / "data").mkdir(parents=True, exist_ok=True)
-    files = {"train": write_jsonl(out / "data" / "train.jsonl", data["train"]),
-             "val": write_jsonl(out / "data" / "val.jsonl", data["val"]),
-             "val_oos": write_jsonl(out / "data" / "val_oos.jsonl", data["val"] + data["oos_val"])}
+    _, files = clinc_files(args.data, out)
 
     model_dir = out / "run" / "model"
-    train_seconds = None
-    if not (model_dir / "whet.json").is_file():
-        from whet.train import train
-
-        config = RunConfig.model_validate({
-            "task": "sequence-classification", "model": "builtin:minilm",
-            "data": {"train": files["train"], "dev": files["val"]},
-            "training": {"epochs": args.epochs, "lr": 1e-4, "batch_size": 32, "seed": 13},
-            "output": {"dir": str(out / "run")}})
-        started = time.perf_counter()
-        train(config)
-        train_seconds = round(time.perf_counter() - started, 1)
+    train_seconds = train_unless_saved(out / "run", files["train"], files["val"], args.epochs)
 
     predictor = Predictor.from_directory(model_dir)
-    task = TASKS.get("sequence-classification")
-    read = {split: task.read(files[split], predictor.data) for split in ("train", "val_oos")}
-    started = time.perf_counter()
-    outputs = {split: predictor.example_outputs(examples, with_features=True) for split, examples in read.items()}
-    outputs_seconds = round(time.perf_counter() - started, 1)
-    gold = {split: [ex.labels[0] for ex in examples] for split, examples in read.items()}
+    _, outputs, gold, outputs_seconds = model_outputs(predictor, {"train": files["train"],
+                                                                  "val_oos": files["val_oos"]})
     labels = predictor.labels
     is_oos = np.array([g == "oos" for g in gold["val_oos"]])
     predicted = [labels[i] for i in outputs["val_oos"].logits.argmax(axis=1)]
@@ -125,9 +157,9 @@ def main() -> int:
         fit_seconds = round(time.perf_counter() - started, 2)
         detectors[name] = detector
         figures = detector.fitted["dev"]
-        crossed = cross_fitted(detector.scores(outputs["val_oos"]), is_oos, correct)
-        results[name] = {**{key: figures[key] for key in FIGURES}, "threshold": detector.threshold,
-                         "cross_fitted": crossed, "fit_seconds": fit_seconds}
+        results[name] = {**detector_figures(detector, outputs["val_oos"], predicted, is_oos, correct),
+                         "fit_seconds": fit_seconds}
+        crossed = results[name]["cross_fitted"]
         rows.append([name, f"{figures['in_scope_accuracy']:.4f}", f"{figures['oos_recall']:.3f}",
                      f"{figures['oos_precision']:.3f}", f"{figures['oos_f1']:.3f}", f"{figures['auroc']:.4f}",
                      f"{figures['fpr_at_95']:.3f}", f"{crossed['in_scope_accuracy']:.4f}",
