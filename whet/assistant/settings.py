@@ -30,8 +30,8 @@ class KnowledgeSettings(Section):
 
 
 class ThresholdSettings(Section):
-    answer: float = Field(0.5, ge=0, le=1, description="Least intent probability that is answered with the intent's template.")
-    clarify_margin: float = Field(0.1, ge=0, le=1, description="When the top two intents' probabilities are closer than this, ask which one is meant.")
+    answer: float = Field(0.5, ge=0, le=1, description="Least intent probability that is answered with the intent's template (0.5 on CLINC150's val: 0.7 makes fewer wrong answers, 2.35 % against 3.10 %, but resolves 94.97 % of in-scope messages against 95.77 %; benchmarks/assistant_clinc.py).")
+    clarify_margin: float = Field(0.2, ge=0, le=1, description="When the top two intents' probabilities are closer than this, ask which one is meant (0.2 on CLINC150's val: 3.10 % wrong answers against 3.19 % at 0.1, 0.7 % of in-scope messages asked; benchmarks/assistant_clinc.py).")
     retrieve: float = Field(0.5, ge=-1, le=1, description="Least similarity (cosine, or the re-ranker's score) of a knowledge base passage for it to be the reply.")
 
 
