@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from whet.errors import ConfigError, Interrupted, WhetError
+from whet.recommend.cli import recommend_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Adapt pretrained transformer models to your task, measure them, ship them.")
@@ -428,6 +429,7 @@ def export(model: Annotated[Path, typer.Argument(help="A model directory saved b
 
 adapters_app = typer.Typer(no_args_is_help=True, help="Several named adapters sharing one base model (adapter stores).")
 app.add_typer(adapters_app, name="adapters")
+app.add_typer(recommend_app, name="recommend")
 
 
 @adapters_app.command("add")

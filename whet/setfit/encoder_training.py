@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +83,13 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
         started = time.perf_counter()
         if config.training.gradient_checkpointing:
             enable_gradient_checkpointing(encoder)
-        fine_tune_encoder(encoder, pairs, lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs,
-                          warmup_ratio=config.training.warmup_ratio, max_grad_norm=config.training.max_grad_norm,
-                          seed=seed, log_every=config.training.log_every, state=state, trackers=trackers)
+        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+
+        fine_tune_encoder(encoder, shuffled_batches(len(pairs), settings.batch_size, settings.epochs, seed),
+                          lambda rows: pair_inputs([pairs[i] for i in rows]), CosineSimilarityLoss(encoder),
+                          lr=settings.lr, warmup_ratio=config.training.warmup_ratio,
+                          max_grad_norm=config.training.max_grad_norm, log_every=config.training.log_every,
+                          state=state, trackers=trackers)
         if config.training.gradient_checkpointing:
             disable_gradient_checkpointing(encoder)
         weight, bias = fit_logistic_head(embed(encoder, texts), targets, len(data.labels), c=settings.head_c,
@@ -103,38 +106,51 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
                           merge=False, train_seconds=seconds, trackers=trackers)
 
 
-def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, epochs: int, warmup_ratio: float,
-                      max_grad_norm: float | None, seed: int, log_every: int, state: Any,
-                      trackers: Sequence[Tracker] = ()) -> None:
-    """Contrastive fine-tuning with CosineSimilarityLoss; the loss history goes to ``state`` and ``trackers``."""
-    from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+def shuffled_batches(rows: int, batch_size: int, epochs: int, seed: int) -> list[list[list[int]]]:
+    """Row numbers in batches, reshuffled each epoch: ``[epoch][batch] -> rows``."""
+    rng, order = random.Random(seed), list(range(rows))
+    epochs_of_batches = []
+    for _ in range(epochs):
+        rng.shuffle(order)
+        epochs_of_batches.append([order[start:start + batch_size] for start in range(0, rows, batch_size)])
+    return epochs_of_batches
 
+
+def pair_inputs(batch: list) -> tuple[list[list[str]], torch.Tensor]:
+    """A batch of SetFit pairs as CosineSimilarityLoss takes it: both sides' texts and the similarities."""
+    return [[p.first for p in batch], [p.second for p in batch]], torch.tensor([p.similarity for p in batch])
+
+
+def fine_tune_encoder(encoder: Any, epochs_of_batches: list[list[list[int]]],
+                      batch_inputs: Callable[[list[int]], tuple[list[list[str]], torch.Tensor | None]],
+                      loss_fn: Any, *, lr: float, warmup_ratio: float, max_grad_norm: float | None, log_every: int,
+                      state: Any, trackers: Sequence[Tracker] = ()) -> None:
+    """Contrastive fine-tuning with a sentence-transformers loss over the given batches of rows.
+
+    ``batch_inputs`` turns a batch's row numbers into the loss's columns of texts (anchors,
+    positives, negatives...) and its labels (``None`` for losses without them). The loss history
+    goes to ``state`` and ``trackers``. (sentence-transformers' own trainer needs the ``datasets``
+    package, which whet does not depend on; these few lines are its loop.)
+    """
     from whet.models.inference import move_to
     from whet.training.fit import record_history
     from whet.training.loop import StepEvent
     from whet.training.optimizer import linear_schedule
     from whet.training.progress import TrainingProgress
 
-    loss_fn = CosineSimilarityLoss(encoder)
-    steps_per_epoch = math.ceil(len(pairs) / batch_size)
-    total_steps = steps_per_epoch * epochs
+    total_steps = sum(len(batches) for batches in epochs_of_batches)
     optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad], lr=lr)
     scheduler = linear_schedule(optimizer, warmup_ratio=warmup_ratio, total_steps=total_steps)
     # sentence-transformers 6 renamed ``tokenize`` (tokens plus the modality key) to ``preprocess``.
     prepare = getattr(encoder, "preprocess", None) or encoder.tokenize
-    order = list(range(len(pairs)))
-    rng = random.Random(seed)
     encoder.train()
     running, sentences, tick = 0.0, 0, time.perf_counter()
     with TrainingProgress(total_steps) as progress:
-        for epoch in range(epochs):
-            rng.shuffle(order)
-            for start in range(0, len(order), batch_size):
-                batch = [pairs[i] for i in order[start:start + batch_size]]
-                features = [move_to(prepare([p.first for p in batch]), encoder.device),
-                            move_to(prepare([p.second for p in batch]), encoder.device)]
-                targets = torch.tensor([p.similarity for p in batch], device=encoder.device)
-                loss = loss_fn(features, targets)
+        for epoch, batches in enumerate(epochs_of_batches):
+            for number, rows in enumerate(batches):
+                columns, labels = batch_inputs(rows)
+                features = [move_to(prepare(texts), encoder.device) for texts in columns]
+                loss = loss_fn(features, labels.to(encoder.device) if labels is not None else None)
                 loss.backward()
                 if max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(encoder.parameters(), max_grad_norm)
@@ -143,11 +159,11 @@ def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, 
                 optimizer.zero_grad(set_to_none=True)
                 state.step += 1
                 running += loss.detach().item()
-                sentences += 2 * len(batch)
+                sentences += sum(len(texts) for texts in columns)
                 if state.step % log_every == 0 or state.step == total_steps:
                     elapsed = max(time.perf_counter() - tick, 1e-9)
                     count = (state.step - 1) % log_every + 1
-                    event = StepEvent(step=state.step, epoch=epoch + start / len(order), loss=running / count,
+                    event = StepEvent(step=state.step, epoch=epoch + number / len(batches), loss=running / count,
                                       sentences_per_second=sentences / elapsed)
                     progress.update(event)
                     lr = scheduler.get_last_lr()[0]
@@ -155,7 +171,7 @@ def fine_tune_encoder(encoder: Any, pairs: list, *, lr: float, batch_size: int, 
                     for tracker in trackers:
                         tracker.log_step(event, lr)
                     running, sentences, tick = 0.0, 0, time.perf_counter()
-    state.epoch, state.best_step = epochs, state.step
+    state.epoch, state.best_step = len(epochs_of_batches), state.step
     encoder.eval()
 
 

@@ -1,0 +1,118 @@
+"""``whet recommend`` end to end on a tiny catalog: train, eval, predict, add and remove items,
+and the index refused once the encoder beside it changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from whet.cli import app
+
+# Two tastes: users who like space films go on to another space film, and likewise for cooking.
+SPACE = [("s1", "Rocket to Mars", "astronauts fly a rocket to mars"), ("s2", "Moon Base", "a base on the moon"),
+         ("s3", "Star Fleet", "a fleet of starships"), ("s4", "Orbit", "a space station in orbit")]
+FOOD = [("f1", "Bake Off", "bakers make bread and cakes"), ("f2", "Soup Days", "a chef cooks soup"),
+        ("f3", "Pasta Love", "fresh pasta in an italian kitchen"), ("f4", "Spice Road", "cooking with spices")]
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    return result
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("recommend")
+    (folder / "items.jsonl").write_text("".join(json.dumps({"id": i, "title": t, "plot": p}) + "\n"
+                                                for i, t, p in SPACE + FOOD), encoding="utf-8")
+    train, dev = ["user,item,time"], ["user,item,time"]
+    for u in range(12):
+        genre = SPACE if u % 2 == 0 else FOOD
+        order = [genre[(u // 2 + j) % 4][0] for j in range(4)]
+        train += [f"u{u},{item},{t}" for t, item in enumerate(order[:3])]
+        dev.append(f"u{u},{order[3]},9")
+    (folder / "train.csv").write_text("\n".join(train) + "\n", encoding="utf-8")
+    (folder / "dev.csv").write_text("\n".join(dev) + "\n", encoding="utf-8")
+    config = {"data": {"items": "items.jsonl", "text_fields": ["title", "plot"], "query_fields": ["title"],
+                       "interactions": "train.csv", "dev": "dev.csv", "time_field": "time"},
+              "model": {"history_items": 2, "max_seq_length": 32},
+              "training": {"epochs": 2, "batch_size": 4, "lr": 5e-5, "hard_negatives": 1, "hard_negative_ranks": [0, 4]},
+              "output": {"dir": str(folder / "run")}}
+    (folder / "rec.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = invoke("recommend", "train", str(folder / "rec.yaml"))
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_train_writes_a_model_with_its_index_and_dev_figures(run):
+    model = run / "run" / "model"
+    assert {p.name for p in model.iterdir()} >= {"encoder", "items.jsonl", "items.faiss", "recommender.json"}
+    assert list((model / "encoder").glob("*.safetensors"))
+    metrics = json.loads((run / "run" / "metrics.json").read_text())
+    assert metrics["pairs"] == 24 and set(metrics["dev"]) == {"recall@10", "ndcg@10", "mrr"}
+    evaluated = invoke("recommend", "eval", str(model), str(run / "rec.yaml"))
+    assert evaluated.exit_code == 0, evaluated.output
+    # the index's vectors rank exactly as the encoder's scores did in training's evaluation
+    assert json.loads(evaluated.stdout)["mrr"] == pytest.approx(metrics["dev"]["mrr"], abs=1e-4)
+
+
+def test_predict_for_a_history_and_for_a_user(run):
+    model = str(run / "run" / "model")
+    result = invoke("recommend", "predict", model, "--history", "s1,s2", "-k", "3")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["rank"] for row in rows] == [1, 2, 3]
+    assert not {"s1", "s2"} & {row["item"] for row in rows}  # the history is never recommended
+    assert all(set(row["because"]) <= {"s1", "s2"} and row["because"] for row in rows)
+    by_user = invoke("recommend", "predict", model, "--user", "u1", "--config", str(run / "rec.yaml"), "-k", "8")
+    assert by_user.exit_code == 0, by_user.output
+    assert len(by_user.stdout.splitlines()) == 5  # 8 items less the user's 3
+
+
+def test_items_are_added_and_removed_without_retraining(run, tmp_path):
+    model = tmp_path / "model"
+    import shutil
+
+    shutil.copytree(run / "run" / "model", model)
+    (tmp_path / "new.jsonl").write_text(json.dumps({"id": "s9", "title": "Comet Chasers"}) + "\n", encoding="utf-8")
+    assert invoke("recommend", "add-items", str(model), str(tmp_path / "new.jsonl")).exit_code == 0
+    rows = [json.loads(line) for line in invoke("recommend", "predict", str(model), "--history", "s1", "-k", "9").stdout.splitlines()]
+    assert "s9" in {row["item"] for row in rows}
+    assert invoke("recommend", "remove-items", str(model), "s9", "s2").exit_code == 0
+    rows = [json.loads(line) for line in invoke("recommend", "predict", str(model), "--history", "s1", "-k", "9").stdout.splitlines()]
+    assert not {"s9", "s2"} & {row["item"] for row in rows} and len(rows) == 6
+    # a removed item may still be named in a history
+    assert invoke("recommend", "predict", str(model), "--history", "s2", "-k", "1").exit_code == 0
+
+
+def test_an_index_built_by_other_weights_is_refused_until_rebuilt(run, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(run / "run" / "model", model)
+    weights = next((model / "encoder").glob("*.safetensors"))
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(weights))
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] * 1.01
+    save_file(tensors, str(weights))
+    result = invoke("recommend", "predict", str(model), "--history", "s1")
+    assert result.exit_code != 0
+    assert "was built with other encoder weights" in str(result.exception)
+    assert invoke("recommend", "index", str(model)).exit_code == 0
+    assert invoke("recommend", "predict", str(model), "--history", "s1").exit_code == 0
+
+
+def test_bad_requests_name_the_fix(run):
+    model = str(run / "run" / "model")
+    unknown = invoke("recommend", "predict", model, "--history", "zz")
+    assert "item 'zz' is not in the catalog" in str(unknown.exception)
+    both = invoke("recommend", "predict", model)
+    assert "give either --user (with --config) or --history" in str(both.exception)
+    again = invoke("recommend", "train", str(run / "rec.yaml"))
+    assert "already holds a model" in str(again.exception)

@@ -1,0 +1,92 @@
+"""The final ranker: the bi-encoder's score combined with popularity and co-occurrence features.
+
+A logistic regression (scikit-learn) learns, on each user's last training step, how much each
+feature is worth: the target item against items drawn from the top of each feature's ranking
+and at random, compared in pairs. Its decision function is linear in the features, so every item of the catalog
+is scored with it directly; there is no candidate stage to miss the target.
+
+The statistics the features count must not know the step the ranker learns from: the caller
+builds them from the interactions without each user's last item (``without_last_items``), and
+the bi-encoder is trained on the same, so none of its scores is inflated by memorising the target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from whet.recommend.data import Case, Interactions
+
+Scorer = Callable[[list[Case]], np.ndarray]
+# Counts are skewed (a few items are taken by thousands): the ranker sees their logarithm.
+COUNT_FEATURES = ("cooccurrence", "transitions", "popularity")
+
+
+def without_last_items(interactions: Interactions) -> tuple[Interactions, list[Case]]:
+    """The interactions less each user's last positive, and the cases that predict it (users
+    with at least three positives, so a history of two remains)."""
+    sequences, seen, cases = {}, {}, []
+    for user, items in interactions.sequences.items():
+        if len(items) >= 3:
+            sequences[user], last = items[:-1], items[-1]
+            seen[user] = interactions.seen[user] - {last} | set(items[:-1])
+            cases.append(Case(user, items[:-1], seen[user], last))
+        else:
+            sequences[user], seen[user] = items, interactions.seen[user]
+    return Interactions(sequences, seen), cases
+
+
+def feature_scores(scorers: dict[str, Scorer], cases: list[Case]) -> np.ndarray:
+    """(features, cases, items) of the scorers' values, counts as log(1 + count)."""
+    return np.stack([np.log1p(np.maximum(scorer(cases), 0)) if name in COUNT_FEATURES else scorer(cases)
+                     for name, scorer in scorers.items()])
+
+
+@dataclass
+class Ranker:
+    names: list[str]
+    mean: np.ndarray  # (features,)
+    scale: np.ndarray
+    weights: np.ndarray
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """(cases, items) scores from (features, cases, items)."""
+        standard = (features - self.mean[:, None, None]) / self.scale[:, None, None]
+        return np.tensordot(self.weights, standard, axes=1)
+
+    def as_dict(self) -> dict:
+        return {"features": self.names, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "weights": self.weights.tolist()}
+
+
+def fit_ranker(names: list[str], features: np.ndarray, cases: list[Case], *, per_feature: int = 10,
+               random_items: int = 10, seed: int = 0) -> Ranker:
+    """Pairwise logistic regression (RankNet's objective, linear): the target against each negative,
+    ``per_feature`` drawn from the top 30 of each feature's ranking and ``random_items`` at random,
+    never an item the user has seen.
+
+    Pairs rather than single items: the negatives come from the top of the features' rankings, so
+    a popular item is a negative far more often than a target; pointwise, popularity would learn a
+    negative weight. Compared in pairs, only what tells the target from its competitors counts.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    differences = []
+    for c, case in enumerate(cases):
+        blocked = case.seen | {case.target}
+        picked: set[int] = set()
+        for f in range(len(names)):
+            top = [int(i) for i in np.argsort(-features[f, c])[:30 + len(blocked)] if int(i) not in blocked][:30]
+            picked.update(rng.choice(top, size=min(per_feature, len(top)), replace=False).tolist())
+        picked.update(int(i) for i in rng.integers(0, features.shape[2], size=random_items) if int(i) not in blocked)
+        differences += [features[:, c, case.target] - features[:, c, i] for i in picked]
+    matrix = np.asarray(differences)  # (pairs, features)
+    scale = matrix.std(axis=0) + 1e-9
+    # Each pair both ways round, so the two classes balance and no intercept is needed.
+    both = np.concatenate([matrix / scale, -matrix / scale])
+    labels = np.concatenate([np.ones(len(matrix)), np.zeros(len(matrix))])
+    model = LogisticRegression(fit_intercept=False, max_iter=1000, random_state=seed).fit(both, labels)
+    return Ranker(list(names), np.zeros(len(names)), scale, model.coef_[0].astype(np.float64))

@@ -1,0 +1,252 @@
+"""A saved recommender: the encoder, the catalog and the item index, and recommending with them.
+
+The model directory::
+
+    encoder/          the fine-tuned sentence encoder (sentence-transformers layout, safetensors)
+    items.jsonl       the catalog: id, text, query_text, indexed (removed items stay, for histories)
+    items.faiss       the item index (index ids are line numbers of items.jsonl)
+    recommender.json  history_items, max_seq_length, the encoder's sha256 and dimension, index settings
+
+Each recommendation comes with the history items that most support it: those whose own
+embeddings are closest to the recommended item's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from whet.errors import DataError, ModelError
+from whet.recommend.bi_encoder import user_text
+from whet.recommend.data import Case, Catalog
+from whet.recommend.index import INDEX_FILE
+
+log = logging.getLogger("whet")
+
+SETTINGS_FILE = "recommender.json"
+CATALOG_FILE = "items.jsonl"
+SUPPORTING_ITEMS = 2
+
+
+@dataclass
+class Recommendation:
+    item: str
+    score: float
+    text: str
+    because: list[str]  # ids of the history items closest to this one, closest first
+
+
+@dataclass
+class Recommender:
+    encoder: Any
+    catalog: Catalog
+    index: Any
+    indexed: list[bool]
+    history_items: int
+    probe: int = 16
+    settings: dict = field(default_factory=dict)
+
+    def positions(self, items: list[str], source: str = "history") -> list[int]:
+        unknown = [item for item in items if item not in self.catalog.position]
+        if unknown:
+            raise DataError(f"{source}: item '{unknown[0]}' is not in the catalog ({len(self.catalog)} items); "
+                            f"add it with whet recommend add-items or check the id")
+        return [self.catalog.position[item] for item in items]
+
+    def user_vectors(self, histories: list[list[int]], batch_size: int = 64) -> np.ndarray:
+        """(users, dim) unit vectors of the users' recent items, as one text each."""
+        from whet.models.sentence_model import embed
+
+        return embed(self.encoder, [user_text(self.catalog, h, self.history_items) for h in histories], batch_size)
+
+    def item_vectors(self) -> np.ndarray:
+        """(catalog, dim) vectors of the indexed items; zero rows for removed ones."""
+        from whet.recommend.index import item_vector
+
+        matrix = np.zeros((len(self.catalog), self.index.d), dtype=np.float32)
+        for position, indexed in enumerate(self.indexed):
+            if indexed:
+                matrix[position] = item_vector(self.index, position)
+        return matrix
+
+    def recommend(self, history: list[int], seen: set[int] | None = None, k: int = 10) -> list[Recommendation]:
+        """The ``k`` best items for a user with these liked items (``seen``: also never recommended)."""
+        return self.recommend_many([Case("", history, set(seen or ()) | set(history))], k)[0]
+
+    def recommend_many(self, cases: list[Case], k: int = 10) -> list[list[Recommendation]]:
+        from whet.recommend.index import search
+
+        if not cases:
+            return []
+        vectors = self.user_vectors([case.history for case in cases])
+        widest = k + max(len(case.seen) for case in cases)
+        scores, found = search(self.index, vectors, widest)
+        answers = []
+        for case, row_scores, row in zip(cases, scores, found):
+            picked = [(int(p), float(s)) for p, s in zip(row, row_scores) if p >= 0 and int(p) not in case.seen][:k]
+            answers.append([Recommendation(self.catalog.ids[p], s, self.catalog.texts[p],
+                                           self.supporting_items(p, case.history)) for p, s in picked])
+        return answers
+
+    def supporting_items(self, position: int, history: list[int]) -> list[str]:
+        from whet.recommend.index import item_vector
+
+        recent = [h for h in history[-self.history_items * 4:] if self.indexed[h]]
+        if not recent:
+            return []
+        target = item_vector(self.index, position)
+        similarity = [float(item_vector(self.index, h) @ target) for h in recent]
+        order = np.argsort(similarity)[::-1][:SUPPORTING_ITEMS]
+        return [self.catalog.ids[recent[i]] for i in order]
+
+    def add_items(self, ids: list[str], texts: list[str], query_texts: list[str] | None = None) -> int:
+        """Embed new items from their text and index them (an id already indexed is refused)."""
+        from whet.models.sentence_model import embed
+        from whet.recommend.index import add_vectors
+
+        query_texts = query_texts or texts
+        again = [item for item in ids if item in self.catalog.position and self.indexed[self.catalog.position[item]]]
+        if again:
+            raise DataError(f"item '{again[0]}' is already indexed ({len(again)} of the new items are); remove it first "
+                            f"to replace its text")
+        positions = []
+        for item, text, query in zip(ids, texts, query_texts):
+            if item in self.catalog.position:  # a removed item comes back with its new text
+                position = self.catalog.position[item]
+                self.catalog.texts[position], self.catalog.query_texts[position] = text, query
+            else:
+                position = len(self.catalog)
+                self.catalog.ids.append(item)
+                self.catalog.texts.append(text)
+                self.catalog.query_texts.append(query)
+                self.catalog.position[item] = position
+                self.indexed.append(False)
+            self.indexed[position] = True
+            positions.append(position)
+        add_vectors(self.index, embed(self.encoder, texts), positions)
+        return len(positions)
+
+    def remove_items(self, ids: list[str]) -> int:
+        from whet.recommend.index import remove_positions
+
+        positions = self.positions(ids, "remove")
+        for position in positions:
+            self.indexed[position] = False
+        return remove_positions(self.index, positions)
+
+    def save_items(self, model_dir: Path) -> None:
+        """Write the catalog and the index (after adding or removing items)."""
+        from whet.io.atomic import write_text_atomic
+        from whet.recommend.index import save_index
+
+        lines = [json.dumps({"id": i, "text": t, "query_text": q, "indexed": x}, ensure_ascii=False)
+                 for i, t, q, x in zip(self.catalog.ids, self.catalog.texts, self.catalog.query_texts, self.indexed)]
+        save_index(self.index, Path(model_dir) / INDEX_FILE)
+        write_text_atomic(Path(model_dir) / CATALOG_FILE, "\n".join(lines) + "\n")
+
+
+def save_recommender(model_dir: Path, encoder: Any, catalog: Catalog, *, history_items: int, max_seq_length: int,
+                     exact_below: int, lists: int | None, probe: int, extra: dict | None = None) -> Recommender:
+    """Save the encoder, embed and index the catalog, and write the settings (into ``model_dir``)."""
+    from whet.io.atomic import write_json_atomic
+    from whet.models.pretrained import quiet_transformers
+    from whet.models.sentence_model import embed
+    from whet.recommend.index import build_index, encoder_fingerprint, is_exact
+
+    model_dir = Path(model_dir)
+    with quiet_transformers():
+        encoder.save(str(model_dir / "encoder"), safe_serialization=True)
+    vectors = embed(encoder, catalog.texts)  # (items, dim)
+    index = build_index(vectors, list(range(len(catalog))), exact_below=exact_below, lists=lists, probe=probe)
+    recommender = Recommender(encoder, catalog, index, [True] * len(catalog), history_items, probe)
+    recommender.save_items(model_dir)
+    recommender.settings = {"history_items": history_items, "max_seq_length": max_seq_length,
+                            "encoder_sha256": encoder_fingerprint(model_dir / "encoder"), "dim": int(vectors.shape[1]),
+                            "index": "exact" if is_exact(index) else "ivf", "probe": probe, **(extra or {})}
+    write_json_atomic(model_dir / SETTINGS_FILE, recommender.settings)
+    return recommender
+
+
+def load_recommender(model_dir: str | Path) -> Recommender:
+    """A saved recommender; its index is refused if another encoder built it."""
+    from whet.models.sentence_model import load_sentence_encoder
+    from whet.recommend.index import encoder_fingerprint, load_index
+
+    model_dir = Path(model_dir)
+    settings_file = model_dir / SETTINGS_FILE
+    if not settings_file.is_file():
+        raise ModelError(f"{model_dir} is not a recommender model (no {SETTINGS_FILE}); give the model directory "
+                         f"that whet recommend train wrote (RUN_DIR/model)")
+    settings = json.loads(settings_file.read_text(encoding="utf-8"))
+    rows = [json.loads(line) for line in (model_dir / CATALOG_FILE).read_text(encoding="utf-8").splitlines() if line]
+    catalog = Catalog([r["id"] for r in rows], [r["text"] for r in rows], [r["query_text"] for r in rows])
+    indexed = [bool(r["indexed"]) for r in rows]
+    encoder = load_sentence_encoder(str(model_dir / "encoder"))
+    encoder.max_seq_length = settings["max_seq_length"]
+    index = load_index(model_dir / INDEX_FILE, expected_fingerprint=encoder_fingerprint(model_dir / "encoder"),
+                       recorded_fingerprint=settings["encoder_sha256"],
+                       dim=encoder.get_embedding_dimension(), indexed=sum(indexed))
+    if hasattr(index, "nprobe"):
+        index.nprobe = settings["probe"]  # faiss does not save it
+    return Recommender(encoder, catalog, index, indexed, settings["history_items"], settings["probe"], settings)
+
+
+def rebuild_index(model_dir: str | Path) -> int:
+    """Embed the catalog's indexed items with the encoder in ``model_dir`` and write a new index."""
+    from whet.io.atomic import write_json_atomic
+    from whet.models.sentence_model import embed, load_sentence_encoder
+    from whet.recommend.index import build_index, encoder_fingerprint, save_index
+
+    model_dir = Path(model_dir)
+    settings = json.loads((model_dir / SETTINGS_FILE).read_text(encoding="utf-8"))
+    rows = [json.loads(line) for line in (model_dir / CATALOG_FILE).read_text(encoding="utf-8").splitlines() if line]
+    encoder = load_sentence_encoder(str(model_dir / "encoder"))
+    encoder.max_seq_length = settings["max_seq_length"]
+    positions = [i for i, row in enumerate(rows) if row["indexed"]]
+    vectors = embed(encoder, [rows[i]["text"] for i in positions])
+    exact_below = len(positions) + 1 if settings["index"] == "exact" else 1
+    index = build_index(vectors, positions, exact_below=exact_below, lists=None, probe=settings["probe"])
+    save_index(index, model_dir / INDEX_FILE)
+    settings.update(encoder_sha256=encoder_fingerprint(model_dir / "encoder"), dim=int(vectors.shape[1]))
+    write_json_atomic(model_dir / SETTINGS_FILE, settings)
+    return len(positions)
+
+
+def evaluate_recommender(recommender: Recommender, data: Any) -> dict[str, float]:
+    """Recall@10, NDCG@10 and MRR of ``recommender`` on the dev targets of a ``RecommendData``
+    section (read against the model's own catalog); removed items are never recommended."""
+    from whet.recommend.data import load_recommend_data
+    from whet.recommend.evaluation import evaluate_scores
+
+    _, _, dev = load_recommend_data(data, recommender.catalog)
+    items = recommender.item_vectors()  # (catalog, dim)
+    removed = ~np.asarray(recommender.indexed)
+
+    def score(cases: list[Case]) -> np.ndarray:
+        scores = recommender.user_vectors([case.history for case in cases]) @ items.T
+        scores[:, removed] = -np.inf
+        return scores
+
+    return evaluate_scores(score, dev)
+
+
+def user_case(recommender: Recommender, *, user: str | None, history: str | None, config: Path | None) -> Case:
+    """The case ``whet recommend predict`` recommends for: a user of the config's interactions,
+    or a comma-separated list of item ids."""
+    if history is not None:
+        items = recommender.positions([item.strip() for item in history.split(",") if item.strip()], "--history")
+        return Case("", items, set(items))
+    from whet.recommend.data import load_recommend_data
+    from whet.recommend.settings import load_recommend_config
+
+    settings = load_recommend_config(config).data.model_copy(update={"dev": None})
+    _, interactions, _ = load_recommend_data(settings, recommender.catalog)
+    if user not in interactions.seen:
+        raise DataError(f"--user {user!r}: no interactions in {settings.interactions}; give a user id of that file "
+                        f"or --history")
+    return Case(user, interactions.sequences[user], interactions.seen[user])

@@ -1,0 +1,92 @@
+"""``whet recommend train``: fine-tune the bi-encoder on users' histories, index the catalog, evaluate.
+
+In dependency order: the catalog first (the interactions are checked against it), then the
+training pairs (they need the catalog's texts), the encoder (mining negatives needs it
+untuned), the fine-tuning, and last the index (it needs the tuned encoder's item vectors).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from whet.errors import DataError, WhetError
+from whet.recommend.data import Case, Catalog
+from whet.recommend.settings import RecommendConfig, RecommendTraining
+
+log = logging.getLogger("whet")
+
+
+def train_recommender(config: RecommendConfig) -> dict:
+    """Train, save and evaluate the recommender ``config`` describes; return the run's figures."""
+    import yaml
+    from transformers import set_seed
+
+    from whet.io.atomic import atomic_directory, existing_directory, write_json_atomic, write_text_atomic
+    from whet.models.sentence_model import load_sentence_encoder
+    from whet.recommend.baselines import embedding
+    from whet.recommend.bi_encoder import sample_cases
+    from whet.recommend.data import load_recommend_data, training_cases
+    from whet.recommend.evaluation import evaluate_scores
+    from whet.recommend.recommender import save_recommender
+
+    run_dir = Path(config.output.dir)
+    if existing_directory(run_dir / "model") is not None:
+        raise WhetError(f"{run_dir} already holds a model; choose another output.dir (--set output.dir=...)")
+    training, model = config.training, config.model
+    set_seed(training.seed)
+    catalog, interactions, dev = load_recommend_data(config.data)
+    cases = sample_cases(training_cases(interactions), training.max_pairs, training.seed)
+    if not cases:
+        raise DataError(f"{config.data.interactions}: no user has two positives, so there is no (history -> next item) "
+                        f"pair to train on; lower data.min_rating or add interactions")
+    log.info("recommend: %d items, %d users, %d training pairs, %d dev cases", len(catalog),
+             len(interactions.sequences), len(cases), len(dev))
+
+    encoder = load_sentence_encoder(model.base)
+    encoder.max_seq_length = model.max_seq_length
+    seconds, state = train_bi_encoder(encoder, catalog, cases, training, model.history_items)
+    log.info("recommend: %d pairs trained in %.1fs", len(cases), seconds)
+
+    figures = {"train_seconds": round(seconds, 1), "pairs": len(cases), "steps": state.step}
+    with atomic_directory(run_dir / "model") as tmp:
+        recommender = save_recommender(tmp, encoder, catalog, history_items=model.history_items,
+                                       max_seq_length=model.max_seq_length, exact_below=config.index.exact_below,
+                                       lists=config.index.lists, probe=config.index.probe, extra=figures)
+    if dev:
+        figures["dev"] = evaluate_scores(embedding(recommender.encoder, catalog, model.history_items), dev)
+        log.info("recommend: dev %s", " ".join(f"{k} {v:.4f}" for k, v in figures["dev"].items()))
+    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    write_json_atomic(run_dir / "metrics.json", figures)
+    write_json_atomic(run_dir / "history.json", state.history)
+    return figures
+
+
+def train_bi_encoder(encoder: Any, catalog: Catalog, cases: list[Case], training: RecommendTraining,
+                     history_items: int) -> tuple[float, Any]:
+    """Fine-tune ``encoder`` on (user text -> next item text) for ``cases``, with mined negatives
+    if ``training.hard_negatives``; return the seconds it took and the loop state (loss history)."""
+    from whet.models.sentence_model import embed
+    from whet.recommend.bi_encoder import TextRows, fine_tune, mine_negatives, user_text
+    from whet.training.loop import LoopState
+
+    anchors = [user_text(catalog, case.history, history_items) for case in cases]
+    columns = {"anchor": anchors, "positive": [catalog.texts[case.target] for case in cases]}
+    started = time.perf_counter()
+    if training.hard_negatives:
+        negatives = mine_negatives(embed(encoder, anchors), embed(encoder, catalog.texts), cases,
+                                   count=training.hard_negatives, ranks=training.hard_negative_ranks,
+                                   seed=training.seed)
+        rng = random.Random(training.seed)
+        for n in range(training.hard_negatives):
+            # A user with too few candidates left gets a random item instead.
+            columns[f"negative_{n + 1}"] = [catalog.texts[found[n] if n < len(found) else rng.randrange(len(catalog))]
+                                            for found in negatives]
+    state = LoopState()
+    fine_tune(encoder, TextRows(columns), loss=training.loss, batch_size=training.batch_size,
+              mini_batch_size=training.mini_batch_size, scale=training.scale, epochs=training.epochs, lr=training.lr,
+              warmup_ratio=training.warmup_ratio, seed=training.seed, log_every=training.log_every, state=state)
+    return time.perf_counter() - started, state
