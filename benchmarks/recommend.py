@@ -93,7 +93,7 @@ def main() -> None:
     from whet.recommend import baselines
     from whet.recommend.data import load_recommend_data, training_cases
     from whet.recommend.evaluation import evaluate_scores
-    from whet.recommend.ranker import feature_scores, fit_ranker, without_last_items
+    from whet.recommend.ranker import feature_scorers, feature_scores, fit_ranker, without_last_items
     from whet.recommend.recommender import load_recommender, save_recommender
     from whet.recommend.settings import RecommendData, RecommendTraining
     from whet.recommend.train import train_bi_encoder
@@ -109,9 +109,10 @@ def main() -> None:
         print(f"{name:28s} " + "  ".join(f"{m} {v:.4f}" for m, v in results[name].items())
               + f"  ({time.perf_counter() - started:.0f} s)", flush=True)
 
-    measure("popularity", baselines.popularity(interactions, items))
-    measure("co-occurrence", baselines.cooccurrence(interactions, items, recent=5))
-    measure("transitions", baselines.transitions(interactions, items))
+    counts = baselines.count_items(interactions, items)
+    measure("popularity", baselines.popularity(counts))
+    measure("co-occurrence", baselines.cooccurrence(counts, recent=5))
+    measure("transitions", baselines.transitions(counts))
     measure("bm25", baselines.bm25(catalog, k))
     untuned = load_sentence_encoder("builtin:minilm")
     untuned.max_seq_length = args.max_seq_length
@@ -138,18 +139,14 @@ def main() -> None:
     per_second = len(speed_cases) / (time.perf_counter() - started)
     print(f"recommendations/s through the index (with supporting items): {per_second:.1f}", flush=True)
 
-    def scorers(encoder_scores, counts) -> dict:
-        return {"encoder": encoder_scores, "cooccurrence": baselines.cooccurrence(counts, items, recent=5),
-                "transitions": baselines.transitions(counts, items), "popularity": baselines.popularity(counts, items)}
-
     fit_cases = random.Random(0).sample(ranker_cases, min(len(ranker_cases), args.ranker_users))
     started = time.perf_counter()
-    fit_scorers = scorers(tuned, earlier)
+    fit_scorers = feature_scorers(tuned, baselines.count_items(earlier, items), recent=5)
     ranker = fit_ranker(list(fit_scorers), feature_scores(fit_scorers, fit_cases), fit_cases, seed=0)
     ranker_seconds = time.perf_counter() - started
     print("ranker weights (standardised): " + ", ".join(f"{n} {w:+.3f}" for n, w in zip(ranker.names, ranker.weights)),
           flush=True)
-    full = scorers(dev_scores, interactions)
+    full = feature_scorers(dev_scores, counts, recent=5)
     measure("bi-encoder + features", lambda cases: ranker.score(feature_scores(full, cases)))
 
     result = {"benchmark": "recommend", "data": args.data.name, "items": items, "dev_users": len(dev),

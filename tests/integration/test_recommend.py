@@ -116,3 +116,23 @@ def test_bad_requests_name_the_fix(run):
     assert "give either --user (with --config) or --history" in str(both.exception)
     again = invoke("recommend", "train", str(run / "rec.yaml"))
     assert "already holds a model" in str(again.exception)
+
+
+@pytest.mark.slow
+def test_a_model_with_the_feature_ranker_scores_every_item(run, tmp_path):
+    result = invoke("recommend", "train", str(run / "rec.yaml"), "--set", "ranker.features=true",
+                    "--set", f"output.dir={tmp_path / 'ranked'}", "--set", "training.hard_negatives=0")
+    assert result.exit_code == 0, result.output
+    model = tmp_path / "ranked" / "model"
+    assert (model / "ranker.json").is_file() and (model / "counts.safetensors").is_file()
+    metrics = json.loads((tmp_path / "ranked" / "metrics.json").read_text())
+    assert set(metrics["ranker"]) == {"encoder", "cooccurrence", "transitions", "popularity"}
+    assert metrics["pairs"] == 12  # each user's last step is the ranker's, not the encoder's
+    rows = [json.loads(line) for line in invoke("recommend", "predict", str(model), "--history", "f1,f2", "-k", "6").stdout.splitlines()]
+    assert len(rows) == 6 and not {"f1", "f2"} & {row["item"] for row in rows}
+    evaluated = json.loads(invoke("recommend", "eval", str(model), str(run / "rec.yaml")).stdout)
+    assert evaluated["mrr"] == pytest.approx(metrics["dev"]["mrr"], abs=1e-4)
+    (tmp_path / "new.jsonl").write_text(json.dumps({"id": "f9", "title": "Noodle Bar"}) + "\n", encoding="utf-8")
+    assert invoke("recommend", "add-items", str(model), str(tmp_path / "new.jsonl")).exit_code == 0
+    rows = [json.loads(line) for line in invoke("recommend", "predict", str(model), "--history", "f1", "-k", "8").stdout.splitlines()]
+    assert "f9" in {row["item"] for row in rows}  # no counts yet, still ranked by its text

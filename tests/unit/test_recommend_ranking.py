@@ -34,12 +34,21 @@ INTERACTIONS = Interactions({"u1": [0, 1, 2], "u2": [0, 1], "u3": [3, 0]},
 
 
 def test_popularity_cooccurrence_and_transitions_count_users():
+    counts = baselines.count_items(INTERACTIONS, 4)
     case = [Case("x", [0], {0}, 1)]
-    assert baselines.popularity(INTERACTIONS, 4)(case)[0].tolist() == [3, 2, 1, 1]
-    cooc = baselines.cooccurrence(INTERACTIONS, 4, recent=1)(case)[0]
+    assert baselines.popularity(counts)(case)[0].tolist() == [3, 2, 1, 1]
+    cooc = baselines.cooccurrence(counts, recent=1)(case)[0]
     assert np.round(cooc).tolist() == [0, 2, 1, 1]  # users who took item 0 and each other item
     assert cooc[1] > 2  # ties are broken by popularity, by a hair
-    assert np.round(baselines.transitions(INTERACTIONS, 4)(case)[0]).tolist() == [0, 2, 0, 0]
+    assert np.round(baselines.transitions(counts)(case)[0]).tolist() == [0, 2, 0, 0]
+
+
+def test_counts_roundtrip_through_safetensors(tmp_path):
+    counts = baselines.count_items(INTERACTIONS, 4)
+    baselines.save_counts(counts, tmp_path / "counts.safetensors")
+    loaded = baselines.load_counts(tmp_path / "counts.safetensors")
+    assert loaded.popularity.tolist() == counts.popularity.tolist()
+    assert (loaded.together != counts.together).nnz == 0 and (loaded.following != counts.following).nnz == 0
 
 
 def test_bm25_finds_the_item_sharing_words_with_the_history():

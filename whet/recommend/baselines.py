@@ -7,12 +7,15 @@ Each returns a scorer: a function from cases to a (cases, items) matrix of score
   right after the user's last item;
 - BM25 (bm25s) of the item texts against the user's recent items' texts;
 - an encoder's cosine similarity of the user's text and the item texts, untrained or trained.
-Co-occurrence and transitions break their many ties by popularity.
+Co-occurrence and transitions break their many ties by popularity. The counts behind them
+(``ItemCounts``) are saved with a model whose ranker uses them as features.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,63 +27,90 @@ Scorer = Callable[[list[Case]], np.ndarray]
 TIE_BREAK = 1e-6
 
 
-def item_counts(interactions: Interactions, items: int) -> np.ndarray:
-    counts = np.zeros(items, dtype=np.float64)
-    for sequence in interactions.sequences.values():
-        np.add.at(counts, list(set(sequence)), 1.0)
-    return counts
+@dataclass
+class ItemCounts:
+    """What the users did, counted: how many took each item, each pair of items (both in one
+    user's positives), and each item right after another."""
+
+    popularity: np.ndarray  # (items,)
+    together: Any  # scipy CSR (items, items), zero diagonal
+    following: Any  # scipy CSR (items, items): row = the earlier item
+
+    @property
+    def items(self) -> int:
+        return len(self.popularity)
 
 
-def popularity(interactions: Interactions, items: int) -> Scorer:
-    counts = item_counts(interactions, items)
-    return lambda cases: np.tile(counts, (len(cases), 1))
-
-
-def _user_item_matrix(interactions: Interactions, items: int) -> Any:
+def count_items(interactions: Interactions, items: int) -> ItemCounts:
     from scipy.sparse import csr_matrix
 
-    rows, cols = [], []
+    rows, cols, sources, targets = [], [], [], []
     for row, sequence in enumerate(interactions.sequences.values()):
         unique = sorted(set(sequence))
         rows += [row] * len(unique)
         cols += unique
-    return csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(interactions.sequences), items))
+        sources += sequence[:-1]
+        targets += sequence[1:]
+    users = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(interactions.sequences), items))
+    together = (users.T @ users).tocsr()  # (items, items)
+    together.setdiag(0)
+    together.eliminate_zeros()
+    following = csr_matrix((np.ones(len(sources)), (sources, targets)), shape=(items, items))
+    return ItemCounts(np.asarray(users.sum(axis=0)).ravel(), together, following)
 
 
-def cooccurrence(interactions: Interactions, items: int, recent: int) -> Scorer:
+def save_counts(counts: ItemCounts, path: Path) -> None:
+    from safetensors.numpy import save
+
+    from whet.io.atomic import write_bytes_atomic
+
+    tensors = {"popularity": counts.popularity.astype(np.float32)}
+    for name in ("together", "following"):
+        matrix = getattr(counts, name)
+        tensors |= {f"{name}.data": matrix.data.astype(np.float32), f"{name}.indices": matrix.indices.astype(np.int64),
+                    f"{name}.indptr": matrix.indptr.astype(np.int64)}
+    write_bytes_atomic(path, save(tensors))
+
+
+def load_counts(path: Path) -> ItemCounts:
+    from safetensors.numpy import load_file
+    from scipy.sparse import csr_matrix
+
+    tensors = load_file(str(path))
+    items = len(tensors["popularity"])
+    matrices = [csr_matrix((tensors[f"{name}.data"], tensors[f"{name}.indices"], tensors[f"{name}.indptr"]),
+                           shape=(items, items)) for name in ("together", "following")]
+    return ItemCounts(tensors["popularity"].astype(np.float64), *matrices)
+
+
+def _fallback(counts: ItemCounts) -> np.ndarray:
+    return TIE_BREAK * counts.popularity / max(1.0, float(counts.popularity.max(initial=0.0)))
+
+
+def popularity(counts: ItemCounts) -> Scorer:
+    return lambda cases: np.tile(counts.popularity, (len(cases), 1))
+
+
+def cooccurrence(counts: ItemCounts, recent: int) -> Scorer:
     """Sum over the user's ``recent`` latest items of how many users took both it and the candidate."""
-    users = _user_item_matrix(interactions, items)
-    pairs = (users.T @ users).tocsr()  # (items, items)
-    pairs.setdiag(0)
-    fallback = TIE_BREAK * item_counts(interactions, items) / max(1, len(interactions.sequences))
-
     def score(cases: list[Case]) -> np.ndarray:
-        out = np.tile(fallback, (len(cases), 1))
+        out = np.tile(_fallback(counts), (len(cases), 1))
         for row, case in enumerate(cases):
-            latest = list(dict.fromkeys(case.history[-recent:]))
+            latest = [item for item in dict.fromkeys(case.history[-recent:]) if item < counts.items]
             if latest:
-                out[row] += np.asarray(pairs[latest].sum(axis=0)).ravel()
+                out[row] += np.asarray(counts.together[latest].sum(axis=0)).ravel()
         return out
 
     return score
 
 
-def transitions(interactions: Interactions, items: int) -> Scorer:
+def transitions(counts: ItemCounts) -> Scorer:
     """How often the candidate came right after the user's last item."""
-    from scipy.sparse import csr_matrix
-
-    sources, targets = [], []
-    for sequence in interactions.sequences.values():
-        sources += sequence[:-1]
-        targets += sequence[1:]
-    following = csr_matrix((np.ones(len(sources)), (sources, targets)), shape=(items, items))
-    fallback = TIE_BREAK * item_counts(interactions, items) / max(1, len(interactions.sequences))
-
     def score(cases: list[Case]) -> np.ndarray:
-        out = np.tile(fallback, (len(cases), 1))
+        out = np.tile(_fallback(counts), (len(cases), 1))
         for row, case in enumerate(cases):
-            if case.history:
-                out[row] += following[case.history[-1]].toarray().ravel()
+            if case.history and case.history[-1] < counts.items:
+                out[row] += counts.following[case.history[-1]].toarray().ravel()
         return out
 
     return score

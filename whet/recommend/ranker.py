@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from whet.recommend.baselines import ItemCounts, cooccurrence, popularity, transitions
 from whet.recommend.data import Case, Interactions
 
 Scorer = Callable[[list[Case]], np.ndarray]
+RANKER_FILE = "ranker.json"
 # Counts are skewed (a few items are taken by thousands): the ranker sees their logarithm.
 COUNT_FEATURES = ("cooccurrence", "transitions", "popularity")
 
@@ -36,6 +38,12 @@ def without_last_items(interactions: Interactions) -> tuple[Interactions, list[C
         else:
             sequences[user], seen[user] = items, interactions.seen[user]
     return Interactions(sequences, seen), cases
+
+
+def feature_scorers(encoder_scores: Scorer, counts: ItemCounts, recent: int) -> dict[str, Scorer]:
+    """The ranker's features, by name: the bi-encoder's cosine and the counts of ``counts``."""
+    return {"encoder": encoder_scores, "cooccurrence": cooccurrence(counts, recent),
+            "transitions": transitions(counts), "popularity": popularity(counts)}
 
 
 def feature_scores(scorers: dict[str, Scorer], cases: list[Case]) -> np.ndarray:
@@ -59,6 +67,11 @@ class Ranker:
     def as_dict(self) -> dict:
         return {"features": self.names, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
                 "weights": self.weights.tolist()}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> Ranker:
+        return cls(list(saved["features"]), np.asarray(saved["mean"]), np.asarray(saved["scale"]),
+                   np.asarray(saved["weights"]))
 
 
 def fit_ranker(names: list[str], features: np.ndarray, cases: list[Case], *, per_feature: int = 10,

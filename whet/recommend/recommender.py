@@ -6,8 +6,11 @@ The model directory::
     items.jsonl       the catalog: id, text, query_text, indexed (removed items stay, for histories)
     items.faiss       the item index (index ids are line numbers of items.jsonl)
     recommender.json  history_items, max_seq_length, the encoder's sha256 and dimension, index settings
+    ranker.json       optional: the feature ranker's weights (whet.recommend.ranker)
+    counts.safetensors  with it: the interaction counts its features read (popularity, co-occurrence, transitions)
 
-Each recommendation comes with the history items that most support it: those whose own
+With a ranker, every item is scored by it (its features are not in the index); without, the
+index searches the encoder's vectors. Each recommendation comes with the history items that most support it: those whose own
 embeddings are closest to the recommended item's.
 """
 
@@ -22,15 +25,27 @@ from typing import Any
 import numpy as np
 
 from whet.errors import DataError, ModelError
+from whet.recommend.baselines import ItemCounts, load_counts, save_counts
 from whet.recommend.bi_encoder import user_text
 from whet.recommend.data import Case, Catalog
 from whet.recommend.index import INDEX_FILE
+from whet.recommend.ranker import RANKER_FILE, Ranker, feature_scorers, feature_scores
 
 log = logging.getLogger("whet")
 
 SETTINGS_FILE = "recommender.json"
 CATALOG_FILE = "items.jsonl"
 SUPPORTING_ITEMS = 2
+COUNTS_FILE = "counts.safetensors"
+
+
+def _padded(scorer: Any, items: int) -> Any:
+    """``scorer``'s rows widened with zeros to ``items`` columns."""
+    def score(cases: list[Case]) -> np.ndarray:
+        rows = scorer(cases)
+        return np.pad(rows, ((0, 0), (0, items - rows.shape[1]))) if rows.shape[1] < items else rows
+
+    return score
 
 
 @dataclass
@@ -50,6 +65,10 @@ class Recommender:
     history_items: int
     probe: int = 16
     settings: dict = field(default_factory=dict)
+    ranker: Ranker | None = None  # with counts: the feature ranker over every item, instead of the index
+    counts: ItemCounts | None = None
+    recent: int = 5
+    _vectors: np.ndarray | None = field(default=None, repr=False)
 
     def positions(self, items: list[str], source: str = "history") -> list[int]:
         unknown = [item for item in items if item not in self.catalog.position]
@@ -74,24 +93,44 @@ class Recommender:
                 matrix[position] = item_vector(self.index, position)
         return matrix
 
+    def scores(self, cases: list[Case]) -> np.ndarray:
+        """(cases, items) scores over the whole catalog: the cosine of user and item, or the
+        ranker's combination of it with the count features; removed items score -inf."""
+        if self._vectors is None:
+            self._vectors = self.item_vectors()
+        cosine = self.user_vectors([case.history for case in cases]) @ self._vectors.T
+        if self.ranker is not None:
+            scorers = feature_scorers(lambda asked: cosine, self.counts, self.recent)
+            # items added after training have no counts: zero, as for an item nobody took
+            scorers = {name: scorer if name == "encoder" else _padded(scorer, len(self.catalog))
+                       for name, scorer in scorers.items()}
+            cosine = self.ranker.score(feature_scores(scorers, cases))
+        cosine[:, ~np.asarray(self.indexed)] = -np.inf
+        return cosine
+
     def recommend(self, history: list[int], seen: set[int] | None = None, k: int = 10) -> list[Recommendation]:
         """The ``k`` best items for a user with these liked items (``seen``: also never recommended)."""
         return self.recommend_many([Case("", history, set(seen or ()) | set(history))], k)[0]
 
     def recommend_many(self, cases: list[Case], k: int = 10) -> list[list[Recommendation]]:
+        """Through the index; with a ranker, by scoring every item (its features are not in the index)."""
         from whet.recommend.index import search
 
         if not cases:
             return []
-        vectors = self.user_vectors([case.history for case in cases])
-        widest = k + max(len(case.seen) for case in cases)
-        scores, found = search(self.index, vectors, widest)
-        answers = []
-        for case, row_scores, row in zip(cases, scores, found):
-            picked = [(int(p), float(s)) for p, s in zip(row, row_scores) if p >= 0 and int(p) not in case.seen][:k]
-            answers.append([Recommendation(self.catalog.ids[p], s, self.catalog.texts[p],
-                                           self.supporting_items(p, case.history)) for p, s in picked])
-        return answers
+        if self.ranker is not None:
+            picked_rows = []
+            for case, row in zip(cases, self.scores(cases)):
+                row[[item for item in case.seen if item < len(row)]] = -np.inf
+                top = np.argsort(-row)[:k]
+                picked_rows.append([(int(p), float(row[p])) for p in top if np.isfinite(row[p])])
+        else:
+            widest = k + max(len(case.seen) for case in cases)
+            scores, found = search(self.index, self.user_vectors([case.history for case in cases]), widest)
+            picked_rows = [[(int(p), float(s)) for p, s in zip(row, row_scores) if p >= 0 and int(p) not in case.seen][:k]
+                           for case, row_scores, row in zip(cases, scores, found)]
+        return [[Recommendation(self.catalog.ids[p], s, self.catalog.texts[p], self.supporting_items(p, case.history))
+                 for p, s in picked] for case, picked in zip(cases, picked_rows)]
 
     def supporting_items(self, position: int, history: list[int]) -> list[str]:
         from whet.recommend.index import item_vector
@@ -129,6 +168,7 @@ class Recommender:
             self.indexed[position] = True
             positions.append(position)
         add_vectors(self.index, embed(self.encoder, texts), positions)
+        self._vectors = None
         return len(positions)
 
     def remove_items(self, ids: list[str]) -> int:
@@ -137,6 +177,7 @@ class Recommender:
         positions = self.positions(ids, "remove")
         for position in positions:
             self.indexed[position] = False
+        self._vectors = None
         return remove_positions(self.index, positions)
 
     def save_items(self, model_dir: Path) -> None:
@@ -151,8 +192,10 @@ class Recommender:
 
 
 def save_recommender(model_dir: Path, encoder: Any, catalog: Catalog, *, history_items: int, max_seq_length: int,
-                     exact_below: int, lists: int | None, probe: int, extra: dict | None = None) -> Recommender:
-    """Save the encoder, embed and index the catalog, and write the settings (into ``model_dir``)."""
+                     exact_below: int, lists: int | None, probe: int, ranker: Ranker | None = None,
+                     counts: ItemCounts | None = None, recent: int = 5, extra: dict | None = None) -> Recommender:
+    """Save the encoder, embed and index the catalog, and write the settings (into ``model_dir``);
+    with a ranker, also its weights and the counts its features read."""
     from whet.io.atomic import write_json_atomic
     from whet.models.pretrained import quiet_transformers
     from whet.models.sentence_model import embed
@@ -163,8 +206,12 @@ def save_recommender(model_dir: Path, encoder: Any, catalog: Catalog, *, history
         encoder.save(str(model_dir / "encoder"), safe_serialization=True)
     vectors = embed(encoder, catalog.texts)  # (items, dim)
     index = build_index(vectors, list(range(len(catalog))), exact_below=exact_below, lists=lists, probe=probe)
-    recommender = Recommender(encoder, catalog, index, [True] * len(catalog), history_items, probe)
+    recommender = Recommender(encoder, catalog, index, [True] * len(catalog), history_items, probe,
+                              ranker=ranker, counts=counts, recent=recent)
     recommender.save_items(model_dir)
+    if ranker is not None:
+        write_json_atomic(model_dir / RANKER_FILE, {**ranker.as_dict(), "recent": recent})
+        save_counts(counts, model_dir / COUNTS_FILE)
     recommender.settings = {"history_items": history_items, "max_seq_length": max_seq_length,
                             "encoder_sha256": encoder_fingerprint(model_dir / "encoder"), "dim": int(vectors.shape[1]),
                             "index": "exact" if is_exact(index) else "ivf", "probe": probe, **(extra or {})}
@@ -193,7 +240,12 @@ def load_recommender(model_dir: str | Path) -> Recommender:
                        dim=encoder.get_embedding_dimension(), indexed=sum(indexed))
     if hasattr(index, "nprobe"):
         index.nprobe = settings["probe"]  # faiss does not save it
-    return Recommender(encoder, catalog, index, indexed, settings["history_items"], settings["probe"], settings)
+    recommender = Recommender(encoder, catalog, index, indexed, settings["history_items"], settings["probe"], settings)
+    if (model_dir / RANKER_FILE).is_file():
+        saved = json.loads((model_dir / RANKER_FILE).read_text(encoding="utf-8"))
+        recommender.ranker, recommender.recent = Ranker.from_dict(saved), saved["recent"]
+        recommender.counts = load_counts(model_dir / COUNTS_FILE)
+    return recommender
 
 
 def rebuild_index(model_dir: str | Path) -> int:
@@ -224,15 +276,7 @@ def evaluate_recommender(recommender: Recommender, data: Any) -> dict[str, float
     from whet.recommend.evaluation import evaluate_scores
 
     _, _, dev = load_recommend_data(data, recommender.catalog)
-    items = recommender.item_vectors()  # (catalog, dim)
-    removed = ~np.asarray(recommender.indexed)
-
-    def score(cases: list[Case]) -> np.ndarray:
-        scores = recommender.user_vectors([case.history for case in cases]) @ items.T
-        scores[:, removed] = -np.inf
-        return scores
-
-    return evaluate_scores(score, dev)
+    return evaluate_scores(recommender.scores, dev)
 
 
 def user_case(recommender: Recommender, *, user: str | None, history: str | None, config: Path | None) -> Case:

@@ -58,6 +58,12 @@ class RecommendTraining(Section):
         return ranks
 
 
+class RecommendRanker(Section):
+    features: bool = Field(False, description="Fit the final ranker: a pairwise logistic regression combining the bi-encoder's cosine with co-occurrence, last-item transitions and popularity, learned on each user's last training step (the bi-encoder then trains without those steps). Predictions then score every item exactly, not through the index.")
+    users: int = Field(1500, ge=1, description="Users whose last training step the ranker learns from (drawn at random).")
+    recent: int = Field(5, ge=1, description="The user's latest items whose co-occurrence counts add up to the co-occurrence feature.")
+
+
 class RecommendIndex(Section):
     exact_below: int = Field(200_000, ge=1, description="Catalogs with fewer items are searched exactly (a flat inner-product index); larger ones through an inverted-file index.")
     lists: int | None = Field(None, ge=1, description="Inverted lists of the approximate index; null: 4 * sqrt(items).")
@@ -72,6 +78,7 @@ class RecommendConfig(Section):
     data: RecommendData = Field(..., description="The catalog and the interactions.")
     model: RecommendModel = Field(default_factory=RecommendModel, description="The encoder and the user's side.")
     training: RecommendTraining = Field(default_factory=RecommendTraining, description="Contrastive fine-tuning.")
+    ranker: RecommendRanker = Field(default_factory=RecommendRanker, description="The final ranker over the bi-encoder and interaction counts.")
     index: RecommendIndex = Field(default_factory=RecommendIndex, description="The item index saved with the model.")
     output: RecommendOutput = Field(default_factory=RecommendOutput, description="Where the run is written.")
 

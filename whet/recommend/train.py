@@ -2,7 +2,8 @@
 
 In dependency order: the catalog first (the interactions are checked against it), then the
 training pairs (they need the catalog's texts), the encoder (mining negatives needs it
-untuned), the fine-tuning, and last the index (it needs the tuned encoder's item vectors).
+untuned), the fine-tuning, the optional ranker (its encoder feature is the tuned encoder), and
+last the index (it needs the tuned encoder's item vectors).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ def train_recommender(config: RecommendConfig) -> dict:
 
     from whet.io.atomic import atomic_directory, existing_directory, write_json_atomic, write_text_atomic
     from whet.models.sentence_model import load_sentence_encoder
-    from whet.recommend.baselines import embedding
+    from whet.recommend.baselines import count_items, embedding
     from whet.recommend.bi_encoder import sample_cases
     from whet.recommend.data import load_recommend_data, training_cases
     from whet.recommend.evaluation import evaluate_scores
+    from whet.recommend.ranker import feature_scorers, feature_scores, fit_ranker, without_last_items
     from whet.recommend.recommender import save_recommender
 
     run_dir = Path(config.output.dir)
@@ -39,7 +41,9 @@ def train_recommender(config: RecommendConfig) -> dict:
     training, model = config.training, config.model
     set_seed(training.seed)
     catalog, interactions, dev = load_recommend_data(config.data)
-    cases = sample_cases(training_cases(interactions), training.max_pairs, training.seed)
+    # With a ranker, each user's last step is kept from the bi-encoder for the ranker to learn from.
+    earlier, ranker_cases = without_last_items(interactions) if config.ranker.features else (interactions, [])
+    cases = sample_cases(training_cases(earlier), training.max_pairs, training.seed)
     if not cases:
         raise DataError(f"{config.data.interactions}: no user has two positives, so there is no (history -> next item) "
                         f"pair to train on; lower data.min_rating or add interactions")
@@ -50,14 +54,26 @@ def train_recommender(config: RecommendConfig) -> dict:
     encoder.max_seq_length = model.max_seq_length
     seconds, state = train_bi_encoder(encoder, catalog, cases, training, model.history_items)
     log.info("recommend: %d pairs trained in %.1fs", len(cases), seconds)
-
     figures = {"train_seconds": round(seconds, 1), "pairs": len(cases), "steps": state.step}
+
+    ranker = counts = None
+    if config.ranker.features:
+        if not ranker_cases:
+            raise DataError(f"{config.data.interactions}: no user has three positives, so the ranker has no held-out "
+                            f"step to learn from; set ranker.features: false")
+        fit_cases = sample_cases(ranker_cases, config.ranker.users, training.seed)
+        scorers = feature_scorers(embedding(encoder, catalog, model.history_items),
+                                  count_items(earlier, len(catalog)), config.ranker.recent)
+        ranker = fit_ranker(list(scorers), feature_scores(scorers, fit_cases), fit_cases, seed=training.seed)
+        figures["ranker"] = dict(zip(ranker.names, ranker.weights.round(4).tolist()))
+        counts = count_items(interactions, len(catalog))  # recommending reads every interaction
     with atomic_directory(run_dir / "model") as tmp:
         recommender = save_recommender(tmp, encoder, catalog, history_items=model.history_items,
                                        max_seq_length=model.max_seq_length, exact_below=config.index.exact_below,
-                                       lists=config.index.lists, probe=config.index.probe, extra=figures)
+                                       lists=config.index.lists, probe=config.index.probe, ranker=ranker,
+                                       counts=counts, recent=config.ranker.recent, extra=figures)
     if dev:
-        figures["dev"] = evaluate_scores(embedding(recommender.encoder, catalog, model.history_items), dev)
+        figures["dev"] = evaluate_scores(recommender.scores, dev)
         log.info("recommend: dev %s", " ".join(f"{k} {v:.4f}" for k, v in figures["dev"].items()))
     write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     write_json_atomic(run_dir / "metrics.json", figures)
