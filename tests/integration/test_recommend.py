@@ -118,7 +118,6 @@ def test_bad_requests_name_the_fix(run):
     assert "already holds a model" in str(again.exception)
 
 
-@pytest.mark.slow
 def test_a_model_with_the_feature_ranker_scores_every_item(run, tmp_path):
     result = invoke("recommend", "train", str(run / "rec.yaml"), "--set", "ranker.features=true",
                     "--set", f"output.dir={tmp_path / 'ranked'}", "--set", "training.hard_negatives=0")
