@@ -6,13 +6,15 @@
 Each user's dev target is ranked against every item not in the user's history (ties at their
 median place); Recall@10, NDCG@10 and MRR for, side by side:
 
-- popularity, item co-occurrence (the user's 5 latest items), last-item transitions,
+- popularity, item co-occurrence (the user's 5 latest items; as counts and as cosine item
+  similarity), last-item transitions,
   BM25 (bm25s) of the item texts against the user's recent items' texts;
 - the untuned builtin MiniLM (the user's recent items as one text, cosine to each item's text);
 - the fine-tuned bi-encoder (whet.recommend: MultipleNegativesRankingLoss, in-batch negatives),
   saved, indexed in faiss and loaded back: the figures and the recommendations/s come from the
   saved model;
-- + features: the bi-encoder's score combined with co-occurrence, transitions and popularity by a
+- + features: the bi-encoder's score combined with co-occurrence, item similarity, transitions
+  (from the last item, and from the 5 latest with falling weights) and popularity by a pairwise
   logistic regression fitted on each user's last training step (whet.recommend.ranker).
 
 So that the ranker's step is unseen, the bi-encoder trains and the features count on the
@@ -116,6 +118,7 @@ def main() -> None:
     counts = baselines.count_items(interactions, items)
     measure("popularity", baselines.popularity(counts))
     measure("co-occurrence", baselines.cooccurrence(counts, recent=5))
+    measure("item similarity", baselines.similarity(counts, recent=5))
     measure("transitions", baselines.transitions(counts))
     measure("bm25", baselines.bm25(catalog, k))
     untuned = load_sentence_encoder("builtin:minilm")

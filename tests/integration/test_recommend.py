@@ -125,7 +125,8 @@ def test_a_model_with_the_feature_ranker_scores_every_item(run, tmp_path):
     model = tmp_path / "ranked" / "model"
     assert (model / "ranker.json").is_file() and (model / "counts.safetensors").is_file()
     metrics = json.loads((tmp_path / "ranked" / "metrics.json").read_text())
-    assert set(metrics["ranker"]) == {"encoder", "cooccurrence", "transitions", "popularity"}
+    assert set(metrics["ranker"]) == {"encoder", "cooccurrence", "similarity", "transitions", "recent_transitions",
+                                      "popularity"}
     assert metrics["pairs"] == 12  # each user's last step is the ranker's, not the encoder's
     rows = [json.loads(line) for line in invoke("recommend", "predict", str(model), "--history", "f1,f2", "-k", "6").stdout.splitlines()]
     assert len(rows) == 6 and not {"f1", "f2"} & {row["item"] for row in rows}

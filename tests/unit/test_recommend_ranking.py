@@ -43,6 +43,17 @@ def test_popularity_cooccurrence_and_transitions_count_users():
     assert np.round(baselines.transitions(counts)(case)[0]).tolist() == [0, 2, 0, 0]
 
 
+def test_similarity_and_recent_transitions_weigh_what_they_count():
+    counts = baselines.count_items(INTERACTIONS, 4)
+    case = [Case("x", [1, 0], {0, 1}, 2)]
+    # item 0 with item 1: 2 users, popularities 3 and 2; with item 3: 1 user, popularities 3 and 1
+    cosine = baselines.similarity(counts, recent=1)(case)[0]
+    assert cosine[1] == pytest.approx(2 / math.sqrt(6), abs=1e-5) and cosine[3] == pytest.approx(1 / math.sqrt(3), abs=1e-5)
+    # after item 0 came item 1 twice; after item 1 (one step further back, half weight) came item 2 once
+    following = baselines.recent_transitions(counts, recent=2)(case)[0]
+    assert following[1] == pytest.approx(2, abs=1e-5) and following[2] == pytest.approx(0.5, abs=1e-5)
+
+
 def test_counts_roundtrip_through_safetensors(tmp_path):
     counts = baselines.count_items(INTERACTIONS, 4)
     baselines.save_counts(counts, tmp_path / "counts.safetensors")

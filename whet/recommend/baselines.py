@@ -116,6 +116,38 @@ def transitions(counts: ItemCounts) -> Scorer:
     return score
 
 
+def similarity(counts: ItemCounts, recent: int) -> Scorer:
+    """Item-to-item cosine: for each of the user's ``recent`` latest items, the users who took both
+    it and the candidate over the square root of the product of their popularities, summed. Unlike
+    the raw co-occurrence count, a popular candidate is not favoured for being popular."""
+    norms = np.sqrt(np.maximum(counts.popularity, 1.0))
+
+    def score(cases: list[Case]) -> np.ndarray:
+        out = np.tile(_fallback(counts), (len(cases), 1))
+        for row, case in enumerate(cases):
+            latest = [item for item in dict.fromkeys(case.history[-recent:]) if item < counts.items]
+            if latest:
+                together = counts.together[latest].toarray() / norms[latest, None]  # (latest, items)
+                out[row] += together.sum(axis=0) / norms
+        return out
+
+    return score
+
+
+def recent_transitions(counts: ItemCounts, recent: int) -> Scorer:
+    """How often the candidate came right after one of the user's ``recent`` latest items, the
+    last item counting fully, the one before it half, and so on."""
+    def score(cases: list[Case]) -> np.ndarray:
+        out = np.tile(_fallback(counts), (len(cases), 1))
+        for row, case in enumerate(cases):
+            for back, item in enumerate(reversed(case.history[-recent:]), 1):
+                if item < counts.items:
+                    out[row] += counts.following[item].toarray().ravel() / back
+        return out
+
+    return score
+
+
 def bm25(catalog: Catalog, history_items: int) -> Scorer:
     """BM25 (bm25s, English stopwords) of each item's text against the user's recent items' texts."""
     import bm25s

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from whet.recommend.baselines import ItemCounts, cooccurrence, popularity, transitions
+from whet.recommend.baselines import (ItemCounts, cooccurrence, popularity, recent_transitions, similarity,
+                                      transitions)
 from whet.recommend.data import Case, Interactions
 
 Scorer = Callable[[list[Case]], np.ndarray]
 RANKER_FILE = "ranker.json"
 # Counts are skewed (a few items are taken by thousands): the ranker sees their logarithm.
-COUNT_FEATURES = ("cooccurrence", "transitions", "popularity")
+COUNT_FEATURES = ("cooccurrence", "similarity", "transitions", "recent_transitions", "popularity")
 
 
 def without_last_items(interactions: Interactions) -> tuple[Interactions, list[Case]]:
@@ -43,7 +44,8 @@ def without_last_items(interactions: Interactions) -> tuple[Interactions, list[C
 def feature_scorers(encoder_scores: Scorer, counts: ItemCounts, recent: int) -> dict[str, Scorer]:
     """The ranker's features, by name: the bi-encoder's cosine and the counts of ``counts``."""
     return {"encoder": encoder_scores, "cooccurrence": cooccurrence(counts, recent),
-            "transitions": transitions(counts), "popularity": popularity(counts)}
+            "similarity": similarity(counts, recent), "transitions": transitions(counts),
+            "recent_transitions": recent_transitions(counts, recent), "popularity": popularity(counts)}
 
 
 def feature_scores(scorers: dict[str, Scorer], cases: list[Case]) -> np.ndarray:
