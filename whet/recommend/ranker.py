@@ -1,8 +1,8 @@
 """The final ranker: the bi-encoder's score combined with popularity and co-occurrence features.
 
 A logistic regression (scikit-learn) learns, on each user's last training step, how much each
-feature is worth: the target item against items drawn from the top of each feature's ranking
-and at random, compared in pairs. Its decision function is linear in the features, so every item of the catalog
+feature is worth: the target item against items drawn at random and then from the top of its own
+previous round's ranking, compared in pairs. Its decision function is linear in the features, so every item of the catalog
 is scored with it directly; there is no candidate stage to miss the target.
 
 The statistics the features count must not know the step the ranker learns from: the caller
@@ -76,32 +76,39 @@ class Ranker:
                    np.asarray(saved["weights"]))
 
 
-def fit_ranker(names: list[str], features: np.ndarray, cases: list[Case], *, per_feature: int = 10,
-               random_items: int = 10, seed: int = 0) -> Ranker:
-    """Pairwise logistic regression (RankNet's objective, linear): the target against each negative,
-    ``per_feature`` drawn from the top 30 of each feature's ranking and ``random_items`` at random,
-    never an item the user has seen.
+def fit_ranker(names: list[str], features: np.ndarray, cases: list[Case], *, rounds: int = 3,
+               random_items: int = 30, top_items: int = 20, seed: int = 0) -> Ranker:
+    """Pairwise logistic regression (RankNet's objective, linear) of each target against negatives,
+    in rounds: first ``random_items`` items at random, then each round adds the ``top_items`` the
+    last round's ranker puts highest (never an item the user has seen). The round whose ranker
+    ranks the targets best (MRR over these same cases) is kept.
 
-    Pairs rather than single items: the negatives come from the top of the features' rankings, so
-    a popular item is a negative far more often than a target; pointwise, popularity would learn a
-    negative weight. Compared in pairs, only what tells the target from its competitors counts.
+    Negatives from the top of one feature's own ranking would teach that feature a negative weight
+    (they beat the target on it by construction); the current ranker's top items are the
+    competitors the next one must learn to put below the target.
     """
     from sklearn.linear_model import LogisticRegression
 
+    from whet.recommend.evaluation import target_ranks
+
     rng = np.random.default_rng(seed)
-    differences = []
-    for c, case in enumerate(cases):
-        blocked = case.seen | {case.target}
-        picked: set[int] = set()
-        for f in range(len(names)):
-            top = [int(i) for i in np.argsort(-features[f, c])[:30 + len(blocked)] if int(i) not in blocked][:30]
-            picked.update(rng.choice(top, size=min(per_feature, len(top)), replace=False).tolist())
-        picked.update(int(i) for i in rng.integers(0, features.shape[2], size=random_items) if int(i) not in blocked)
-        differences += [features[:, c, case.target] - features[:, c, i] for i in picked]
-    matrix = np.asarray(differences)  # (pairs, features)
-    scale = matrix.std(axis=0) + 1e-9
-    # Each pair both ways round, so the two classes balance and no intercept is needed.
-    both = np.concatenate([matrix / scale, -matrix / scale])
-    labels = np.concatenate([np.ones(len(matrix)), np.zeros(len(matrix))])
-    model = LogisticRegression(fit_intercept=False, max_iter=1000, random_state=seed).fit(both, labels)
-    return Ranker(list(names), np.zeros(len(names)), scale, model.coef_[0].astype(np.float64))
+    blocked = [case.seen | {case.target} for case in cases]
+    negatives = [{int(i) for i in rng.integers(0, features.shape[2], size=random_items)} - block for block in blocked]
+    best, best_mrr = None, -1.0
+    for _ in range(rounds):
+        differences = np.asarray([features[:, c, case.target] - features[:, c, i]
+                                  for c, case in enumerate(cases) for i in sorted(negatives[c])])  # (pairs, features)
+        scale = differences.std(axis=0) + 1e-9
+        # Each pair both ways round, so the two classes balance and no intercept is needed.
+        both = np.concatenate([differences / scale, -differences / scale])
+        labels = np.concatenate([np.ones(len(differences)), np.zeros(len(differences))])
+        model = LogisticRegression(fit_intercept=False, max_iter=1000, random_state=seed).fit(both, labels)
+        ranker = Ranker(list(names), np.zeros(len(names)), scale, model.coef_[0].astype(np.float64))
+        scores = ranker.score(features)  # (cases, items)
+        mrr = float((1.0 / target_ranks(scores, cases)).mean())
+        if mrr > best_mrr:
+            best, best_mrr = ranker, mrr
+        for c, block in enumerate(blocked):
+            order = np.argsort(-scores[c])[:top_items + len(block)]
+            negatives[c] |= {int(i) for i in order if int(i) not in block}
+    return best
