@@ -98,11 +98,11 @@ def masker(tokenizer: Any, data: DataConfig, seed: int | None = None) -> Any:
     return collator
 
 
-def masked_batch(collator: Any, features: list[dict]) -> tuple[Any, Any, Any]:
+def masked_batch(collator: Any, features: list[dict], pad_token_id: int) -> tuple[Any, Any, Any]:
     """(input ids with masks, labels, attention mask) of ``features``' unmasked windows, padded;
     each (batch, width). Padding is special to the collator, so it is never masked."""
     rows = [f["source_ids"] for f in features]
-    ids, attention = pad(rows, collator.tokenizer.pad_token_id or 0), pad([[1] * len(r) for r in rows], 0)
+    ids, attention = pad(rows, pad_token_id), pad([[1] * len(r) for r in rows], 0)
     special = pad([f["special_tokens_mask"] for f in features], 1)
     offsets = np.zeros((len(rows), ids.shape[1], 2), dtype=np.int64)
     for i, f in enumerate(features):
@@ -124,7 +124,7 @@ def encode(examples: list[TextExample], tokenizer: Any, labels: list[str], max_l
     collator = masker(tokenizer, data, seed=DEV_MASK_SEED)
     for start in range(0, len(features), MASK_CHUNK):
         chunk = features[start:start + MASK_CHUNK]
-        masked, masked_labels, _ = masked_batch(collator, chunk)
+        masked, masked_labels, _ = masked_batch(collator, chunk, tokenizer.pad_token_id or 0)
         for row, feature in enumerate(chunk):
             width = len(feature["source_ids"])
             feature["input_ids"] = masked[row, :width].tolist()
@@ -146,7 +146,7 @@ def training_collate(tokenizer: Any, data: DataConfig, pad_token_id: int) -> Cal
     def collate_training(features: list[dict]) -> dict[str, Any]:
         # A batch with no masked token has no loss (a NaN mean); draw again, a few times at most.
         for _ in range(8):
-            input_ids, labels, attention_mask = masked_batch(collator, features)
+            input_ids, labels, attention_mask = masked_batch(collator, features, pad_token_id)
             if bool((labels != IGNORE).any()):
                 break
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
