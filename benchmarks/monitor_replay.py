@@ -10,7 +10,7 @@ clock (``--rate`` documents an hour per company, ``--weeks`` weeks per seed). Se
 with the dev set's own label mix, except that for each seed one company, at a random hour after
 the first two days, gets ``--shift-hours`` hours whose gold negative share is three times its
 baseline. The monitor judges 1 h windows with the rule ``ratio`` on the negative share
-(threshold 2, min_z 4, 24 baseline windows, min volume 5, cooldown 3).
+(threshold 2, min_z 3.5, 24 baseline windows, min volume 5, cooldown 3).
 
 Reported over ``--seeds`` seeds: whether each shift was alerted within 2 windows of its start
 and the delay, alert precision (alerts on a shifted company during its shift or the 2 windows
@@ -18,7 +18,8 @@ after, over all alerts) and recall (shifts alerted within 2 windows), and false 
 simulated week. The detection runs use the model's predictions of the dev sentences computed
 once (the stream repeats them); throughput is measured separately, end to end (records parsed,
 scored by the model, stored in SQLite, windowed, rules judged) against offline
-``Predictor.predict`` on the same texts, in one run.
+``Predictor.predict`` on the same texts, in one run (each measured twice, alternating, the faster
+kept, so a burst of other work on the machine does not decide the ratio).
 
 Prints a table and one ``RESULT {...}`` JSON line.
 """
@@ -45,7 +46,7 @@ COMPANIES = ["Arctica Paper", "Borealis Telecom", "Kestrel Mining", "Nordwind Sh
 HOUR = 3600
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
 RULE = {"name": "negative-surge", "entities": ["*"], "window": "1h", "metric": "negative_share", "detector": "ratio",
-        "threshold": 2.0, "min_z": 4.0, "baseline_windows": 24, "min_volume": 5, "cooldown_windows": 3}
+        "threshold": 2.0, "min_z": 3.5, "baseline_windows": 24, "min_volume": 5, "cooldown_windows": 3}
 
 
 def read_phrasebank(path: Path) -> list[tuple[str, str]]:
@@ -155,23 +156,25 @@ def throughput(model: Path, dev: list, folder: Path, count: int) -> dict:
     texts = [f"{rng.choice(COMPANIES)}: {dev[i % len(dev)][0]}" for i in range(count)]
     predictor = Predictor.from_directory(model)
     predictor.predict(texts[:64])  # warm-up
-    started = time.perf_counter()
-    predictor.predict(texts)
-    offline = count / (time.perf_counter() - started)
     config = MonitorConfig.model_validate({"sentiment": {"model": str(model)}, "watchlist": str(watchlist_file(folder)),
-                                           "database": str(folder / "throughput.db"), "windows": ["1h", "1d"],
-                                           "alerts": {"log": False, "rules": [RULE]}})
-    store = MonitorStore(config.database)
-    try:
-        monitor = Monitor(config, store, load_scorers(config))
-        monitor.scorers.sentiment(texts[:64])  # the same warm-up
-        records = [(f"t:{i}", {"id": f"t{i}", "timestamp": START + i * 30, "source": "replay", "text": t})
-                   for i, t in enumerate(texts)]
+                                           "windows": ["1h", "1d"], "alerts": {"log": False, "rules": [RULE]}})
+    offline, end_to_end = 0.0, 0.0
+    for attempt in range(2):
         started = time.perf_counter()
-        stats = monitor.ingest(records)
-        end_to_end = stats.stored / (time.perf_counter() - started)
-    finally:
-        store.close()
+        predictor.predict(texts)
+        offline = max(offline, count / (time.perf_counter() - started))
+        config.database = str(folder / f"throughput-{attempt}.db")
+        store = MonitorStore(config.database)
+        try:
+            monitor = Monitor(config, store, load_scorers(config))
+            monitor.scorers.sentiment(texts[:64])  # the same warm-up
+            records = [(f"t:{i}", {"id": f"t{i}", "timestamp": START + i * 30, "source": "replay", "text": t})
+                       for i, t in enumerate(texts)]
+            started = time.perf_counter()
+            stats = monitor.ingest(records)
+            end_to_end = max(end_to_end, stats.stored / (time.perf_counter() - started))
+        finally:
+            store.close()
     return {"documents": count, "offline_docs_per_s": round(offline, 1), "end_to_end_docs_per_s": round(end_to_end, 1),
             "ratio": round(end_to_end / offline, 3)}
 

@@ -36,7 +36,7 @@ class EntitySettings(Section):
 
 
 class IngestSettings(Section):
-    batch_size: int = Field(64, ge=1, le=4096, description="Documents scored together.")
+    batch_size: int = Field(512, ge=1, le=4096, description="Documents scored (length-sorted into the model's batches) and committed together; a POST is one batch or more.")
     missing_timestamp: Literal["reject", "now"] = Field("reject", description="A document without a timestamp is rejected with the reason, or stamped with the time it arrives (now).")
     max_chars: int = Field(20_000, ge=1, description="Longest text accepted; longer documents are rejected (the model reads a long text in windows, as whet predict does).")
 
