@@ -73,12 +73,20 @@ def multiple_choice_fixture(tmp_path: Path, models: dict[str, Path]) -> tuple[Pa
     return models["encoder"], {"train": str(tmp_path / "train.jsonl"), "dev": str(tmp_path / "dev.jsonl")}
 
 
+def masked_lm_fixture(tmp_path: Path, models: dict[str, Path]) -> tuple[Path, dict]:
+    lines = [" ".join(WORDS[(i + k) % 8] for k in range(6)) for i in range(18)]
+    for split, part in (("train", lines[:12]), ("dev", lines[12:])):
+        (tmp_path / f"{split}.txt").write_text("\n".join(part) + "\n")
+    return models["encoder"], {"train": str(tmp_path / "train.txt"), "dev": str(tmp_path / "dev.txt")}
+
+
 TASK_FIXTURES: dict[str, Callable[[Path, dict[str, Path]], tuple[Path, dict]]] = {
     "sequence-classification": sequence_classification_fixture,
     "token-classification": token_classification_fixture,
     "causal-lm": causal_lm_fixture,
     "question-answering": question_answering_fixture,
     "multiple-choice": multiple_choice_fixture,
+    "masked-lm": masked_lm_fixture,
 }
 
 # Method options worth running on their own: LoRA's variants are options of the lora method.
