@@ -7,6 +7,7 @@ last committed batch and a document is never counted twice (ids are unique).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -197,10 +198,11 @@ def ingest_files(monitor: Monitor, paths: list[Path]) -> IngestStats:
         if path.stat().st_size < offset:
             log.warning("%s is shorter than when it was last read; reading it again from the start", path)
             offset, line = 0, 0
-        pairs = list(file_records(path, offset, line)) if path.stat().st_size > offset else []
-        if not pairs:
+        if path.stat().st_size <= offset:
             continue
-        stats.add(monitor.ingest((item for item, _ in pairs), file=key, positions=(pos for _, pos in pairs)))
+        # Read lazily: ingest takes a record and its position in step, so tee holds one pair at a time.
+        records, marks = itertools.tee(file_records(path, offset, line))
+        stats.add(monitor.ingest((item for item, _ in records), file=key, positions=(pos for _, pos in marks)))
     return stats
 
 
