@@ -73,6 +73,37 @@ def test_predict_for_a_history_and_for_a_user(run):
     assert len(by_user.stdout.splitlines()) == 5  # 8 items less the user's 3
 
 
+def test_saved_users_need_no_config_and_an_unknown_user_is_a_new_one(run):
+    model = run / "run" / "model"
+    assert (model / "users.jsonl").is_file() and (model / "popularity.safetensors").is_file()
+    saved = invoke("recommend", "predict", str(model), "--user", "u1", "-k", "8")
+    with_config = invoke("recommend", "predict", str(model), "--user", "u1", "--config", str(run / "rec.yaml"), "-k", "8")
+    assert saved.exit_code == 0, saved.output
+    assert saved.stdout == with_config.stdout and len(saved.stdout.splitlines()) == 5
+    # u1 took f1, f2, f3 in training (users with odd numbers like food)
+    assert {json.loads(line)["item"] for line in saved.stdout.splitlines()} == {"f4", "s1", "s2", "s3", "s4"}
+    stranger = CliRunner().invoke(app, ["recommend", "predict", str(model), "--user", "zed", "-k", "3"])
+    assert stranger.exit_code == 0, stranger.output
+    assert "user 'zed' is not among the model's training users; recommending as for a new user" in stranger.stderr
+    popular = invoke("recommend", "predict", str(model), "--history", "", "-k", "8")
+    assert [json.loads(line) for line in stranger.stdout.splitlines()] == \
+        [json.loads(line) for line in popular.stdout.splitlines()][:3]
+    # popularity: how many training users took each item (three each of 12)
+    counts = {}
+    for line in (run / "train.csv").read_text().splitlines()[1:]:
+        item = line.split(",")[1]
+        counts[item] = counts.get(item, 0) + 1
+    rows = [json.loads(line) for line in popular.stdout.splitlines()]
+    assert [row["score"] for row in rows] == sorted(counts.values(), reverse=True)
+    assert all(counts[row["item"]] == row["score"] for row in rows)
+    interested = invoke("recommend", "predict", str(model), "--user", "zed", "--interests", "baking cakes and bread",
+                        "-k", "1", "--exclude", "f1")
+    assert json.loads(interested.stdout)["item"] != "f1"
+    varied = invoke("recommend", "predict", str(model), "--history", "s1", "--diversity", "0.5", "-k", "3")
+    assert varied.exit_code == 0 and len(varied.stdout.splitlines()) == 3
+    assert invoke("recommend", "predict", str(model), "--history", "s1", "--diversity", "2").exit_code == 2
+
+
 def test_items_are_added_and_removed_without_retraining(run, tmp_path):
     model = tmp_path / "model"
     import shutil
@@ -112,8 +143,12 @@ def test_bad_requests_name_the_fix(run):
     model = str(run / "run" / "model")
     unknown = invoke("recommend", "predict", model, "--history", "zz")
     assert "item 'zz' is not in the catalog" in str(unknown.exception)
-    both = invoke("recommend", "predict", model)
-    assert "give either --user (with --config) or --history" in str(both.exception)
+    neither = invoke("recommend", "predict", model)
+    assert "give --user, --history or --interests" in str(neither.exception)
+    several = invoke("recommend", "predict", model, "--history", "s1,zz,yy", "--exclude", "xx")
+    assert "items 'zz', 'yy' are not in the catalog" in str(several.exception)
+    assert "item 'xx' is not in the catalog" in str(invoke("recommend", "predict", model, "--history", "s1",
+                                                            "--exclude", "xx").exception)
     again = invoke("recommend", "train", str(run / "rec.yaml"))
     assert "already holds a model" in str(again.exception)
 
@@ -136,3 +171,11 @@ def test_a_model_with_the_feature_ranker_scores_every_item(run, tmp_path):
     assert invoke("recommend", "add-items", str(model), str(tmp_path / "new.jsonl")).exit_code == 0
     rows = [json.loads(line) for line in invoke("recommend", "predict", str(model), "--history", "f1", "-k", "8").stdout.splitlines()]
     assert "f9" in {row["item"] for row in rows}  # no counts yet, still ranked by its text
+    # a user known only by interests is scored by the cosine alone, not the count features
+    from whet.recommend.recommender import load_recommender
+
+    recommender = load_recommender(model)
+    found = recommender.recommend([], interests="a chef cooks soup", k=3)
+    cosine = recommender.user_vectors([[]], ["a chef cooks soup"]) @ recommender.item_vectors().T
+    assert [r.score for r in found] == pytest.approx(sorted(cosine[0], reverse=True)[:3], abs=1e-5)
+    assert [r.item for r in recommender.recommend([], k=9)][-1] == "f9"  # added later: popularity 0

@@ -50,22 +50,33 @@ def evaluate(model: ModelDir, config: Annotated[Path, typer.Argument(help="Confi
 
 @recommend_app.command("predict")
 def predict(model: ModelDir,
-            user: Annotated[Optional[str], typer.Option("--user", help="A user of the config's interactions.")] = None,
-            history: Annotated[Optional[str], typer.Option("--history", help="Item ids the user liked, oldest first, comma-separated.")] = None,
-            config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config whose interactions --user is read from.")] = None,
+            user: Annotated[Optional[str], typer.Option("--user", help="A user the model was trained on (or of --config's interactions); an unknown user is recommended for as a new one.")] = None,
+            history: Annotated[Optional[str], typer.Option("--history", help="Item ids the user liked, oldest first, comma-separated; \"\" for none.")] = None,
+            config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config whose interactions --user is read from (default: the users saved with the model).")] = None,
+            interests: Annotated[Optional[str], typer.Option("--interests", help="Free text of what the user likes, with or without a history.")] = None,
+            diversity: Annotated[float, typer.Option("--diversity", min=0.0, max=1.0, help="Maximal Marginal Relevance trade-off: 0 pure relevance, towards 1 more varied.")] = 0.0,
+            exclude: Annotated[Optional[str], typer.Option("--exclude", help="Item ids never to recommend, comma-separated.")] = None,
             k: Annotated[int, typer.Option("-k", min=1, help="Recommendations to give.")] = 10) -> None:
-    """Recommend K items, each with the history items that most support it (JSON lines)."""
-    from whet.recommend.recommender import load_recommender, user_case
+    """Recommend K items, each with the history items that most support it (JSON lines). With no
+    history and no interests, the most popular items."""
+    from whet.recommend.recommender import load_recommender, predict_case
 
-    if (user is None) == (history is None):
-        raise WhetError("give either --user (with --config) or --history")
-    if user is not None and config is None:
-        raise WhetError("--user needs --config, whose data section names the interactions")
+    if user is not None and history is not None:
+        raise WhetError("give either --user or --history, not both")
+    if user is None and history is None and interests is None:
+        raise WhetError("give --user, --history or --interests (--history \"\" for the most popular items)")
     recommender = load_recommender(model)
-    case = user_case(recommender, user=user, history=history, config=config)
-    for rank, found in enumerate(recommender.recommend(case.history, case.seen, k), 1):
-        typer.echo(json.dumps({"rank": rank, "item": found.item, "score": round(found.score, 4), "text": found.text,
-                               "because": found.because}, ensure_ascii=False))
+    case, note = predict_case(recommender, user=user, history=history, config=config)
+    if note:
+        typer.echo(note, err=True)
+    excluded = recommender.positions([item.strip() for item in (exclude or "").split(",") if item.strip()], "--exclude")
+    found = recommender.recommend(case.history, case.seen, k, exclude=set(excluded), interests=interests,
+                                  diversity=diversity)
+    if not case.history and not (interests or "").strip():
+        typer.echo("no history or interests: the most popular items (score: users who took the item)", err=True)
+    for rank, item in enumerate(found, 1):
+        typer.echo(json.dumps({"rank": rank, "item": item.item, "score": round(item.score, 4), "text": item.text,
+                               "because": item.because}, ensure_ascii=False))
 
 
 @recommend_app.command("add-items")

@@ -8,10 +8,14 @@ The model directory::
     recommender.json  history_items, max_seq_length, the encoder's sha256 and dimension, index settings
     ranker.json       optional: the feature ranker's weights (whet.recommend.ranker)
     counts.safetensors  with it: the interaction counts its features read (popularity, co-occurrence, transitions)
+    popularity.safetensors  how many training users took each item, for users with no history (whet.recommend.cold_start)
+    users.jsonl       the training users' histories, so a user is recommended for by id (whet.recommend.users)
 
 With a ranker, every item is scored by it (its features are not in the index); without, the
 index searches the encoder's vectors. Each recommendation comes with the history items that most support it: those whose own
-embeddings are closest to the recommended item's.
+embeddings are closest to the recommended item's. A user may also be described by free text
+(interests), the list diversified (whet.recommend.diversity), and a user with neither history nor
+interests is recommended the most popular items.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import numpy as np
 from whet.errors import DataError, ModelError
 from whet.recommend.baselines import ItemCounts, load_counts, save_counts
 from whet.recommend.bi_encoder import user_text
-from whet.recommend.data import Case, Catalog
+from whet.recommend.cold_start import POPULARITY_FILE, load_popularity, most_popular, popularity_counts, save_popularity
+from whet.recommend.data import Case, Catalog, Interactions
+from whet.recommend.diversity import candidates_for, maximal_marginal_relevance
 from whet.recommend.index import INDEX_FILE
 from whet.recommend.ranker import RANKER_FILE, Ranker, feature_scorers, feature_scores
 
@@ -68,20 +74,52 @@ class Recommender:
     ranker: Ranker | None = None  # with counts: the feature ranker over every item, instead of the index
     counts: ItemCounts | None = None
     recent: int = 5
+    popularity: np.ndarray | None = None  # (items at training,) users who took each item: the cold start
+    model_dir: Path | None = None  # where the saved users are read from, on the first user_case
     _vectors: np.ndarray | None = field(default=None, repr=False)
+    _users: dict[str, Case] | None = field(default=None, repr=False)
 
     def positions(self, items: list[str], source: str = "history") -> list[int]:
-        unknown = [item for item in items if item not in self.catalog.position]
-        if unknown:
+        """Catalog positions of ``items``; every unknown id is named (the first 10, then a count)."""
+        unknown = list(dict.fromkeys(item for item in items if item not in self.catalog.position))
+        if len(unknown) == 1:
             raise DataError(f"{source}: item '{unknown[0]}' is not in the catalog ({len(self.catalog)} items); "
                             f"add it with whet recommend add-items or check the id")
+        if unknown:
+            named = ", ".join(f"'{item}'" for item in unknown[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise DataError(f"{source}: items {named}{more} are not in the catalog ({len(self.catalog)} items); "
+                            f"add them with whet recommend add-items or check the ids")
         return [self.catalog.position[item] for item in items]
 
-    def user_vectors(self, histories: list[list[int]], batch_size: int = 64) -> np.ndarray:
-        """(users, dim) unit vectors of the users' recent items, as one text each."""
-        from whet.models.sentence_model import embed
+    def user_case(self, user_id: str) -> Case | None:
+        """The user's saved training history and everything they interacted with (None: a user the
+        model was not trained on)."""
+        if self._users is None:
+            from whet.recommend.users import USERS_FILE, load_users
 
-        return embed(self.encoder, [user_text(self.catalog, h, self.history_items) for h in histories], batch_size)
+            users = load_users(Path(self.model_dir or ".") / USERS_FILE, self.catalog)
+            if users is None:
+                raise ModelError(f"{self.model_dir} holds no saved users ({USERS_FILE}: models trained before it "
+                                 f"was saved); retrain it, or give the config whose interactions name the user")
+            self._users = users
+        case = self._users.get(user_id)
+        return None if case is None else Case(case.user, list(case.history), set(case.seen))
+
+    def user_vectors(self, histories: list[list[int]], interests: list[str | None] | None = None,
+                     batch_size: int = 64) -> np.ndarray:
+        """(users, dim) unit vectors of the users' recent items, as one text each. A user with
+        ``interests`` (free text) gets the mean of its unit vector and the history's, renormalised,
+        or the interests' alone when the history is empty."""
+        from whet.models.sentence_model import embed, unit_rows
+
+        vectors = embed(self.encoder, [user_text(self.catalog, h, self.history_items) for h in histories], batch_size)
+        described = [row for row, text in enumerate(interests or []) if text]
+        if described:
+            said = unit_rows(embed(self.encoder, [interests[row] for row in described], batch_size))  # (described, dim)
+            for row, vector in zip(described, said):
+                vectors[row] = unit_rows(unit_rows(vectors[row]) + vector) if histories[row] else vector
+        return vectors
 
     def item_vectors(self) -> np.ndarray:
         """(catalog, dim) vectors of the indexed items; zero rows for removed ones."""
@@ -93,44 +131,91 @@ class Recommender:
                 matrix[position] = item_vector(self.index, position)
         return matrix
 
-    def scores(self, cases: list[Case]) -> np.ndarray:
-        """(cases, items) scores over the whole catalog: the cosine of user and item, or the
-        ranker's combination of it with the count features; removed items score -inf."""
+    def scores(self, cases: list[Case], vectors: np.ndarray | None = None) -> np.ndarray:
+        """(cases, items) scores over the whole catalog: the cosine of user (``vectors``, default: the
+        cases' histories) and item, or the ranker's combination of it with the count features;
+        removed items score -inf."""
         if self._vectors is None:
             self._vectors = self.item_vectors()
-        cosine = self.user_vectors([case.history for case in cases]) @ self._vectors.T
+        users = self.user_vectors([case.history for case in cases]) if vectors is None else vectors
+        cosine = users @ self._vectors.T
         if self.ranker is not None:
             scorers = feature_scorers(lambda asked: cosine, self.counts, self.recent)
             # items added after training have no counts: zero, as for an item nobody took
             scorers = {name: scorer if name == "encoder" else _padded(scorer, len(self.catalog))
                        for name, scorer in scorers.items()}
-            cosine = self.ranker.score(feature_scores(scorers, cases))
+            ranked = self.ranker.score(feature_scores(scorers, cases))
+            # A user known only by interests has no items to count from: the cosine alone.
+            no_history = [row for row, case in enumerate(cases) if not case.history]
+            ranked[no_history] = cosine[no_history]
+            cosine = ranked
         cosine[:, ~np.asarray(self.indexed)] = -np.inf
         return cosine
 
-    def recommend(self, history: list[int], seen: set[int] | None = None, k: int = 10) -> list[Recommendation]:
-        """The ``k`` best items for a user with these liked items (``seen``: also never recommended)."""
-        return self.recommend_many([Case("", history, set(seen or ()) | set(history))], k)[0]
+    def recommend(self, history: list[int], seen: set[int] | None = None, k: int = 10, *,
+                  exclude: set[int] | None = None, interests: str | None = None,
+                  diversity: float = 0.0) -> list[Recommendation]:
+        """The ``k`` best items for a user with these liked items (catalog positions, oldest first).
+
+        Args:
+            seen, exclude: items never recommended (besides the history).
+            interests: free text describing what the user likes, with or without a history.
+            diversity: Maximal Marginal Relevance's trade-off in [0, 1]; 0 is pure relevance.
+
+        With neither history nor interests, the most popular items (cold start).
+        """
+        if not 0.0 <= diversity <= 1.0:
+            raise DataError(f"diversity must be between 0 (pure relevance) and 1, not {diversity}")
+        interests = interests.strip() if interests else None
+        case = Case("", list(history), set(seen or ()) | set(history) | set(exclude or ()))
+        if not history and not interests:
+            return self.cold_start(case.seen, k)
+        picked = self._top([case], self.user_vectors([case.history], [interests]), candidates_for(k) if diversity else k)[0]
+        if diversity and picked:
+            from whet.recommend.index import item_vector
+
+            vectors = np.stack([item_vector(self.index, p) for p, _ in picked])  # (candidates, dim)
+            order = maximal_marginal_relevance(np.array([s for _, s in picked]), vectors, k, diversity)
+            picked = [picked[i] for i in order]
+        return self._recommendations(case, picked)
+
+    def cold_start(self, blocked: set[int], k: int) -> list[Recommendation]:
+        """The ``k`` most popular indexed items not in ``blocked``; their score is the popularity."""
+        if self.popularity is None:
+            raise ModelError(f"{self.model_dir} was saved without item popularity ({POPULARITY_FILE}), which a user "
+                             f"with no history needs; retrain it, or give a history or interests")
+        recommendable = np.asarray(self.indexed, dtype=bool).copy()
+        recommendable[[p for p in blocked if p < len(recommendable)]] = False
+        return [Recommendation(self.catalog.ids[p], count, self.catalog.texts[p], [])
+                for p, count in most_popular(self.popularity, recommendable, k)]
 
     def recommend_many(self, cases: list[Case], k: int = 10) -> list[list[Recommendation]]:
         """Through the index; with a ranker, by scoring every item (its features are not in the index)."""
-        from whet.recommend.index import search
-
         if not cases:
             return []
+        picked_rows = self._top(cases, self.user_vectors([case.history for case in cases]), k)
+        return [self._recommendations(case, picked) for case, picked in zip(cases, picked_rows)]
+
+    def _recommendations(self, case: Case, picked: list[tuple[int, float]]) -> list[Recommendation]:
+        return [Recommendation(self.catalog.ids[p], s, self.catalog.texts[p], self.supporting_items(p, case.history))
+                for p, s in picked]
+
+    def _top(self, cases: list[Case], vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """Each case's ``k`` best unseen items as (position, score), best first, for user ``vectors``."""
+        from whet.recommend.index import search
+
         if self.ranker is not None:
             picked_rows = []
-            for case, row in zip(cases, self.scores(cases)):
+            for case, row in zip(cases, self.scores(cases, vectors)):
                 row[[item for item in case.seen if item < len(row)]] = -np.inf
                 top = np.argsort(-row)[:k]
                 picked_rows.append([(int(p), float(row[p])) for p in top if np.isfinite(row[p])])
         else:
             widest = k + max(len(case.seen) for case in cases)
-            scores, found = search(self.index, self.user_vectors([case.history for case in cases]), widest)
+            scores, found = search(self.index, vectors, widest)
             picked_rows = [[(int(p), float(s)) for p, s in zip(row, row_scores) if p >= 0 and int(p) not in case.seen][:k]
                            for case, row_scores, row in zip(cases, scores, found)]
-        return [[Recommendation(self.catalog.ids[p], s, self.catalog.texts[p], self.supporting_items(p, case.history))
-                 for p, s in picked] for case, picked in zip(cases, picked_rows)]
+        return picked_rows
 
     def supporting_items(self, position: int, history: list[int]) -> list[str]:
         from whet.recommend.index import item_vector
@@ -193,9 +278,11 @@ class Recommender:
 
 def save_recommender(model_dir: Path, encoder: Any, catalog: Catalog, *, history_items: int, max_seq_length: int,
                      exact_below: int, lists: int | None, probe: int, ranker: Ranker | None = None,
-                     counts: ItemCounts | None = None, recent: int = 5, extra: dict | None = None) -> Recommender:
+                     counts: ItemCounts | None = None, recent: int = 5, extra: dict | None = None,
+                     interactions: Interactions | None = None) -> Recommender:
     """Save the encoder, embed and index the catalog, and write the settings (into ``model_dir``);
-    with a ranker, also its weights and the counts its features read."""
+    with a ranker, also its weights and the counts its features read; with the training
+    ``interactions``, the items' popularity and every user's history."""
     from whet.io.atomic import write_json_atomic
     from whet.models.pretrained import quiet_transformers
     from whet.models.sentence_model import embed
@@ -207,8 +294,14 @@ def save_recommender(model_dir: Path, encoder: Any, catalog: Catalog, *, history
     vectors = embed(encoder, catalog.texts)  # (items, dim)
     index = build_index(vectors, list(range(len(catalog))), exact_below=exact_below, lists=lists, probe=probe)
     recommender = Recommender(encoder, catalog, index, [True] * len(catalog), history_items, probe,
-                              ranker=ranker, counts=counts, recent=recent)
+                              ranker=ranker, counts=counts, recent=recent, model_dir=model_dir)
     recommender.save_items(model_dir)
+    if interactions is not None:
+        from whet.recommend.users import USERS_FILE, save_users
+
+        recommender.popularity = popularity_counts(interactions, len(catalog))
+        save_popularity(recommender.popularity, model_dir / POPULARITY_FILE)
+        save_users(model_dir / USERS_FILE, interactions, catalog)
     if ranker is not None:
         write_json_atomic(model_dir / RANKER_FILE, {**ranker.as_dict(), "recent": recent})
         save_counts(counts, model_dir / COUNTS_FILE)
@@ -240,11 +333,14 @@ def load_recommender(model_dir: str | Path) -> Recommender:
                        dim=encoder.get_embedding_dimension(), indexed=sum(indexed))
     if hasattr(index, "nprobe"):
         index.nprobe = settings["probe"]  # faiss does not save it
-    recommender = Recommender(encoder, catalog, index, indexed, settings["history_items"], settings["probe"], settings)
+    recommender = Recommender(encoder, catalog, index, indexed, settings["history_items"], settings["probe"], settings,
+                              popularity=load_popularity(model_dir / POPULARITY_FILE), model_dir=model_dir)
     if (model_dir / RANKER_FILE).is_file():
         saved = json.loads((model_dir / RANKER_FILE).read_text(encoding="utf-8"))
         recommender.ranker, recommender.recent = Ranker.from_dict(saved), saved["recent"]
         recommender.counts = load_counts(model_dir / COUNTS_FILE)
+        if recommender.popularity is None:  # saved before the popularity file: the ranker's counts hold it
+            recommender.popularity = recommender.counts.popularity
     return recommender
 
 
@@ -279,18 +375,28 @@ def evaluate_recommender(recommender: Recommender, data: Any) -> dict[str, float
     return evaluate_scores(recommender.scores, dev)
 
 
-def user_case(recommender: Recommender, *, user: str | None, history: str | None, config: Path | None) -> Case:
-    """The case ``whet recommend predict`` recommends for: a user of the config's interactions,
-    or a comma-separated list of item ids."""
+def predict_case(recommender: Recommender, *, user: str | None, history: str | None,
+                 config: Path | None) -> tuple[Case, str | None]:
+    """The case ``whet recommend predict`` recommends for, and a note when the user is unknown:
+    a comma-separated list of item ids (may be empty), or a user of the model's saved users (of the
+    config's interactions with ``config``); an unknown user, or neither, has an empty history."""
     if history is not None:
         items = recommender.positions([item.strip() for item in history.split(",") if item.strip()], "--history")
-        return Case("", items, set(items))
-    from whet.recommend.data import load_recommend_data
-    from whet.recommend.settings import load_recommend_config
+        return Case("", items, set(items)), None
+    if user is None:
+        return Case("", [], set()), None
+    if config is None:
+        case = recommender.user_case(user)
+        where = "the model's training users"
+    else:
+        from whet.recommend.data import load_recommend_data
+        from whet.recommend.settings import load_recommend_config
 
-    settings = load_recommend_config(config).data.model_copy(update={"dev": None})
-    _, interactions, _ = load_recommend_data(settings, recommender.catalog)
-    if user not in interactions.seen:
-        raise DataError(f"--user {user!r}: no interactions in {settings.interactions}; give a user id of that file "
-                        f"or --history")
-    return Case(user, interactions.sequences[user], interactions.seen[user])
+        settings = load_recommend_config(config).data.model_copy(update={"dev": None})
+        _, interactions, _ = load_recommend_data(settings, recommender.catalog)
+        case = (Case(user, interactions.sequences[user], interactions.seen[user]) if user in interactions.seen
+                else None)
+        where = str(settings.interactions)
+    if case is None:
+        return Case(user, [], set()), f"user {user!r} is not among {where}; recommending as for a new user"
+    return case, None

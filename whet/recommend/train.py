@@ -71,7 +71,8 @@ def train_recommender(config: RecommendConfig) -> dict:
         recommender = save_recommender(tmp, encoder, catalog, history_items=model.history_items,
                                        max_seq_length=model.max_seq_length, exact_below=config.index.exact_below,
                                        lists=config.index.lists, probe=config.index.probe, ranker=ranker,
-                                       counts=counts, recent=config.ranker.recent, extra=figures)
+                                       counts=counts, recent=config.ranker.recent, extra=figures,
+                                       interactions=interactions)
     if dev:
         figures["dev"] = evaluate_scores(recommender.scores, dev)
         log.info("recommend: dev %s", " ".join(f"{k} {v:.4f}" for k, v in figures["dev"].items()))
