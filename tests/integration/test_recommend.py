@@ -179,3 +179,28 @@ def test_a_model_with_the_feature_ranker_scores_every_item(run, tmp_path):
     cosine = recommender.user_vectors([[]], ["a chef cooks soup"]) @ recommender.item_vectors().T
     assert [r.score for r in found] == pytest.approx(sorted(cosine[0], reverse=True)[:3], abs=1e-5)
     assert [r.item for r in recommender.recommend([], k=9)][-1] == "f9"  # added later: popularity 0
+
+
+@pytest.mark.slow
+def test_a_model_with_the_reranker_reorders_the_first_stage_candidates(run, tmp_path):
+    result = invoke("recommend", "train", str(run / "rec.yaml"), "--set", "ranker.features=true",
+                    "--set", "reranker.enabled=true", "--set", "reranker.candidates=4", "--set", "reranker.negatives=2",
+                    "--set", "reranker.max_seq_length=32", "--set", "reranker.batch_size=4",
+                    "--set", f"output.dir={tmp_path / 'reranked'}", "--set", "training.hard_negatives=0")
+    assert result.exit_code == 0, result.output
+    model = tmp_path / "reranked" / "model"
+    assert list((model / "reranker").glob("*.safetensors")) and (model / "reranker" / "reranker.json").is_file()
+    metrics = json.loads((tmp_path / "reranked" / "metrics.json").read_text())
+    assert metrics["pairs"] == 12 and metrics["reranker"]["steps"] == 12  # the last steps are held out of both
+    evaluated = json.loads(invoke("recommend", "eval", str(model), str(run / "rec.yaml")).stdout)
+    assert evaluated["mrr"] == pytest.approx(metrics["dev"]["mrr"], abs=1e-4)  # the saved pipeline, loaded back
+    from whet.recommend.recommender import load_recommender
+
+    recommender = load_recommender(model)
+    first = recommender.reranker
+    recommender.reranker = None
+    first_stage = [r.item for r in recommender.recommend([0, 1], k=8)]
+    recommender.reranker = first
+    reranked = [r.item for r in recommender.recommend([0, 1], k=8)]
+    # the first stage's top 4 are re-read and stay on top; the others keep their order below
+    assert set(reranked[:4]) == set(first_stage[:4]) and reranked[4:] == first_stage[4:]

@@ -76,6 +76,19 @@ class Ranker:
                    np.asarray(saved["weights"]))
 
 
+def pairwise_ranker(names: list[str], differences: np.ndarray, seed: int) -> Ranker:
+    """A linear ranker from (pairs, features) differences, target minus negative: logistic
+    regression (scikit-learn) of which side of each pair is the target, on standardised features."""
+    from sklearn.linear_model import LogisticRegression
+
+    scale = differences.std(axis=0) + 1e-9
+    # Each pair both ways round, so the two classes balance and no intercept is needed.
+    both = np.concatenate([differences / scale, -differences / scale])
+    labels = np.concatenate([np.ones(len(differences)), np.zeros(len(differences))])
+    model = LogisticRegression(fit_intercept=False, max_iter=1000, random_state=seed).fit(both, labels)
+    return Ranker(list(names), np.zeros(len(names)), scale, model.coef_[0].astype(np.float64))
+
+
 def fit_ranker(names: list[str], features: np.ndarray, cases: list[Case], *, rounds: int = 3,
                random_items: int = 30, top_items: int = 20, seed: int = 0) -> Ranker:
     """Pairwise logistic regression (RankNet's objective, linear) of each target against negatives,
@@ -87,8 +100,6 @@ def fit_ranker(names: list[str], features: np.ndarray, cases: list[Case], *, rou
     (they beat the target on it by construction); the current ranker's top items are the
     competitors the next one must learn to put below the target.
     """
-    from sklearn.linear_model import LogisticRegression
-
     from whet.recommend.evaluation import target_ranks
 
     rng = np.random.default_rng(seed)
@@ -98,12 +109,7 @@ def fit_ranker(names: list[str], features: np.ndarray, cases: list[Case], *, rou
     for _ in range(rounds):
         differences = np.asarray([features[:, c, case.target] - features[:, c, i]
                                   for c, case in enumerate(cases) for i in sorted(negatives[c])])  # (pairs, features)
-        scale = differences.std(axis=0) + 1e-9
-        # Each pair both ways round, so the two classes balance and no intercept is needed.
-        both = np.concatenate([differences / scale, -differences / scale])
-        labels = np.concatenate([np.ones(len(differences)), np.zeros(len(differences))])
-        model = LogisticRegression(fit_intercept=False, max_iter=1000, random_state=seed).fit(both, labels)
-        ranker = Ranker(list(names), np.zeros(len(names)), scale, model.coef_[0].astype(np.float64))
+        ranker = pairwise_ranker(names, differences, seed)
         scores = ranker.score(features)  # (cases, items)
         mrr = float((1.0 / target_ranks(scores, cases)).mean())
         if mrr > best_mrr:

@@ -8,6 +8,7 @@ The model directory::
     recommender.json  history_items, max_seq_length, the encoder's sha256 and dimension, index settings
     ranker.json       optional: the feature ranker's weights (whet.recommend.ranker)
     counts.safetensors  with it: the interaction counts its features read (popularity, co-occurrence, transitions)
+    reranker/         optional: the cross-encoder re-ranker and its combination (whet.recommend.reranker)
     popularity.safetensors  how many training users took each item, for users with no history (whet.recommend.cold_start)
     users.jsonl       the training users' histories, so a user is recommended for by id (whet.recommend.users)
 
@@ -36,6 +37,7 @@ from whet.recommend.data import Case, Catalog, Interactions
 from whet.recommend.diversity import candidates_for, maximal_marginal_relevance
 from whet.recommend.index import INDEX_FILE
 from whet.recommend.ranker import RANKER_FILE, Ranker, feature_scorers, feature_scores
+from whet.recommend.reranker import RERANKER_DIR, Reranker, load_reranker, save_reranker
 
 log = logging.getLogger("whet")
 
@@ -75,6 +77,7 @@ class Recommender:
     counts: ItemCounts | None = None
     recent: int = 5
     popularity: np.ndarray | None = None  # (items at training,) users who took each item: the cold start
+    reranker: Reranker | None = None  # the cross-encoder over the first stage's top candidates
     model_dir: Path | None = None  # where the saved users are read from, on the first user_case
     _vectors: np.ndarray | None = field(default=None, repr=False)
     _users: dict[str, Case] | None = field(default=None, repr=False)
@@ -150,6 +153,8 @@ class Recommender:
             ranked[no_history] = cosine[no_history]
             cosine = ranked
         cosine[:, ~np.asarray(self.indexed)] = -np.inf
+        if self.reranker is not None:
+            cosine = self.reranker.rerank(self.catalog, cases, cosine)
         return cosine
 
     def recommend(self, history: list[int], seen: set[int] | None = None, k: int = 10, *,
@@ -204,7 +209,7 @@ class Recommender:
         """Each case's ``k`` best unseen items as (position, score), best first, for user ``vectors``."""
         from whet.recommend.index import search
 
-        if self.ranker is not None:
+        if self.ranker is not None or self.reranker is not None:
             picked_rows = []
             for case, row in zip(cases, self.scores(cases, vectors)):
                 row[[item for item in case.seen if item < len(row)]] = -np.inf
@@ -279,7 +284,7 @@ class Recommender:
 def save_recommender(model_dir: Path, encoder: Any, catalog: Catalog, *, history_items: int, max_seq_length: int,
                      exact_below: int, lists: int | None, probe: int, ranker: Ranker | None = None,
                      counts: ItemCounts | None = None, recent: int = 5, extra: dict | None = None,
-                     interactions: Interactions | None = None) -> Recommender:
+                     interactions: Interactions | None = None, reranker: Reranker | None = None) -> Recommender:
     """Save the encoder, embed and index the catalog, and write the settings (into ``model_dir``);
     with a ranker, also its weights and the counts its features read; with the training
     ``interactions``, the items' popularity and every user's history."""
@@ -305,6 +310,9 @@ def save_recommender(model_dir: Path, encoder: Any, catalog: Catalog, *, history
     if ranker is not None:
         write_json_atomic(model_dir / RANKER_FILE, {**ranker.as_dict(), "recent": recent})
         save_counts(counts, model_dir / COUNTS_FILE)
+    if reranker is not None:
+        save_reranker(model_dir / RERANKER_DIR, reranker)
+        recommender.reranker = reranker
     recommender.settings = {"history_items": history_items, "max_seq_length": max_seq_length,
                             "encoder_sha256": encoder_fingerprint(model_dir / "encoder"), "dim": int(vectors.shape[1]),
                             "index": "exact" if is_exact(index) else "ivf", "probe": probe, **(extra or {})}
@@ -341,6 +349,8 @@ def load_recommender(model_dir: str | Path) -> Recommender:
         recommender.counts = load_counts(model_dir / COUNTS_FILE)
         if recommender.popularity is None:  # saved before the popularity file: the ranker's counts hold it
             recommender.popularity = recommender.counts.popularity
+    if (model_dir / RERANKER_DIR).is_dir():
+        recommender.reranker = load_reranker(model_dir / RERANKER_DIR)
     return recommender
 
 

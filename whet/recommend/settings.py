@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from whet.config import Section, apply_overrides, check_problems, read_yaml, validation_problems
 
@@ -64,6 +64,28 @@ class RecommendRanker(Section):
     recent: int = Field(5, ge=1, description="The user's latest items whose co-occurrence counts add up to the co-occurrence feature.")
 
 
+class RecommendReranker(Section):
+    enabled: bool = Field(False, description="Fine-tune a cross-encoder that re-reads each user's top candidates together with the user's text, and order them by a learned combination of its score and the first stage's (the feature ranker, else the bi-encoder). Each user's last training step is then kept from the bi-encoder and the cross-encoder for the combination to learn from.")
+    base: str | None = Field(None, description="Encoder the cross-encoder starts from, with a new one-label head (builtin:minilm, a directory, or a hub id); null: model.base.")
+    candidates: int = Field(20, ge=2, le=1000, description="Items of the first stage's list the cross-encoder re-reads for each user; the rest keep their first-stage order below them.")
+    negatives: int = Field(3, ge=1, le=50, description="Negatives per training pair, drawn from the fine-tuned bi-encoder's top `candidates` items for that user (never the target or a seen item).")
+    max_pairs: int | None = Field(2000, ge=1, description="(history -> next item) steps the cross-encoder trains on, drawn at random; each gives a positive and `negatives` negatives; null: all.")
+    loss: Literal["bce", "mnrl"] = Field("bce", description="sentence-transformers' cross-encoder BinaryCrossEntropyLoss (the positive weighted by `negatives`), or its MultipleNegativesRankingLoss (the positive against the mined and as many in-batch negatives).")
+    lr: float = Field(5e-5, gt=0, description="Peak learning rate (AdamW, linear warmup and decay).")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of the steps the learning rate warms up over.")
+    batch_size: int = Field(32, ge=2, description="Rows per step (bce: (user, item) pairs; mnrl: users).")
+    epochs: int = Field(1, ge=1, description="Passes over the training rows.")
+    max_seq_length: int = Field(128, ge=16, le=512, description="Tokens of a (user text, item text) pair the cross-encoder reads; the longer side is cut first (the user's oldest items).")
+    users: int = Field(500, ge=1, description="Users whose held-out last training step the combination of first-stage and cross-encoder scores is fitted on (drawn at random).")
+
+    @model_validator(mode="after")
+    def _fewer_negatives_than_candidates(self) -> RecommendReranker:
+        if self.negatives >= self.candidates:
+            raise ValueError(f"negatives ({self.negatives}) must be fewer than candidates ({self.candidates}), "
+                             f"they are drawn from them")
+        return self
+
+
 class RecommendIndex(Section):
     exact_below: int = Field(200_000, ge=1, description="Catalogs with fewer items are searched exactly (a flat inner-product index); larger ones through an inverted-file index.")
     lists: int | None = Field(None, ge=1, description="Inverted lists of the approximate index; null: 4 * sqrt(items).")
@@ -79,6 +101,7 @@ class RecommendConfig(Section):
     model: RecommendModel = Field(default_factory=RecommendModel, description="The encoder and the user's side.")
     training: RecommendTraining = Field(default_factory=RecommendTraining, description="Contrastive fine-tuning.")
     ranker: RecommendRanker = Field(default_factory=RecommendRanker, description="The final ranker over the bi-encoder and interaction counts.")
+    reranker: RecommendReranker = Field(default_factory=RecommendReranker, description="The cross-encoder re-ranker over the first stage's top candidates.")
     index: RecommendIndex = Field(default_factory=RecommendIndex, description="The item index saved with the model.")
     output: RecommendOutput = Field(default_factory=RecommendOutput, description="Where the run is written.")
 

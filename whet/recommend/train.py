@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from whet.errors import DataError, WhetError
-from whet.recommend.data import Case, Catalog
-from whet.recommend.settings import RecommendConfig, RecommendTraining
+from whet.recommend.data import Case, Catalog, Interactions
+from whet.recommend.settings import RecommendConfig, RecommendReranker, RecommendTraining
 
 log = logging.getLogger("whet")
 
@@ -41,8 +41,10 @@ def train_recommender(config: RecommendConfig) -> dict:
     training, model = config.training, config.model
     set_seed(training.seed)
     catalog, interactions, dev = load_recommend_data(config.data)
-    # With a ranker, each user's last step is kept from the bi-encoder for the ranker to learn from.
-    earlier, ranker_cases = without_last_items(interactions) if config.ranker.features else (interactions, [])
+    # With a ranker or a re-ranker, each user's last step is kept from the bi-encoder (and the
+    # cross-encoder) for the ranker and the re-ranker's combination to learn from.
+    holds_out = config.ranker.features or config.reranker.enabled
+    earlier, ranker_cases = without_last_items(interactions) if holds_out else (interactions, [])
     cases = sample_cases(training_cases(earlier), training.max_pairs, training.seed)
     if not cases:
         raise DataError(f"{config.data.interactions}: no user has two positives, so there is no (history -> next item) "
@@ -56,22 +58,26 @@ def train_recommender(config: RecommendConfig) -> dict:
     log.info("recommend: %d pairs trained in %.1fs", len(cases), seconds)
     figures = {"train_seconds": round(seconds, 1), "pairs": len(cases), "steps": state.step}
 
+    if holds_out and not ranker_cases:
+        raise DataError(f"{config.data.interactions}: no user has three positives, so the ranker and the re-ranker "
+                        f"have no held-out step to learn from; set ranker.features and reranker.enabled to false")
     ranker = counts = None
+    first_stage = embedding(encoder, catalog, model.history_items)  # the bi-encoder's cosine
     if config.ranker.features:
-        if not ranker_cases:
-            raise DataError(f"{config.data.interactions}: no user has three positives, so the ranker has no held-out "
-                            f"step to learn from; set ranker.features: false")
         fit_cases = sample_cases(ranker_cases, config.ranker.users, training.seed)
-        scorers = feature_scorers(embedding(encoder, catalog, model.history_items),
-                                  count_items(earlier, len(catalog)), config.ranker.recent)
+        scorers = feature_scorers(first_stage, count_items(earlier, len(catalog)), config.ranker.recent)
         ranker = fit_ranker(list(scorers), feature_scores(scorers, fit_cases), fit_cases, seed=training.seed)
         figures["ranker"] = dict(zip(ranker.names, ranker.weights.round(4).tolist()))
         counts = count_items(interactions, len(catalog))  # recommending reads every interaction
+        first_stage = lambda cases: ranker.score(feature_scores(scorers, cases))  # noqa: E731
+    reranker = None
+    if config.reranker.enabled:
+        reranker, figures["reranker"] = train_reranker(encoder, catalog, earlier, ranker_cases, first_stage, config)
     with atomic_directory(run_dir / "model") as tmp:
         recommender = save_recommender(tmp, encoder, catalog, history_items=model.history_items,
                                        max_seq_length=model.max_seq_length, exact_below=config.index.exact_below,
                                        lists=config.index.lists, probe=config.index.probe, ranker=ranker,
-                                       counts=counts, recent=config.ranker.recent, extra=figures,
+                                       counts=counts, recent=config.ranker.recent, reranker=reranker, extra=figures,
                                        interactions=interactions)
     if dev:
         figures["dev"] = evaluate_scores(recommender.scores, dev)
@@ -107,3 +113,48 @@ def train_bi_encoder(encoder: Any, catalog: Catalog, cases: list[Case], training
               mini_batch_size=training.mini_batch_size, scale=training.scale, epochs=training.epochs, lr=training.lr,
               warmup_ratio=training.warmup_ratio, seed=training.seed, log_every=training.log_every, state=state)
     return time.perf_counter() - started, state
+
+
+def train_reranker(encoder: Any, catalog: Catalog, earlier: Interactions, held_out: list[Case],
+                   first_stage: Any, config: RecommendConfig) -> tuple[Any, dict]:
+    """The cross-encoder fine-tuned on ``earlier``'s steps, and its combination with
+    ``first_stage`` fitted on the ``held_out`` last steps; return the re-ranker and its figures."""
+    from whet.recommend.bi_encoder import sample_cases
+    from whet.recommend.reranker import Reranker, fit_combination
+
+    settings, seed = config.reranker, config.training.seed
+    model, seconds, steps = fine_tune_cross_encoder(encoder, catalog, earlier, settings,
+                                                    base=settings.base or config.model.base,
+                                                    history_items=config.model.history_items, seed=seed,
+                                                    log_every=config.training.log_every)
+    reranker = Reranker(model, settings.candidates, config.model.history_items)
+    fit_cases = sample_cases(held_out, settings.users, seed)
+    reranker.combination = combination = fit_combination(reranker, catalog, fit_cases, first_stage(fit_cases), seed)
+    weights = dict(zip(combination.names, combination.weights.round(4).tolist())) if combination else None
+    return reranker, {"train_seconds": round(seconds, 1), "steps": steps, "combination": weights}
+
+
+def fine_tune_cross_encoder(encoder: Any, catalog: Catalog, earlier: Interactions, settings: RecommendReranker, *,
+                            base: str, history_items: int, seed: int, log_every: int) -> tuple[Any, float, int]:
+    """A cross-encoder from ``base`` fine-tuned on ``settings.max_pairs`` of ``earlier``'s steps,
+    each with negatives from the tuned bi-encoder ``encoder``'s top candidates; return it, the
+    seconds the training took and the number of steps."""
+    from whet.models.sentence_model import embed
+    from whet.recommend.bi_encoder import mine_negatives, sample_cases, user_text
+    from whet.recommend.data import training_cases
+    from whet.recommend.reranker import load_cross_encoder, train_cross_encoder, training_rows
+    from whet.training.loop import LoopState
+
+    cases = sample_cases(training_cases(earlier), settings.max_pairs, seed)
+    # Mined in the bi-encoder's own top ranks: the items the first stage confuses with the target.
+    negatives = mine_negatives(embed(encoder, [user_text(catalog, c.history, history_items) for c in cases]),
+                               embed(encoder, catalog.texts), cases, count=settings.negatives,
+                               ranks=(0, settings.candidates), seed=seed)
+    model = load_cross_encoder(base, settings.max_seq_length)
+    columns, labels = training_rows(catalog, cases, negatives, loss=settings.loss, history_items=history_items,
+                                    seed=seed)
+    seconds = train_cross_encoder(model, columns, labels, loss=settings.loss, negatives=settings.negatives,
+                                  batch_size=settings.batch_size, lr=settings.lr, warmup_ratio=settings.warmup_ratio,
+                                  epochs=settings.epochs, seed=seed, log_every=log_every, state=LoopState())
+    log.info("recommend: cross-encoder trained on %d steps in %.1fs", len(cases), seconds)
+    return model, seconds, len(cases)

@@ -124,13 +124,14 @@ def pair_inputs(batch: list) -> tuple[list[list[str]], torch.Tensor]:
 def fine_tune_encoder(encoder: Any, epochs_of_batches: list[list[list[int]]],
                       batch_inputs: Callable[[list[int]], tuple[list[list[str]], torch.Tensor | None]],
                       loss_fn: Any, *, lr: float, warmup_ratio: float, max_grad_norm: float | None, log_every: int,
-                      state: Any, trackers: Sequence[Tracker] = ()) -> None:
+                      state: Any, trackers: Sequence[Tracker] = (), tokenize: bool = True) -> None:
     """Contrastive fine-tuning with a sentence-transformers loss over the given batches of rows.
 
     ``batch_inputs`` turns a batch's row numbers into the loss's columns of texts (anchors,
     positives, negatives...) and its labels (``None`` for losses without them). The loss history
     goes to ``state`` and ``trackers``. (sentence-transformers' own trainer needs the ``datasets``
-    package, which whet does not depend on; these few lines are its loop.)
+    package, which whet does not depend on; these few lines are its loop.) ``tokenize=False``
+    hands the loss the texts themselves: cross-encoder losses tokenize each (query, document) pair.
     """
     from whet.models.inference import move_to
     from whet.training.fit import record_history
@@ -149,7 +150,7 @@ def fine_tune_encoder(encoder: Any, epochs_of_batches: list[list[list[int]]],
         for epoch, batches in enumerate(epochs_of_batches):
             for number, rows in enumerate(batches):
                 columns, labels = batch_inputs(rows)
-                features = [move_to(prepare(texts), encoder.device) for texts in columns]
+                features = [move_to(prepare(texts), encoder.device) for texts in columns] if tokenize else columns
                 loss = loss_fn(features, labels.to(encoder.device) if labels is not None else None)
                 loss.backward()
                 if max_grad_norm:
