@@ -13,6 +13,8 @@ from whet.errors import WhetError
 
 def assistant_problems(path: str | Path, overrides: list[str] | None = None) -> list[str]:
     """All problems, one line each: keys and values first, then the files against each other."""
+    from whet.models.saved_model import task_labels
+
     path = Path(path)
     try:
         raw = apply_overrides(read_yaml(path), overrides or [])
@@ -22,11 +24,11 @@ def assistant_problems(path: str | Path, overrides: list[str] | None = None) -> 
     if problems:
         return problems
     config = resolve_assistant_paths(AssistantConfig.model_validate(raw), path.parent)
-    labels, label_problems = _model_labels(config.intents.model, "intents.model", "sequence-classification")
+    labels, label_problems = task_labels(config.intents.model, "sequence-classification", "intents.model")
     problems += label_problems
     entity_types = None
     if config.entities is not None:
-        tags, entity_problems = _model_labels(config.entities.model, "entities.model", "token-classification")
+        tags, entity_problems = task_labels(config.entities.model, "token-classification", "entities.model")
         problems += entity_problems
         entity_types = {tag.split("-", 1)[-1] for tag in tags if tag != "O"} if tags is not None else None
     try:
@@ -63,18 +65,6 @@ def assistant_problems(path: str | Path, overrides: list[str] | None = None) -> 
         except WhetError as err:
             problems.append(str(err) if str(err).startswith("knowledge") else f"knowledge.files: {err}")
     return problems
-
-
-def _model_labels(directory: str, setting: str, task: str) -> tuple[list[str] | None, list[str]]:
-    from whet.models.saved_model import read_info
-
-    try:
-        info = read_info(Path(directory))
-    except WhetError as err:
-        return None, [f"{setting}: {err}"]
-    if info.task != task:
-        return None, [f"{setting}: {directory} is a {info.task} model; give a {task} model"]
-    return list(info.labels), []
 
 
 def _oos_labels(directory: str) -> set[str]:

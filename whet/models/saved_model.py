@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from whet.errors import ModelError
+from whet.errors import ModelError, WhetError
 from whet.io.atomic import atomic_directory, existing_directory, write_json_atomic
 from whet.methods.merging import is_adapter_model, is_peft_model
 from whet.models.model_info import METADATA, ModelInfo
@@ -86,6 +86,18 @@ def read_info(path: Path) -> ModelInfo:
         return ModelInfo(**json.loads(meta.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, TypeError) as err:  # cut short, or edited by hand
         raise ModelError(f"{meta} is not a whet model description ({err}); save or export the model again") from None
+
+
+def task_labels(directory: str | Path, task: str, setting: str) -> tuple[list[str] | None, list[str]]:
+    """The labels of the whet ``task`` model in ``directory``, read from its metadata without loading
+    it; or None and the problem, named by the config ``setting`` that gave the directory."""
+    try:
+        info = read_info(Path(directory))
+    except WhetError as err:
+        return None, [f"{setting}: {err}"]
+    if info.task != task:
+        return None, [f"{setting}: {directory} is a {info.task} model; give a {task} model"]
+    return list(info.labels), []
 
 
 def model_directory(path: str | Path, adapter: str | None = None) -> Path:

@@ -11,7 +11,7 @@ from whet.monitor.settings import MonitorConfig, load_monitor_config
 
 
 def monitor_problems(path: str | Path, overrides: list[str] | None = None) -> list[str]:
-    from whet.models.saved_model import read_info
+    from whet.models.saved_model import task_labels
 
     path = Path(path)
     try:
@@ -22,28 +22,20 @@ def monitor_problems(path: str | Path, overrides: list[str] | None = None) -> li
     if problems:
         return problems
     config = load_monitor_config(path, overrides)
-    try:
-        info = read_info(Path(config.sentiment.model))
-        wanted = [config.sentiment.negative_label, config.sentiment.positive_label]
-        if info.task != "sequence-classification":
-            problems.append(f"sentiment.model: {config.sentiment.model} is a {info.task} model; give a sentiment classifier")
-        elif any(label not in info.labels for label in wanted):
-            problems.append(f"sentiment: the model's labels are {', '.join(info.labels)}; set sentiment.negative_label "
-                            f"and sentiment.positive_label to two of them")
-    except WhetError as err:
-        problems.append(f"sentiment.model: {err}")
+    labels, found = task_labels(config.sentiment.model, "sequence-classification", "sentiment.model")
+    problems += found
+    if labels is not None and any(label not in labels for label in (config.sentiment.negative_label,
+                                                                     config.sentiment.positive_label)):
+        problems.append(f"sentiment: the model's labels are {', '.join(labels)}; set sentiment.negative_label "
+                        f"and sentiment.positive_label to two of them")
     if config.entities is not None:
-        try:
-            info = read_info(Path(config.entities.model))
-            types = {tag.split("-", 1)[-1] for tag in info.labels if tag != "O"}
-            missing = [t for t in config.entities.types if t not in types]
-            if info.task != "token-classification":
-                problems.append(f"entities.model: {config.entities.model} is a {info.task} model; give an NER model")
-            elif missing:
-                problems.append(f"entities.types: the NER model finds no {', '.join(missing)} entities "
-                                f"(it finds {', '.join(sorted(types))})")
-        except WhetError as err:
-            problems.append(f"entities.model: {err}")
+        tags, found = task_labels(config.entities.model, "token-classification", "entities.model")
+        problems += found
+        types = {tag.split("-", 1)[-1] for tag in tags or () if tag != "O"}
+        missing = [t for t in config.entities.types if t not in types]
+        if tags is not None and missing:
+            problems.append(f"entities.types: the NER model finds no {', '.join(missing)} entities "
+                            f"(it finds {', '.join(sorted(types))})")
     if config.watchlist is not None:
         from whet.monitor.watchlist import read_watchlist
 
