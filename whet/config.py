@@ -174,6 +174,23 @@ class TrainingConfig(Section):
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig,
                                            description="Adversarial training on the input embeddings (off by default).")
     rdrop: RDropConfig = Field(default_factory=RDropConfig, description="R-Drop regularisation (off by default).")
+    class_weights: str | dict[str, float] | None = Field(
+        None, description="Weigh each class in the loss (sequence and token classification, one label per text): "
+                          "balanced gives each n / (classes * count) over the training labels, for data whose "
+                          "classes are far from even and a macro-averaged score; {label: weight} sets chosen ones "
+                          "(the rest weigh 1); null: every example alike."
+    )
+
+    @field_validator("class_weights", mode="before")
+    @classmethod
+    def _balanced_or_mapping(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "balanced":
+            raise ValueError(f"give balanced or a mapping of labels to weights, not {value!r}")
+        if isinstance(value, dict):  # checked here so that a bad weight is one line, not one per union member
+            for label, weight in value.items():
+                if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+                    raise ValueError(f"the weight of {label!r} must be a number above 0, not {weight!r}")
+        return value
 
 
 class EvalConfig(Section):
@@ -304,10 +321,23 @@ class RunConfig(Section):
     def _check_loss_regularisers(self) -> RunConfig:
         # Both act inside whet's training loop, which a method with a recipe of its own (SetFit) does not use.
         chosen = [key for key, on in (("adversarial", self.training.adversarial.method != "none"),
-                                      ("rdrop", self.training.rdrop.alpha > 0)) if on]
+                                      ("rdrop", self.training.rdrop.alpha > 0),
+                                      ("class_weights", self.training.class_weights is not None)) if on]
         if chosen and METHODS.get(self.method.name).recipe is not None:
             raise ValueError(f"training.{chosen[0]}: method {self.method.name} trains with its own recipe, not the "
                              f"training loop that training.{chosen[0]} acts in; remove it or choose another method")
+        return self
+
+    @model_validator(mode="after")
+    def _check_class_weights(self) -> RunConfig:
+        if self.training.class_weights is None:
+            return self
+        if self.task not in ("sequence-classification", "token-classification") or self.data.multi_label:
+            raise ValueError("training.class_weights: needs sequence or token classification with one label per "
+                             "text or word; remove it")
+        if self.method.name in ("fewshot", "pet"):
+            raise ValueError(f"training.class_weights: method {self.method.name} scores label words, not a "
+                             f"classification head; remove it or choose another method")
         return self
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ import torch
 from whet.config import RunConfig, save_config
 from whet.errors import WhetError
 from whet.training.batches import training_batches
+from whet.training.class_weights import class_weight_vector, weighted_cross_entropy, weighted_loss_of
 from whet.training.evaluation import eval_settings, evaluate_features
 from whet.training.finish import finish_run
 from whet.training.fit import fit
@@ -126,8 +127,17 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
                                        accelerator.device, accelerator, tokenizer=tokenizer)
         return metrics
 
-    # R-Drop replaces the model's own loss with that of two passes; a causal LM's labels are its next tokens.
-    batch_loss = rdrop_loss(training.rdrop.alpha, next_token_labels=task.generates) if training.rdrop.alpha else None
+    # Class weights and R-Drop replace the model's own loss (R-Drop's: two passes; a causal LM's
+    # labels are its next tokens).
+    task_loss = None
+    if training.class_weights is not None:
+        weights = class_weight_vector(training.class_weights, data.labels, train_features)
+        log.info("class weights: %s", ", ".join(f"{label} {w:.2f}" for label, w in zip(data.labels, weights.tolist())))
+        task_loss = weighted_cross_entropy(weights)
+    if training.rdrop.alpha:
+        batch_loss = rdrop_loss(training.rdrop.alpha, next_token_labels=task.generates, task_loss=task_loss)
+    else:
+        batch_loss = weighted_loss_of(task_loss) if task_loss is not None else None
     # The trackers follow the run from its first step to its saved model; the main process reports.
     with tracking(config.output.trackers if main else [], run_dir, resume=resume, output=config.output,
                   params=config.model_dump()) as trackers:

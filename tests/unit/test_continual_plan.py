@@ -50,6 +50,8 @@ def test_a_plan_loads_with_its_defaults_and_paths_relative_to_the_file(tmp_path)
     (lambda raw: raw.update(experiences=[]), "experiences: List should have at least 1 item"),
     (lambda raw: raw["training"].update(metric="loss"), "higher is better, not loss"),
     (lambda raw: raw["training"].update(rdrop=1.0), "training.rdrop: in a plan the strategies compute each batch's loss"),
+    (lambda raw: raw["training"].update(class_weights="balanced"),
+     "training.class_weights: in a plan the strategies compute each batch's loss"),
     (lambda raw: raw["strategy"].update(ewc={"weight": -1}), "strategy.ewc.weight: Input should be greater than 0"),
 ])
 def test_plan_key_and_value_problems_are_named(tmp_path, change, message):

@@ -123,6 +123,9 @@ class ContinualPlan(Section):
         if self.training.rdrop.alpha > 0:
             raise ValueError("training.rdrop: in a plan the strategies compute each batch's loss (label masks, "
                              "penalties), which R-Drop would replace; remove training.rdrop")
+        if self.training.class_weights is not None:
+            raise ValueError("training.class_weights: in a plan the strategies compute each batch's loss over the "
+                             "labels seen so far; remove training.class_weights")
         for key in ("train", "dev", "test"):
             if getattr(self.data, key) is not None:
                 raise ValueError(f"data.{key}: give the files of each experience under experiences, not in data")

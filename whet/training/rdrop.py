@@ -65,14 +65,16 @@ def divergence(first: Any, second: Any, batch: dict, *, next_token_labels: bool 
     return symmetric_kl(a.flatten(0, -2), b.flatten(0, -2))
 
 
-def rdrop_loss(alpha: float, *, next_token_labels: bool = False) -> Callable[[Any, dict], torch.Tensor]:
+def rdrop_loss(alpha: float, *, next_token_labels: bool = False,
+               task_loss: Callable[[Any, dict], torch.Tensor] | None = None) -> Callable[[Any, dict], torch.Tensor]:
     """The batch loss with R-Drop: ``loss_of(model, batch)``, for ``training_steps``'s ``batch_loss``.
-    ``next_token_labels``: the labels are the next tokens (a causal LM)."""
+    ``next_token_labels``: the labels are the next tokens (a causal LM); ``task_loss(output, batch)``
+    replaces each pass's own loss (class weights)."""
 
     def loss_of(model: Any, batch: dict) -> torch.Tensor:
         inputs = model_inputs(batch)
         first, second = model(**inputs), model(**inputs)  # (1, 2): different dropout masks
-        return (first.loss + second.loss) / 2 + alpha * divergence(first, second, batch,
-                                                                  next_token_labels=next_token_labels)
+        losses = (task_loss(first, batch), task_loss(second, batch)) if task_loss else (first.loss, second.loss)
+        return sum(losses) / 2 + alpha * divergence(first, second, batch, next_token_labels=next_token_labels)
 
     return loss_of
