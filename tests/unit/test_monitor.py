@@ -246,3 +246,33 @@ def test_validate_lists_the_monitor_config_problems(tmp_path):
     problems = monitor_problems(tmp_path / "m.yaml")
     assert problems[0].startswith("sentiment.model: model directory") and "does not exist" in problems[0]
     assert problems[1].startswith("watchlist: ") and "companies.0.tickr" in problems[1]
+
+
+def test_a_full_database_stops_ingestion_with_one_line_and_keeps_no_partial_batch(make, tmp_path):
+    import sqlalchemy as sa
+
+    from whet.errors import ConfigError
+
+    monitor = make(ingest={"batch_size": 20})
+    write(tmp_path / "news.jsonl", stream(2, surge=range(0)))
+    assert ingest_files(monitor, [tmp_path / "news.jsonl"]).stored == 20
+    stored, position = monitor.store.document_count(), monitor.store.file_position(str(tmp_path / "news.jsonl"))
+
+    # SQLite's page limit fails a write exactly as a full disk does (SQLITE_FULL), on every new connection.
+    @sa.event.listens_for(monitor.store.engine, "connect")
+    def _no_room(connection, _record):
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    monitor.store.engine.dispose()
+    more = [{**record, "id": f"big-{i}", "text": record["text"] + " " + "filler " * 2000}
+            for i, record in enumerate(stream(2, surge=range(0), seed=1))]
+    with (tmp_path / "news.jsonl").open("a") as appended:
+        appended.write("".join(json.dumps(r) + "\n" for r in more))
+    with pytest.raises(ConfigError) as failure:
+        ingest_files(monitor, [tmp_path / "news.jsonl"])
+    message = str(failure.value)
+    assert "\n" not in message and "database or disk is full" in message and message.endswith("free space")
+    # The failed batch left no rows and no read position behind: a rerun with room starts where it stopped.
+    assert monitor.store.document_count() == stored
+    assert monitor.store.file_position(str(tmp_path / "news.jsonl")) == position

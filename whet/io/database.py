@@ -20,6 +20,11 @@ from whet.errors import ConfigError
 log = logging.getLogger("whet")
 
 
+class DatabaseError(ConfigError):
+    """The database refused a read or a write (locked, read-only, full, unreachable): nothing of
+    the transaction was committed. The server answers it with 503, so a client sends again later."""
+
+
 def database_url(database: str) -> str:
     """An SQLAlchemy URL: URLs as given, anything else a SQLite file."""
     return database if "://" in database else f"sqlite:///{Path(database).expanduser().resolve()}"
@@ -105,4 +110,4 @@ def database_errors(where: str, setting: str) -> Iterator[None]:
             fix = "the disk is full: free space"
         else:
             fix = f"check {setting}"
-        raise ConfigError(f"database {where}: {cause}; {fix}") from None
+        raise DatabaseError(f"database {where}: {cause}; {fix}") from None

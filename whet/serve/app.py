@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from whet.io.database import DatabaseError
 from whet.version import __version__
 from whet.serve.access_log import RequestLog
 from whet.serve.auth import Keys
@@ -49,6 +50,7 @@ def create_app(config: ServeConfig, keys: Keys, routers: tuple[APIRouter, ...] =
     for router in (*ROUTERS, *routers):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(DatabaseError, _database_unavailable)
     # Added innermost first: the request log sees every answer, including 413s and CORS refusals.
     if config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -79,6 +81,13 @@ async def _load_startup_models(state: ServerState) -> None:
     status, reasons = state.registry.readiness()
     log.log(logging.INFO if status == "ready" else logging.ERROR, "server %s%s", status,
             "" if not reasons else ": " + "; ".join(reasons))
+
+
+async def _database_unavailable(request: Request, exc: DatabaseError) -> JSONResponse:
+    """503 with the database's one-line reason: the request's writes were rolled back, nothing was
+    acknowledged, and the same request may be sent again (ids make it count once)."""
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

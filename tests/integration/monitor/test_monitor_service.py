@@ -94,3 +94,22 @@ def test_dashboard_draws_the_series_and_lists_alerts(monitor_server, posted):
         assert page.locator("#documents tbody tr").count() > 0
         assert page.text_content("#error") == ""
     assert all("401" in error for error in errors), errors
+
+
+def test_a_locked_database_answers_503_and_acknowledges_nothing(monitor_server, posted):
+    import sqlite3
+
+    record = {"id": "after-lock", "timestamp": surge_records()[-1]["timestamp"], "text": "Nokia after the lock"}
+    holder = sqlite3.connect(monitor_server.log.parent / "monitor.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another writer holds the file past the server's busy timeout
+    try:
+        with monitor_server.client() as client:
+            refused = client.post("/v1/monitor/documents", json={"documents": [record]}, timeout=60)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+    assert refused.json()["detail"].startswith("database ") and "locked" in refused.json()["detail"]
+    with monitor_server.client() as client:  # sent again once the lock is gone: stored, once
+        again = client.post("/v1/monitor/documents", json={"documents": [record]})
+    assert again.status_code == 200 and (again.json()["stored"], again.json()["duplicates"]) == (1, 0)
