@@ -282,7 +282,8 @@ def measure_reranker(args, recommender, catalog, earlier, fit_cases: list, first
         figures["pairs_per_second"] = round(remembered_model.pairs / remembered_model.seconds, 1)
     for name, (fit_scorer, dev_scorer) in first_stages.items():
         combined = Reranker(remembered_model, args.candidates, k)
-        combined.combination = fit_combination(combined, catalog, fit_cases, fit_scorer(fit_cases), seed=0)
+        chosen = fit_cases[:args.combination_users]  # (a random draw already)
+        combined.combination = fit_combination(combined, catalog, chosen, fit_scorer(chosen), seed=0)
         weights = combined.combination.weights / combined.combination.scale
         figures["combinations"][name] = combined.combination.as_dict()
         print(f"combination over the {name}'s top {args.candidates} (per unit): first stage {weights[0]:+.3f}, "

@@ -191,7 +191,8 @@ def test_a_model_with_the_reranker_reorders_the_first_stage_candidates(run, tmp_
     model = tmp_path / "reranked" / "model"
     assert list((model / "reranker").glob("*.safetensors")) and (model / "reranker" / "reranker.json").is_file()
     metrics = json.loads((tmp_path / "reranked" / "metrics.json").read_text())
-    assert metrics["pairs"] == 12 and metrics["reranker"]["steps"] == 12  # the last steps are held out of both
+    # the last steps are held out of both; the cross-encoder learns from the steps whose target is a candidate
+    assert metrics["pairs"] == 12 and 0 < metrics["reranker"]["steps"] <= 12
     evaluated = json.loads(invoke("recommend", "eval", str(model), str(run / "rec.yaml")).stdout)
     assert evaluated["mrr"] == pytest.approx(metrics["dev"]["mrr"], abs=1e-4)  # the saved pipeline, loaded back
     from whet.recommend.recommender import load_recommender

@@ -9,8 +9,9 @@ import pytest
 from whet.errors import ConfigError
 from whet.recommend.data import Case, Catalog
 from whet.recommend.ranker import Ranker
-from whet.recommend.reranker import (COMBINED, Reranker, candidate_items, fit_combination, load_cross_encoder,
-                                     load_reranker, place_candidates, save_reranker, training_rows)
+from whet.recommend.reranker import (COMBINED, Reranker, candidate_items, candidate_training_cases, fit_combination,
+                                     load_cross_encoder, load_reranker, place_candidates, save_reranker,
+                                     training_rows)
 from whet.recommend.settings import load_recommend_config
 
 TEXTS = [f"item {i}" for i in range(6)]
@@ -36,6 +37,15 @@ def test_candidates_are_the_best_unseen_items_best_first():
     # fewer recommendable items than candidates: the seen and the removed ones are not real candidates
     items, valid = candidate_items(first, [Case("u", [0], {0, 1, 2, 3})], 3)
     assert items[0][0] == 4 and valid.tolist() == [[True, False, False]]
+
+
+def test_training_keeps_the_steps_whose_target_is_a_candidate_with_negatives_from_the_candidates():
+    first = np.array([[0.0, 0.9, 0.8, 0.7, 0.1, 0.2], [0.0, 0.9, 0.8, 0.7, 0.1, 0.2]])
+    # a training step's seen items include its own target and the user's later items
+    cases = [Case("u", [0], {0, 2, 3}, 2), Case("v", [0], {0, 4}, 4)]
+    kept, negatives = candidate_training_cases(first, cases, 3, 2, seed=0)
+    assert kept == cases[:1]  # v's target (item 4) is not among its top 3 (items 1, 2, 3)
+    assert sorted(negatives[0]) == [1, 5]  # u's candidates are 1, 2 (the target) and 5; item 3 is seen
 
 
 def test_candidates_are_reordered_above_the_rest_which_keeps_its_order():

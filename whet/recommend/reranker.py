@@ -4,9 +4,11 @@ The first stage (the feature ranker when the model has one, else the bi-encoder'
 each user's top ``candidates`` items; a sentence-transformers ``CrossEncoder`` reads the user's
 text and each candidate's text in one pass and scores the pair. The cross-encoder is fine-tuned
 on (user text, item text) pairs: the positive is the item that came next, the negatives are
-drawn from the bi-encoder's top ranks for that user (never the target, never a seen item), so it
-learns to tell apart exactly the items the first stage confuses. The loss is one of
+drawn from the bi-encoder's top candidates for that user (never the target, never a seen item),
+so it learns to tell apart exactly the items the first stage confuses. The loss is one of
 sentence-transformers' cross-encoder losses, in whet's loop (their trainer needs ``datasets``).
+It learns only from steps whose target is among the bi-encoder's candidates, the only ones it
+will ever re-rank (``candidate_training_cases`` says why).
 
 A final combination, a pairwise logistic regression (``ranker.pairwise_ranker``) of the
 first-stage score and the cross-encoder's, learns on each user's held-out last training step
@@ -123,6 +125,29 @@ def candidate_items(first: np.ndarray, cases: list[Case], count: int) -> tuple[n
     order = np.argsort(-np.take_along_axis(masked, top, axis=1), axis=1, kind="stable")
     items = np.take_along_axis(top, order, axis=1)
     return items, np.isfinite(np.take_along_axis(masked, items, axis=1))
+
+
+def candidate_training_cases(first: np.ndarray, cases: list[Case], count: int, negatives: int,
+                             seed: int) -> tuple[list[Case], list[list[int]]]:
+    """The ``cases`` whose target is among their top ``count`` items of ``first``, each with
+    ``negatives`` other candidates drawn at random.
+
+    Only those cases are ever re-ranked. Training on the others too, with negatives from the
+    candidates, would teach the cross-encoder that items like the user's history are wrong (the
+    negatives are such items by construction, and those targets are not), and it would then
+    reverse the first stage's order. A training step's ``seen`` holds its own target (the
+    user's later items are seen too): the target is left in for the search.
+    """
+    searched = [Case(case.user, case.history, case.seen - {case.target}, case.target) for case in cases]
+    items, valid = candidate_items(first, searched, count)
+    rng = random.Random(seed)
+    kept, drawn = [], []
+    for case, row, real in zip(cases, items, valid):
+        others = [int(item) for item in row[real] if item != case.target]
+        if len(others) < int(real.sum()):  # the target is a candidate
+            kept.append(case)
+            drawn.append(rng.sample(others, min(negatives, len(others))))
+    return kept, drawn
 
 
 def place_candidates(first: np.ndarray, items: np.ndarray, valid: np.ndarray, combined: np.ndarray) -> np.ndarray:

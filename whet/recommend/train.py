@@ -19,6 +19,7 @@ from whet.recommend.data import Case, Catalog, Interactions
 from whet.recommend.settings import RecommendConfig, RecommendReranker, RecommendTraining
 
 log = logging.getLogger("whet")
+CANDIDATE_DRAWS = 5
 
 
 def train_recommender(config: RecommendConfig) -> dict:
@@ -136,20 +137,32 @@ def train_reranker(encoder: Any, catalog: Catalog, earlier: Interactions, held_o
 
 def fine_tune_cross_encoder(encoder: Any, catalog: Catalog, earlier: Interactions, settings: RecommendReranker, *,
                             base: str, history_items: int, seed: int, log_every: int) -> tuple[Any, float, int]:
-    """A cross-encoder from ``base`` fine-tuned on ``settings.max_pairs`` of ``earlier``'s steps,
-    each with negatives from the tuned bi-encoder ``encoder``'s top candidates; return it, the
-    seconds the training took and the number of steps."""
-    from whet.models.sentence_model import embed
-    from whet.recommend.bi_encoder import mine_negatives, sample_cases, user_text
+    """A cross-encoder from ``base`` fine-tuned on up to ``settings.max_pairs`` of ``earlier``'s
+    steps whose target is among the tuned bi-encoder ``encoder``'s top candidates, the negatives
+    drawn from the same candidates; return it, the seconds the training took and the number of steps."""
+    from whet.recommend.baselines import embedding
+    from whet.recommend.bi_encoder import sample_cases
     from whet.recommend.data import training_cases
-    from whet.recommend.reranker import load_cross_encoder, train_cross_encoder, training_rows
+    from whet.recommend.reranker import (candidate_training_cases, load_cross_encoder, train_cross_encoder,
+                                         training_rows)
     from whet.training.loop import LoopState
 
-    cases = sample_cases(training_cases(earlier), settings.max_pairs, seed)
-    # Mined in the bi-encoder's own top ranks: the items the first stage confuses with the target.
-    negatives = mine_negatives(embed(encoder, [user_text(catalog, c.history, history_items) for c in cases]),
-                               embed(encoder, catalog.texts), cases, count=settings.negatives,
-                               ranks=(0, settings.candidates), seed=seed)
+    # About a fifth of the steps have their target among the bi-encoder's top candidates (the only
+    # ones worth learning from): draw five times as many, keep the first max_pairs of those.
+    wanted = settings.max_pairs * CANDIDATE_DRAWS if settings.max_pairs else None
+    drawn = sample_cases(training_cases(earlier), wanted, seed)
+    cosine = embedding(encoder, catalog, history_items)
+    cases, negatives = [], []
+    for start in range(0, len(drawn), 1024):
+        chunk = drawn[start:start + 1024]
+        kept, found = candidate_training_cases(cosine(chunk), chunk, settings.candidates, settings.negatives, seed)
+        cases, negatives = cases + kept, negatives + found
+    cases, negatives = cases[:settings.max_pairs], negatives[:settings.max_pairs]
+    if not cases:
+        raise DataError("no training step has its next item among the bi-encoder's top reranker.candidates; "
+                        "raise reranker.candidates or set reranker.enabled: false")
+    log.info("recommend: %d of %d steps have their next item among the bi-encoder's top %d", len(cases), len(drawn),
+             settings.candidates)
     model = load_cross_encoder(base, settings.max_seq_length)
     columns, labels = training_rows(catalog, cases, negatives, loss=settings.loss, history_items=history_items,
                                     seed=seed)
