@@ -23,6 +23,7 @@ from whet.serve.auth import Keys
 from whet.serve.limits import BodySizeLimit, RateLimiter
 from whet.serve.prometheus import create_metrics
 from whet.serve.loaded_models import ModelRegistry
+from whet.serve.model_kinds import ModelKind
 from whet.serve.routes import ROUTERS
 from whet.serve.settings import ServeConfig
 from whet.serve.state import ServerState
@@ -31,15 +32,20 @@ log = logging.getLogger("whet.serve")
 
 
 def create_app(config: ServeConfig, keys: Keys, routers: tuple[APIRouter, ...] = (),
-               title: str = "whet serve") -> FastAPI:
+               title: str = "whet serve", kinds: tuple[ModelKind, ...] = ()) -> FastAPI:
     """An app serving ``config.models``; nothing is loaded until the app starts.
 
     ``routers``: an application's own routes, served beside these with the same keys, limits,
-    access log and metrics (``whet assistant serve``).
+    access log and metrics (``whet assistant serve``). ``kinds``: the applications' kinds of
+    model directory ``config.models`` may name besides task models (``whet serve`` serves
+    recommenders); the router of each kind served is included.
     """
-    registry = ModelRegistry(predict_batch_size=config.batching.model_batch_size, precision=config.precision)
+    registry = ModelRegistry(predict_batch_size=config.batching.model_batch_size, precision=config.precision,
+                             kinds=kinds)
     for name, path in config.models.items():
         registry.add(name, Path(path), at_startup=True)
+    served_kinds = {id(m.kind): m.kind for m in registry.models.values() if m.kind is not None}
+    routers = (*routers, *(kind.router for kind in served_kinds.values()))
     rate = config.rate_limit
     state = ServerState(config=config, registry=registry, keys=keys, metrics=create_metrics(),
                         limiter=RateLimiter(rate.requests_per_second, rate.burst) if rate.requests_per_second else None)

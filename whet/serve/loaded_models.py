@@ -16,6 +16,7 @@ from typing import Any
 
 from whet.errors import ModelError, WhetError
 from whet.models.saved_model import ModelInfo, read_info
+from whet.serve.model_kinds import ModelKind, kind_of
 from whet.serve.shared_bases import check_name
 
 log = logging.getLogger("whet.serve")
@@ -53,9 +54,14 @@ class ServedModel:
     generator: tuple[Any, Any] | None = None  # causal LMs: (model, tokenizer) for whet.generate
     base: SharedBase | None = None
     lane: str = ""  # the batch queue its requests go to: its own, or its shared base's
+    kind: ModelKind | None = None  # an application's model (a recommender); None for a task model
+    loaded: Any = None  # what the kind's loader returned
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"name": self.name, "status": self.status, "error": self.error}
+        if self.kind is not None:
+            return {**described, "kind": self.kind.name,
+                    **(self.kind.describe(self.loaded) if self.loaded is not None else {})}
         if self.info is not None:
             data = self.info.data
             described.update(task=self.info.task, labels=self.info.labels, multi_label=bool(data.get("multi_label")),
@@ -75,8 +81,9 @@ class ServedModel:
 class ModelRegistry:
     """Served models by name. ``load`` and ``predict`` block: call them from worker threads."""
 
-    def __init__(self, predict_batch_size: int, precision: str = "auto") -> None:
+    def __init__(self, predict_batch_size: int, precision: str = "auto", kinds: tuple[ModelKind, ...] = ()) -> None:
         self.models: dict[str, ServedModel] = {}
+        self.kinds = kinds
         self.bases: dict[tuple[str, str], SharedBase] = {}
         self.startup: list[str] = []
         self.predict_batch_size = predict_batch_size
@@ -87,7 +94,7 @@ class ModelRegistry:
         check_name(name)
         if name in self.models:
             raise ModelError(f"a model named {name!r} is already served; choose another name")
-        served = ServedModel(name=name, path=Path(path))
+        served = ServedModel(name=name, path=Path(path), kind=kind_of(self.kinds, Path(path)))
         self.models[name] = served
         if at_startup:
             self.startup.append(name)
@@ -98,13 +105,16 @@ class ModelRegistry:
         served = self.models[name]
         try:
             with self._loading:
-                served.info = read_info(served.path)
-                if served.info.adapter:
-                    self._load_adapter(served)
+                if served.kind is not None:
+                    served.loaded = served.kind.load(served.path)
                 else:
-                    self._load_full(served)
+                    served.info = read_info(served.path)
+                    if served.info.adapter:
+                        self._load_adapter(served)
+                    else:
+                        self._load_full(served)
             served.status = "ready"
-            log.info("model %s ready (%s, %s)", name, served.info.task, served.path)
+            log.info("model %s ready (%s, %s)", name, served.kind.name if served.kind else served.info.task, served.path)
         except Exception as err:  # any failure, even a bug, must leave the server up
             served.status, served.error = "failed", _one_line(err)
             log.error("model %s failed to load: %s", name, served.error)

@@ -16,6 +16,7 @@ from typing import Any
 
 from whet.errors import ConfigError, ModelError
 from whet.models.saved_model import read_info
+from whet.serve.model_kinds import ModelKind, kind_of
 from whet.serve.shared_bases import check_name
 from whet.serve.settings import ServeConfig, load_serve_config
 
@@ -44,8 +45,10 @@ def model_specs(specs: list[str]) -> dict[str, str]:
     return models
 
 
-def build_config(specs: list[str], config_path: Path | None, options: dict[str, Any], overrides: list[str]) -> ServeConfig:
-    """The serve config from a file, the options, ``--set`` overrides and the model arguments."""
+def build_config(specs: list[str], config_path: Path | None, options: dict[str, Any], overrides: list[str],
+                 kinds: tuple[ModelKind, ...] = ()) -> ServeConfig:
+    """The serve config from a file, the options, ``--set`` overrides and the model arguments;
+    a model directory of one of ``kinds`` is checked by its kind, any other must be a whet model."""
     for key in ("api_keys", "admin_keys", "adapter_dir"):
         if options.get(key) is not None:  # relative to where the command runs, not to the config file
             options[key] = str(Path(options[key]).expanduser().resolve())
@@ -59,7 +62,11 @@ def build_config(specs: list[str], config_path: Path | None, options: dict[str, 
         config.models[name] = directory
     for name, directory in config.models.items():
         check_name(name)
-        read_info(Path(directory))  # exists and is a whet model; the weights load once serving
+        kind = kind_of(kinds, Path(directory))
+        if kind is not None:
+            kind.check(Path(directory))
+        else:
+            read_info(Path(directory))  # exists and is a whet model; the weights load once serving
     if not config.models and config.adapter_dir is None:
         raise ConfigError("nothing to serve: give model directories (whet serve runs/NAME/model) or --adapter-dir")
     if config.adapter_dir is not None and not Path(config.adapter_dir).is_dir():
@@ -77,7 +84,7 @@ def check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"cannot listen on {host}:{port} ({err.strerror}); choose another --port or --host") from None
 
 
-def serve(config: ServeConfig) -> None:
+def serve(config: ServeConfig, kinds: tuple[ModelKind, ...] = ()) -> None:
     """Run the server until SIGINT/SIGTERM; in-flight requests finish first."""
     import uvicorn
 
@@ -95,7 +102,7 @@ def serve(config: ServeConfig) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import whet.predict  # noqa: F401  torch and transformers load here, not in the first worker thread
 
-    app = create_app(config, keys)
+    app = create_app(config, keys, kinds=kinds)
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_config=None, access_log=False, server_header=False,
         # Long enough for a request admitted just before SIGTERM to finish.

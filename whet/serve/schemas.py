@@ -78,6 +78,8 @@ class ModelDescription(BaseModel):
     name: str
     status: Literal["loading", "ready", "failed"]
     error: str | None = Field(None, description="Why loading failed.")
+    kind: str | None = Field(None, description="An application's kind of model (recommender, with its own endpoints); "
+                                               "absent for task models.")
     task: str | None = None
     labels: list[str] | None = None
     multi_label: bool | None = None
@@ -121,7 +123,7 @@ class ErrorBody(BaseModel):
 
 ERROR_MEANINGS = {
     400: "Malformed JSON.", 401: "Missing or invalid API key.", 403: "Not an admin key, or admin endpoints disabled.",
-    404: "Unknown model or adapter.", 409: "The name is taken.", 413: "Request body too large.",
+    404: "Unknown model or adapter.", 409: "The name or item id is taken.", 413: "Request body too large.",
     422: "Invalid request (types, limits, inputs the model cannot take).", 429: "Rate limit exceeded (see Retry-After).",
     503: "The model is loading or failed to load.", 504: "The prediction took longer than the timeout.",
 }

@@ -11,15 +11,21 @@ from whet.serve.state import ServerState
 def only_model(names: list[str]) -> str:
     if len(names) == 1:
         return names[0]
+    if not names:
+        raise HTTPException(404, "no task model is served here; GET /v1/models lists what is")
     raise HTTPException(422, f"model: {len(names)} models are served ({', '.join(sorted(names))}); name one")
 
 
 def served_model(state: ServerState, name: str | None) -> ServedModel:
-    """The ready model a request names (or the only one served): 404 unknown, 503 not ready."""
+    """The ready task model a request names (or the only one served): 404 unknown, 422 an
+    application's model (a recommender), 503 not ready."""
     registry = state.registry
-    name = name if name is not None else only_model(list(registry.models))
+    name = name if name is not None else only_model([n for n, m in registry.models.items() if m.kind is None])
     if name not in registry.models:
         raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(sorted(registry.models))}")
+    kind = registry.models[name].kind
+    if kind is not None:
+        raise HTTPException(422, f"model {name!r} is a {kind.name}; send its requests to {kind.endpoint}")
     try:
         return registry.get(name)
     except ModelUnavailable as err:
