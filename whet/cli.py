@@ -478,13 +478,17 @@ def serve(models: Annotated[Optional[list[str]], typer.Argument(help="Model dire
           set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a serve config value, e.g. --set limits.max_texts=64.")] = None,
           precision: Annotated[Optional[str], typer.Option(help="auto (bf16 autocast where the device is fast at it), fp32 or bf16 for the predicting models; generation stays fp32 (default auto).")] = None,
           ) -> None:
-    """Serve models over HTTP: predictions with batching, API keys, limits, metrics, a playground page."""
+    """Serve models over HTTP: predictions with batching, API keys, limits, metrics, a playground page;
+    recommender model directories too (POST /v1/recommend, a page at /recommend)."""
+    from whet.recommend.routes import RECOMMENDERS
     from whet.serve.run import build_config, serve as run_server
 
     options = {"host": host, "port": port, "api_keys": api_keys, "admin_keys": admin_keys, "adapter_dir": adapter_dir,
                "max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms, "no_batching": no_batching,
                "timeout": timeout, "cors_origins": cors_origins, "rate_limit": rate_limit, "precision": precision}
-    run_server(build_config(list(models or []), config, options, list(set_ or [])))
+    # whet.serve imports no application: the kinds of model directory they serve are handed in here.
+    kinds = (RECOMMENDERS,)
+    run_server(build_config(list(models or []), config, options, list(set_ or []), kinds=kinds), kinds=kinds)
 
 
 assistant_app = typer.Typer(no_args_is_help=True, help="A customer-service assistant on your intent model: answers, "
