@@ -205,3 +205,24 @@ def test_a_model_with_the_reranker_reorders_the_first_stage_candidates(run, tmp_
     reranked = [r.item for r in recommender.recommend([0, 1], k=8)]
     # the first stage's top 4 are re-read and stay on top; the others keep their order below
     assert set(reranked[:4]) == set(first_stage[:4]) and reranked[4:] == first_stage[4:]
+
+
+def test_a_catalog_change_cut_short_before_items_jsonl_is_undone_at_load(run, tmp_path, caplog):
+    import shutil
+
+    from whet.recommend.index import save_index
+    from whet.recommend.recommender import CATALOG_FILE, load_recommender
+
+    model = tmp_path / "model"
+    shutil.copytree(run / "run" / "model", model)
+    catalog_before = (model / CATALOG_FILE).read_text(encoding="utf-8")
+    recommender = load_recommender(model)
+    recommender.add_items(["s9"], ["Comet Chasers"])
+    save_index(recommender.index, model / "items.faiss")  # the crash: the index written, items.jsonl not
+    with caplog.at_level("WARNING", logger="whet"):
+        reloaded = load_recommender(model)
+    assert "a catalog change was interrupted; rebuilding the index from items.jsonl" in caplog.text
+    assert reloaded.index.ntotal == sum(reloaded.indexed) == len(catalog_before.splitlines())
+    assert "s9" not in reloaded.catalog.position and (model / CATALOG_FILE).read_text(encoding="utf-8") == catalog_before
+    found = {r.item for r in reloaded.recommend([reloaded.catalog.position["s1"]], k=20)}
+    assert found == set(reloaded.catalog.ids) - {"s1"}

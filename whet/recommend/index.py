@@ -86,6 +86,15 @@ def save_index(index: Any, path: Path) -> None:
     write_bytes_atomic(path, faiss.serialize_index(index).tobytes())
 
 
+class IndexOutOfStep(ModelError):
+    """The index holds another number of items than the catalog lists as indexed."""
+
+    def __init__(self, path: Path, held: int, listed: int) -> None:
+        super().__init__(f"{path} holds {held} items but items.jsonl lists {listed} as indexed; rebuild it with "
+                         f"whet recommend index")
+        self.held, self.listed = held, listed
+
+
 def load_index(path: Path, *, expected_fingerprint: str, recorded_fingerprint: str, dim: int,
                indexed: int) -> Any:
     """The index at ``path``, refused (with the reason) unless it was built by this encoder and
@@ -102,6 +111,5 @@ def load_index(path: Path, *, expected_fingerprint: str, recorded_fingerprint: s
         raise ModelError(f"{path} holds {index.d}-dimensional vectors but the encoder makes {dim}; rebuild it with "
                          f"whet recommend index")
     if index.ntotal != indexed:
-        raise ModelError(f"{path} holds {index.ntotal} items but items.jsonl lists {indexed} as indexed; rebuild it "
-                         f"with whet recommend index")
+        raise IndexOutOfStep(path, index.ntotal, indexed)
     return index

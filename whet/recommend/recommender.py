@@ -277,6 +277,8 @@ class Recommender:
 
         lines = [json.dumps({"id": i, "text": t, "query_text": q, "indexed": x}, ensure_ascii=False)
                  for i, t, q, x in zip(self.catalog.ids, self.catalog.texts, self.catalog.query_texts, self.indexed)]
+        # The index first, then items.jsonl, whose write commits the change: after a crash between
+        # the two, load_recommender rebuilds the index from items.jsonl.
         save_index(self.index, Path(model_dir) / INDEX_FILE)
         write_text_atomic(Path(model_dir) / CATALOG_FILE, "\n".join(lines) + "\n")
 
@@ -323,7 +325,7 @@ def save_recommender(model_dir: Path, encoder: Any, catalog: Catalog, *, history
 def load_recommender(model_dir: str | Path) -> Recommender:
     """A saved recommender; its index is refused if another encoder built it."""
     from whet.models.sentence_model import load_sentence_encoder
-    from whet.recommend.index import encoder_fingerprint, load_index
+    from whet.recommend.index import IndexOutOfStep, encoder_fingerprint, load_index
 
     model_dir = Path(model_dir)
     settings_file = model_dir / SETTINGS_FILE
@@ -336,9 +338,19 @@ def load_recommender(model_dir: str | Path) -> Recommender:
     indexed = [bool(r["indexed"]) for r in rows]
     encoder = load_sentence_encoder(str(model_dir / "encoder"))
     encoder.max_seq_length = settings["max_seq_length"]
-    index = load_index(model_dir / INDEX_FILE, expected_fingerprint=encoder_fingerprint(model_dir / "encoder"),
-                       recorded_fingerprint=settings["encoder_sha256"],
-                       dim=encoder.get_embedding_dimension(), indexed=sum(indexed))
+    fingerprint = encoder_fingerprint(model_dir / "encoder")
+    try:
+        index = load_index(model_dir / INDEX_FILE, expected_fingerprint=fingerprint,
+                           recorded_fingerprint=settings["encoder_sha256"],
+                           dim=encoder.get_embedding_dimension(), indexed=sum(indexed))
+    except IndexOutOfStep as out_of_step:
+        # A catalog change writes the index, then items.jsonl, which commits it: a crash between the
+        # two leaves the index one change ahead of what was acknowledged. items.jsonl is the truth.
+        log.warning("%s holds %d items, items.jsonl lists %d: a catalog change was interrupted; rebuilding the "
+                    "index from items.jsonl", INDEX_FILE, out_of_step.held, out_of_step.listed)
+        rebuild_index(model_dir)
+        index = load_index(model_dir / INDEX_FILE, expected_fingerprint=fingerprint, recorded_fingerprint=fingerprint,
+                           dim=encoder.get_embedding_dimension(), indexed=sum(indexed))
     if hasattr(index, "nprobe"):
         index.nprobe = settings["probe"]  # faiss does not save it
     recommender = Recommender(encoder, catalog, index, indexed, settings["history_items"], settings["probe"], settings,
