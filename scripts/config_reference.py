@@ -1,6 +1,6 @@
-"""Write docs/configuration.md (runs), docs/serve-configuration.md (whet serve) and
-docs/assistant-configuration.md (whet assistant) from the pydantic config models, so the
-references never drift.
+"""Write docs/configuration.md (runs), docs/serve-configuration.md (whet serve),
+docs/assistant-configuration.md (whet assistant) and docs/recommend-configuration.md (whet
+recommend) from the pydantic config models, so the references never drift.
 
     python scripts/config_reference.py          # rewrite the file
     python scripts/config_reference.py --check  # exit 1 if the file is out of date
@@ -16,11 +16,13 @@ from pydantic import BaseModel
 
 from whet.assistant.settings import AssistantConfig
 from whet.config import RunConfig
+from whet.recommend.settings import RecommendConfig
 from whet.serve.settings import ServeConfig
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 SERVE_OUT = OUT.with_name("serve-configuration.md")
 ASSISTANT_OUT = OUT.with_name("assistant-configuration.md")
+RECOMMEND_OUT = OUT.with_name("recommend-configuration.md")
 RUN_INTRO = ["# Configuration reference", "",
              "Generated from `whet/config.py` and the methods' settings (`whet/methods/`) by",
              "`scripts/config_reference.py`; every key, its default and what it does. Unknown keys are",
@@ -42,6 +44,13 @@ ASSISTANT_INTRO = ["# `whet assistant` configuration reference", "",
                    "assistant config, its default and what it does. Unknown keys are errors; paths are relative to",
                    "the file. Override any key with `--set section.key=value`. The answers file's format is in",
                    "[assistant.md](assistant.md)."]
+
+RECOMMEND_INTRO = ["# `whet recommend` configuration reference", "",
+                   "Generated from `whet/recommend/settings.py` by `scripts/config_reference.py`; every key of a",
+                   "recommender config (`whet recommend train CONFIG`), its default and what it does. Unknown keys",
+                   "are errors; data paths are relative to the file. Override any key with `--set section.key=value`.",
+                   "The data formats, training and recommending are in [recommend.md](recommend.md);",
+                   "`configs/recommend/example.yaml` is a complete config on a small shipped catalog."]
 
 
 def _default(field) -> str:
@@ -85,6 +94,10 @@ def assistant_reference() -> str:
     return reference(AssistantConfig, ASSISTANT_INTRO)
 
 
+def recommend_reference() -> str:
+    return reference(RecommendConfig, RECOMMEND_INTRO)
+
+
 def write_or_check(outputs: dict[Path, str]) -> None:
     """The scripts' command line: rewrite the files, or with --check exit 1 when one is out of date."""
     if "--check" in sys.argv:
@@ -95,4 +108,5 @@ def write_or_check(outputs: dict[Path, str]) -> None:
 
 
 if __name__ == "__main__":
-    write_or_check({OUT: reference(), SERVE_OUT: serve_reference(), ASSISTANT_OUT: assistant_reference()})
+    write_or_check({OUT: reference(), SERVE_OUT: serve_reference(), ASSISTANT_OUT: assistant_reference(),
+                    RECOMMEND_OUT: recommend_reference()})

@@ -20,6 +20,8 @@ def test_configuration_reference_is_current():
         "run: python scripts/config_reference.py"
     assert (ROOT / "docs" / "assistant-configuration.md").read_text() == config_reference.assistant_reference(), \
         "run: python scripts/config_reference.py"
+    assert (ROOT / "docs" / "recommend-configuration.md").read_text() == config_reference.recommend_reference(), \
+        "run: python scripts/config_reference.py"
 
 
 def test_every_shipped_config_starts_with_the_command_that_runs_it():
