@@ -136,7 +136,8 @@ def test_serve_takes_the_precision_option_and_its_models_predict_in_it(classifie
     from whet.serve.loaded_models import ModelRegistry
 
     served = []
-    monkeypatch.setattr(whet.serve.run, "serve", served.append)  # the config it would run with
+    # the config it would run with (the model kinds it is handed are another test's)
+    monkeypatch.setattr(whet.serve.run, "serve", lambda config, **_: served.append(config))
     assert invoke("serve", str(classifier), "--precision", "fp32").exit_code == 0
     assert invoke("serve", str(classifier)).exit_code == 0
     assert [config.precision for config in served] == ["fp32", "auto"]
