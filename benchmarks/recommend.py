@@ -55,7 +55,7 @@ from run_logging import log_to_stderr
 
 LAYOUTS = {
     "items.jsonl": {"items": "items.jsonl", "id_field": "movieId", "text_fields": ["title", "genres", "overview"],
-                    "query_fields": ["title", "genres"], "interactions": "train.csv", "dev": "dev.csv",
+                    "query_fields": ["title", "genres"], "category_field": "genres", "interactions": "train.csv", "dev": "dev.csv",
                     "user_field": "userId", "item_field": "movieId", "rating_field": "rating",
                     "time_field": "timestamp", "min_rating": 4.0},
     "Scientific.text": {"items": "Scientific.text", "id_field": "item_id", "text_fields": ["text"],
@@ -179,12 +179,12 @@ def main() -> None:
 
     fit_cases = random.Random(0).sample(ranker_cases, min(len(ranker_cases), args.ranker_users))
     started = time.perf_counter()
-    fit_scorers = feature_scorers(tuned, baselines.count_items(earlier, items), recent=5)
+    fit_scorers = feature_scorers(tuned, baselines.count_items(earlier, items), recent=5, categories=catalog.categories)
     ranker = fit_ranker(list(fit_scorers), feature_scores(fit_scorers, fit_cases), fit_cases, seed=0)
     ranker_seconds = time.perf_counter() - started
     print("ranker weights (standardised): " + ", ".join(f"{n} {w:+.3f}" for n, w in zip(ranker.names, ranker.weights)),
           flush=True)
-    full = feature_scorers(dev_scores, counts, recent=5)
+    full = feature_scorers(dev_scores, counts, recent=5, categories=catalog.categories)
     measure("bi-encoder + features", lambda cases: ranker.score(feature_scores(full, cases)))
     reranking = {}
     if args.candidates:

@@ -181,6 +181,29 @@ def test_a_model_with_the_feature_ranker_scores_every_item(run, tmp_path):
     assert [r.item for r in recommender.recommend([], k=9)][-1] == "f9"  # added later: popularity 0
 
 
+def test_a_catalog_with_categories_gives_the_ranker_a_category_affinity_feature(run, tmp_path):
+    from whet.recommend.recommender import load_recommender
+
+    rows = [json.loads(line) for line in (run / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+    (tmp_path / "items.jsonl").write_text("".join(
+        json.dumps({**row, "shelf": "space" if row["id"].startswith("s") else "food"}) + "\n" for row in rows),
+        encoding="utf-8")
+    result = invoke("recommend", "train", str(run / "rec.yaml"), "--set", f"data.items={tmp_path / 'items.jsonl'}",
+                    "--set", "data.category_field=shelf", "--set", "ranker.features=true",
+                    "--set", f"output.dir={tmp_path / 'shelved'}", "--set", "training.hard_negatives=0")
+    assert result.exit_code == 0, result.output
+    model = tmp_path / "shelved" / "model"
+    assert "category_affinity" in json.loads((tmp_path / "shelved" / "metrics.json").read_text())["ranker"]
+    recommender = load_recommender(model)  # the categories travel with the saved catalog
+    assert recommender.catalog.categories[recommender.catalog.position["s1"]] == ("space",)
+    (tmp_path / "new.jsonl").write_text(json.dumps({"id": "f9", "title": "Noodle Bar"}) + "\n", encoding="utf-8")
+    assert invoke("recommend", "add-items", str(model), str(tmp_path / "new.jsonl")).exit_code == 0
+    found = [json.loads(line)["item"] for line in
+             invoke("recommend", "predict", str(model), "--history", "f1,f2", "-k", "9").stdout.splitlines()]
+    assert len(found) == 7 and "f9" in found and not {"f1", "f2"} & set(found)
+    assert load_recommender(model).catalog.categories[-1] == ()  # an added item has no known categories
+
+
 @pytest.mark.slow
 def test_a_model_with_the_reranker_reorders_the_first_stage_candidates(run, tmp_path):
     result = invoke("recommend", "train", str(run / "rec.yaml"), "--set", "ranker.features=true",

@@ -144,3 +144,14 @@ def test_config_reports_every_problem_and_resolves_paths(tmp_path):
 def test_shipped_recommend_configs_validate(path):
     config = load_recommend_config(path)
     assert config.data.items.endswith(Path(config.data.items).name)
+
+
+def test_categories_are_read_from_a_list_or_split_text(tmp_path: Path):
+    rows = [{"id": "a", "title": "Alien", "genres": "Horror|Sci-Fi"}, {"id": "b", "title": "Babe", "genres": ["Family"]},
+            {"id": "c", "title": "Cars", "genres": "Animation, Comedy,"}, {"id": "d", "title": "Dune", "genres": ""}]
+    catalog = read_catalog(write_jsonl(tmp_path / "items.jsonl", rows), id_field="id", text_fields=["title"],
+                           category_field="genres")
+    assert catalog.categories == [("Horror", "Sci-Fi"), ("Family",), ("Animation", "Comedy"), ()]
+    assert read_catalog(tmp_path / "items.jsonl", id_field="id", text_fields=["title"]).categories is None
+    with pytest.raises(DataError, match="no field 'shelf'"):
+        read_catalog(tmp_path / "items.jsonl", id_field="id", text_fields=["title"], category_field="shelf")

@@ -130,3 +130,24 @@ def test_fingerprint_follows_the_weights(tmp_path):
     assert encoder_fingerprint(tmp_path) != first
     with pytest.raises(ModelError, match="holds no .safetensors weights"):
         encoder_fingerprint(tmp_path / "empty")
+
+
+def test_category_affinity_is_the_share_of_recent_items_sharing_a_category():
+    categories = [("crime",), ("crime", "history"), ("space",), (), ("history",)]
+    score = baselines.category_affinity(categories, recent=2)
+    rows = score([Case("u", [2, 0, 1], set(), None), Case("v", [], set(), None)])
+    # the two latest items are 0 (crime) and 1 (crime, history)
+    assert rows[0].tolist() == pytest.approx([1.0, 1.0, 0.0, 0.0, 0.5])
+    assert rows[1].tolist() == [0.0] * 5
+
+
+def test_the_ranker_takes_category_affinity_as_a_feature_when_the_catalog_has_categories():
+    from whet.recommend.ranker import feature_scorers
+
+    counts = baselines.count_items(Interactions({"u": [0, 1]}, {"u": {0, 1}}), 3)
+    plain = feature_scorers(lambda cases: np.zeros((len(cases), 3)), counts, recent=5)
+    with_categories = feature_scorers(lambda cases: np.zeros((len(cases), 3)), counts, recent=5,
+                                      categories=[("a",), ("b",), ("a",)])
+    assert "category_affinity" not in plain and list(with_categories)[-1] == "category_affinity"
+    features = feature_scores(with_categories, [Case("u", [0], {0}, 2)])
+    assert features.shape == (7, 1, 3) and features[-1, 0].tolist() == [1.0, 0.0, 1.0]

@@ -148,6 +148,25 @@ def recent_transitions(counts: ItemCounts, recent: int) -> Scorer:
     return score
 
 
+def category_affinity(categories: list[tuple[str, ...]], recent: int) -> Scorer:
+    """The share of the user's ``recent`` latest items that share a category with the candidate
+    (an item without categories shares none)."""
+    names = {name: column for column, name in enumerate(sorted({c for item in categories for c in item}))}
+    member = np.zeros((len(categories), max(len(names), 1)), dtype=np.float32)  # (items, categories)
+    for item, found in enumerate(categories):
+        member[item, [names[c] for c in found]] = 1.0
+
+    def score(cases: list[Case]) -> np.ndarray:
+        out = np.zeros((len(cases), len(categories)), dtype=np.float32)
+        for row, case in enumerate(cases):
+            latest = [item for item in dict.fromkeys(case.history[-recent:]) if item < len(categories)]
+            if latest:
+                out[row] = ((member[latest] @ member.T) > 0).mean(axis=0)
+        return out
+
+    return score
+
+
 def bm25(catalog: Catalog, history_items: int) -> Scorer:
     """BM25 (bm25s, English stopwords) of each item's text against the user's recent items' texts."""
     import bm25s

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class Catalog:
     ids: list[str]
     texts: list[str]
     query_texts: list[str]
+    categories: list[tuple[str, ...]] | None = None  # with data.category_field: each item's categories
     position: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -110,16 +112,18 @@ def _raise_problems(path: Path, problems: dict[str, list[str]], fixes: dict[str,
 
 
 def read_catalog(path: str | Path, *, id_field: str, text_fields: list[str],
-                 query_fields: list[str] | None = None) -> Catalog:
-    """The items of ``path``; the text joins the non-empty ``text_fields`` with '. '."""
+                 query_fields: list[str] | None = None, category_field: str | None = None) -> Catalog:
+    """The items of ``path``; the text joins the non-empty ``text_fields`` with '. '; with
+    ``category_field``, each item's categories (a list, or text split at '|' or ',')."""
     path = Path(path)
     query_fields = query_fields or text_fields
-    ids, texts, query_texts = [], [], []
+    ids, texts, query_texts, categories = [], [], [], []
     first_line: dict[str, int] = {}
     problems: dict[str, list[str]] = defaultdict(list)
     for number, record in _rows(path):
         where = f"{path}:{number}"
-        missing = [name for name in (id_field, *text_fields, *query_fields) if name not in record]
+        missing = [name for name in (id_field, *text_fields, *query_fields, *([category_field] if category_field else []))
+                   if name not in record]
         if missing:
             raise DataError(f"{where}: no field '{missing[0]}' (fields: {', '.join(record)}); "
                             f"set data.id_field / data.text_fields to fields the file has")
@@ -138,13 +142,21 @@ def read_catalog(path: str | Path, *, id_field: str, text_fields: list[str],
         ids.append(item)
         texts.append(text)
         query_texts.append(". ".join(t for t in (_field_text(record[name]) for name in query_fields) if t) or text)
+        if category_field:
+            categories.append(parse_categories(record[category_field]))
     _raise_problems(path, problems, {
         "items without an id": f"give every item a '{id_field}'",
         "duplicate item ids": "keep one row per item",
         "items with empty text": f"fill in one of {', '.join(text_fields)} or remove those items"})
     if not ids:
         raise DataError(f"{path} holds no items; it needs one row per item")
-    return Catalog(ids, texts, query_texts)
+    return Catalog(ids, texts, query_texts, categories if category_field else None)
+
+
+def parse_categories(value: object) -> tuple[str, ...]:
+    """An item's categories: a list's values, or text split at '|' or ','; empty ones dropped."""
+    values = value if isinstance(value, list) else re.split(r"[|,]", _field_text(value))
+    return tuple(dict.fromkeys(text for text in (_field_text(v) for v in values) if text))
 
 
 def _item2index(path: Path, catalog: Catalog) -> dict[str, int]:
@@ -288,7 +300,8 @@ def load_recommend_data(settings: Any, catalog: Catalog | None = None) -> tuple[
     that a ``RecommendData`` section names; with ``catalog`` (a saved model's), that one is used."""
     if catalog is None:
         catalog = read_catalog(settings.items, id_field=settings.id_field, text_fields=settings.text_fields,
-                               query_fields=settings.query_fields)
+                               query_fields=settings.query_fields,
+                               category_field=getattr(settings, "category_field", None))
     fields = {"user_field": settings.user_field, "item_field": settings.item_field,
               "rating_field": settings.rating_field, "time_field": settings.time_field,
               "min_rating": settings.min_rating, "unknown_items": settings.unknown_items}

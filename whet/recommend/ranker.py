@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from whet.recommend.baselines import (ItemCounts, cooccurrence, popularity, recent_transitions, similarity,
-                                      transitions)
+from whet.recommend.baselines import (ItemCounts, category_affinity, cooccurrence, popularity, recent_transitions,
+                                      similarity, transitions)
 from whet.recommend.data import Case, Interactions
 
 Scorer = Callable[[list[Case]], np.ndarray]
@@ -41,11 +41,16 @@ def without_last_items(interactions: Interactions) -> tuple[Interactions, list[C
     return Interactions(sequences, seen), cases
 
 
-def feature_scorers(encoder_scores: Scorer, counts: ItemCounts, recent: int) -> dict[str, Scorer]:
-    """The ranker's features, by name: the bi-encoder's cosine and the counts of ``counts``."""
-    return {"encoder": encoder_scores, "cooccurrence": cooccurrence(counts, recent),
-            "similarity": similarity(counts, recent), "transitions": transitions(counts),
-            "recent_transitions": recent_transitions(counts, recent), "popularity": popularity(counts)}
+def feature_scorers(encoder_scores: Scorer, counts: ItemCounts, recent: int,
+                    categories: list[tuple[str, ...]] | None = None) -> dict[str, Scorer]:
+    """The ranker's features, by name: the bi-encoder's cosine, the counts of ``counts`` and, with
+    the items' ``categories``, the user's affinity to each candidate's."""
+    scorers = {"encoder": encoder_scores, "cooccurrence": cooccurrence(counts, recent),
+               "similarity": similarity(counts, recent), "transitions": transitions(counts),
+               "recent_transitions": recent_transitions(counts, recent), "popularity": popularity(counts)}
+    if categories is not None:
+        scorers["category_affinity"] = category_affinity(categories, recent)
+    return scorers
 
 
 def feature_scores(scorers: dict[str, Scorer], cases: list[Case]) -> np.ndarray:

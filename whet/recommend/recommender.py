@@ -143,7 +143,8 @@ class Recommender:
         users = self.user_vectors([case.history for case in cases]) if vectors is None else vectors
         cosine = users @ self._vectors.T
         if self.ranker is not None:
-            scorers = feature_scorers(lambda asked: cosine, self.counts, self.recent)
+            categories = self.catalog.categories if "category_affinity" in self.ranker.names else None
+            scorers = feature_scorers(lambda asked: cosine, self.counts, self.recent, categories)
             # items added after training have no counts: zero, as for an item nobody took
             scorers = {name: scorer if name == "encoder" else _padded(scorer, len(self.catalog))
                        for name, scorer in scorers.items()}
@@ -253,6 +254,8 @@ class Recommender:
                 self.catalog.ids.append(item)
                 self.catalog.texts.append(text)
                 self.catalog.query_texts.append(query)
+                if self.catalog.categories is not None:
+                    self.catalog.categories.append(())  # a new item's categories are not known
                 self.catalog.position[item] = position
                 self.indexed.append(False)
             self.indexed[position] = True
@@ -275,8 +278,11 @@ class Recommender:
         from whet.io.atomic import write_text_atomic
         from whet.recommend.index import save_index
 
-        lines = [json.dumps({"id": i, "text": t, "query_text": q, "indexed": x}, ensure_ascii=False)
-                 for i, t, q, x in zip(self.catalog.ids, self.catalog.texts, self.catalog.query_texts, self.indexed)]
+        rows = [{"id": i, "text": t, "query_text": q, "indexed": x}
+                for i, t, q, x in zip(self.catalog.ids, self.catalog.texts, self.catalog.query_texts, self.indexed)]
+        for row, found in zip(rows, self.catalog.categories or ()):
+            row["categories"] = list(found)
+        lines = [json.dumps(row, ensure_ascii=False) for row in rows]
         # The index first, then items.jsonl, whose write commits the change: after a crash between
         # the two, load_recommender rebuilds the index from items.jsonl.
         save_index(self.index, Path(model_dir) / INDEX_FILE)
@@ -334,7 +340,8 @@ def load_recommender(model_dir: str | Path) -> Recommender:
                          f"that whet recommend train wrote (RUN_DIR/model)")
     settings = json.loads(settings_file.read_text(encoding="utf-8"))
     rows = [json.loads(line) for line in (model_dir / CATALOG_FILE).read_text(encoding="utf-8").splitlines() if line]
-    catalog = Catalog([r["id"] for r in rows], [r["text"] for r in rows], [r["query_text"] for r in rows])
+    catalog = Catalog([r["id"] for r in rows], [r["text"] for r in rows], [r["query_text"] for r in rows],
+                      [tuple(r.get("categories", ())) for r in rows] if any("categories" in r for r in rows) else None)
     indexed = [bool(r["indexed"]) for r in rows]
     encoder = load_sentence_encoder(str(model_dir / "encoder"))
     encoder.max_seq_length = settings["max_seq_length"]

@@ -19,6 +19,7 @@ class RecommendData(Section):
     id_field: str = Field("id", description="The catalog field holding each item's id (item_id in a UniSRec .text file).")
     text_fields: list[str] = Field(["title"], min_length=1, description="Catalog fields joined (with '. ') into the text an item is recommended by.")
     query_fields: list[str] | None = Field(None, description="Catalog fields a history item contributes to the user's text; null: text_fields. Shorter fields (title, genres) fit more history items into the user side.")
+    category_field: str | None = Field(None, description="Catalog field holding each item's categories (a list, or text split at '|' or ','), e.g. genres; with ranker.features, the user's affinity to a candidate's categories (the share of their recent items sharing one) becomes a feature. null: none.")
     interactions: str = Field(..., description="Training interactions: CSV or JSON lines of events (user, item, rating?, timestamp?), or UniSRec .inter sequences with <name>.item2index beside them.")
     dev: str | None = Field(None, description="Dev targets: events (each user's next item after their training interactions) or a UniSRec .inter file; null: no evaluation.")
     user_field: str = Field("user", description="The events' user field.")

@@ -66,7 +66,8 @@ def train_recommender(config: RecommendConfig) -> dict:
     first_stage = embedding(encoder, catalog, model.history_items)  # the bi-encoder's cosine
     if config.ranker.features:
         fit_cases = sample_cases(ranker_cases, config.ranker.users, training.seed)
-        scorers = feature_scorers(first_stage, count_items(earlier, len(catalog)), config.ranker.recent)
+        scorers = feature_scorers(first_stage, count_items(earlier, len(catalog)), config.ranker.recent,
+                                  catalog.categories)
         ranker = fit_ranker(list(scorers), feature_scores(scorers, fit_cases), fit_cases, seed=training.seed)
         figures["ranker"] = dict(zip(ranker.names, ranker.weights.round(4).tolist()))
         counts = count_items(interactions, len(catalog))  # recommending reads every interaction
