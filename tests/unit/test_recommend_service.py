@@ -69,6 +69,16 @@ def test_a_change_that_cannot_be_saved_is_undone(served, monkeypatch):
     assert [(r["id"], r["indexed"]) for r in rows] == [("a", False), ("b", True), ("c", True)]
 
 
+def test_an_undone_addition_leaves_the_categories_in_step_with_the_catalog(served, monkeypatch):
+    catalog = served.recommender.catalog
+    catalog.categories = [("space",), ("food",), ("food",)]
+    _failing_save(served, monkeypatch)
+    with pytest.raises(CatalogNotSaved):
+        served.add_items(["d", "e"], ["A moon base", "A bakery"], ["A moon base", "A bakery"])
+    assert catalog.ids == ["a", "b", "c"] and catalog.categories == [("space",), ("food",), ("food",)]
+    assert set(catalog.position) == {"a", "b", "c"} and len(served.recommender.indexed) == 3
+
+
 def test_removals_name_unknown_and_removed_ids(served):
     served.remove_items(["a"])
     with pytest.raises(DataError, match=r"ids not indexed \(removed already\): 'a'"):

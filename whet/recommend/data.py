@@ -45,6 +45,13 @@ class Catalog:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def truncate(self, size: int) -> None:
+        """Drop the items past the first ``size`` (undoes an addition)."""
+        for item in self.ids[size:]:
+            del self.position[item]
+        for column in (self.ids, self.texts, self.query_texts, self.categories if self.categories is not None else []):
+            del column[size:]
+
 
 @dataclass
 class Case:

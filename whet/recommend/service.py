@@ -97,10 +97,8 @@ class ServedRecommender:
                 recommender.remove_items(ids)
                 for item, (text, query_text) in old_texts.items():
                     catalog.texts[catalog.position[item]], catalog.query_texts[catalog.position[item]] = text, query_text
-                for item in catalog.ids[size:]:
-                    del catalog.position[item]
-                for column in (catalog.ids, catalog.texts, catalog.query_texts, recommender.indexed):
-                    del column[size:]
+                catalog.truncate(size)
+                del recommender.indexed[size:]
                 raise
             return added
 
