@@ -22,6 +22,7 @@ from whet.errors import DataError, ModelError
 from whet.recommend.recommender import SETTINGS_FILE
 from whet.recommend.service import CatalogNotSaved, DuplicateItems, ServedRecommender, check_recommender_directory
 from whet.serve.deps import Admin, Caller, State
+from whet.serve.inputs import InputError, check_text
 from whet.serve.model_kinds import ModelKind
 from whet.serve.routes.per_request import count_request
 from whet.serve.schemas import error_responses
@@ -158,10 +159,11 @@ def _check_limits(state: ServerState, count: int, what: str, texts: list[str]) -
     if count > limits.max_texts:
         raise HTTPException(422, f"{count} {what}; this server takes at most {limits.max_texts} per request "
                                  f"(limits.max_texts)")
-    for text in texts:
-        if len(text) > limits.max_chars:
-            raise HTTPException(422, f"a text has {len(text)} characters; this server takes at most {limits.max_chars} "
-                                     f"(limits.max_chars)")
+    try:  # the check /v1/predict makes of each text (whet.serve.inputs)
+        for number, text in enumerate(texts, 1):
+            check_text(text, number, limits, what="text")
+    except InputError as err:
+        raise HTTPException(422, str(err)) from None
 
 
 @router.post("/v1/recommend", response_model=RecommendResponse,

@@ -121,6 +121,12 @@ def test_unknown_items_are_named_and_bad_requests_refused(server):
     assert both.status_code == 422 and "give user_id or history, not both" in both.json()["detail"]
     too_many = recommend(server, history=["s1"], k=17)
     assert too_many.status_code == 422 and "limits.max_texts" in too_many.json()["detail"]
+    too_long = recommend(server, interests="x" * 501)
+    assert too_long.status_code == 422 and "501 characters" in too_long.json()["detail"]
+    with server.client() as client:  # a JSON escape httpx would not encode from a str
+        broken = client.post("/v1/recommend", content='{"model": "films", "interests": "soup \\ud800"}',
+                             headers={"Content-Type": "application/json"})
+    assert broken.status_code == 422 and "body.interests" in broken.json()["detail"]
     assert recommend(server, history=["s1"], diversity=1.5).status_code == 422
     with server.client() as client:
         unnamed = client.post("/v1/recommend", json={"history": ["s1"]})
