@@ -122,10 +122,20 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
     training = training.model_copy(update={"precision": precision})
     scoring = eval_settings(config.eval, training, config.data)
 
+    # The dev report of the best evaluation is the final dev report when the best weights are the
+    # model as it was evaluated (no method's finishing step changes them): it is not computed again.
+    reports: dict[str, tuple[dict, dict[str, float]]] = {}
+
     def evaluate(current: Any) -> dict[str, float]:
-        _, metrics = evaluate_features(current, task, data.dev, dev_features, data.labels, scoring, collate,
-                                       accelerator.device, accelerator, tokenizer=tokenizer)
-        return metrics
+        reports["latest"] = evaluate_features(current, task, data.dev, dev_features, data.labels, scoring, collate,
+                                              accelerator.device, accelerator, tokenizer=tokenizer)
+        return dict(reports["latest"][1])
+
+    def after_event(event: Any) -> None:
+        if event.metrics is not None and event.is_best:
+            reports["best"] = reports.pop("latest")
+        if on_step is not None:
+            on_step(event)
 
     # Class weights and R-Drop replace the model's own loss (R-Drop's: two passes; a causal LM's
     # labels are its next tokens).
@@ -144,7 +154,7 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
         started = time.perf_counter()
         model, state = fit(model, batches, heads=heads, evaluate=evaluate, training=training, metric=metric,
                            lower_is_better=task.lower_is_better, batch_loss=batch_loss, run_dir=run_dir,
-                           accelerator=accelerator, resume=resume, on_step=on_step, method=method, trackers=trackers)
+                           accelerator=accelerator, resume=resume, on_step=after_event, method=method, trackers=trackers)
 
         # The best weights seen on dev are the model; the final reports are computed with them.
         results = {"best_step": state.best_step, metric: state.best_score}
@@ -152,7 +162,8 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
             # A resumed run's earlier sessions went unclocked, so its training time is unknown.
             results = finish_run(run_dir, model, tokenizer, config, task, data, collate, accelerator.device,
                                  max_length, state, merge=merge, precision=precision,
-                                 train_seconds=None if resume else time.perf_counter() - started, trackers=trackers)
+                                 train_seconds=None if resume else time.perf_counter() - started, trackers=trackers,
+                                 dev_report=None if method.finish else reports.get("best"))
             if detect.scorer != "none":
                 results["out_of_scope"] = fit_out_of_scope(run_dir / "model", data, detect, precision=precision,
                                                            batch_size=config.eval.batch_size)

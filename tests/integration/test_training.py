@@ -159,3 +159,23 @@ def test_existing_run_is_not_overwritten(ner_run):
     done = run_cli("train", str(config_path))
     assert done.returncode == 2 and "--resume" in done.stderr
     assert (run_dir / "model" / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_the_best_evaluation_is_the_final_dev_report_without_scoring_dev_again(tiny_bert, tmp_path, monkeypatch):
+    import whet.training.finish as finish
+
+    scored = []
+    real = finish.evaluate_features
+    monkeypatch.setattr(finish, "evaluate_features", lambda model, task, examples, *a, **k:
+                        scored.append(len(examples)) or real(model, task, examples, *a, **k))
+    config_path = make_config(tmp_path, tiny_bert, "reuse", training={"max_steps": 8, "eval_every": 4},
+                              data={"test": str(DEMO / "ner" / "train.conll")})
+    events = []
+    results = train(load_config(config_path), on_step=events.append)
+    best = [e for e in events if e.is_best][-1]
+    assert results["dev"] == best.metrics and results["best_step"] == best.step
+    assert len(scored) == 1 and "test" in results  # the test split only
+    written = json.loads((tmp_path / "reuse" / "dev_report.json").read_text())
+    assert written["entity"]["micro"]["f1"] == pytest.approx(best.metrics["f1"])
+    assert load(str(tmp_path / "reuse" / "model")).evaluate(str(DEMO / "ner" / "dev.conll"))["entity"]["micro"][
+        "f1"] == pytest.approx(best.metrics["f1"], abs=1e-9)

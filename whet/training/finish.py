@@ -23,8 +23,11 @@ log = logging.getLogger("whet")
 def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, task: Any, data: Any,
                collate: Callable, device: torch.device, max_length: int, state: Any, *, merge: bool,
                train_seconds: float | None = None, precision: str | None = None,
-               trackers: Sequence[Tracker] = ()) -> dict:
+               trackers: Sequence[Tracker] = (), dev_report: tuple[dict, dict] | None = None) -> dict:
     """Final reports on dev (and test) with the best weights, plots, and the saved model with its card.
+
+    ``dev_report``: the (report, metrics) of the evaluation that chose the best weights, when
+    ``model`` holds them as evaluated; they stand for dev's instead of evaluating it again.
 
     ``precision`` is the one the run trained in (``training.precision`` resolved); the reports are
     computed in it and the card records it. Without it they follow ``training.precision``.
@@ -51,8 +54,11 @@ def finish_run(run_dir: Path, model: Any, tokenizer: Any, config: RunConfig, tas
     if precision is not None:
         settings = dataclasses.replace(settings, precision=precision)
     for split, examples, source in splits:
-        report, metrics = evaluate_features(model, task, examples, encode(examples), data.labels, settings, collate,
-                                            device, tokenizer=tokenizer)
+        if split == "dev" and dev_report is not None:
+            report, metrics = dev_report
+        else:
+            report, metrics = evaluate_features(model, task, examples, encode(examples), data.labels, settings,
+                                                collate, device, tokenizer=tokenizer)
         report["dataset"] = str(source)
         write_report(report, run_dir, name=f"{split}_report")
         Console().print(render_report(report))
