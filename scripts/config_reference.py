@@ -57,7 +57,8 @@ def _default(field) -> str:
     if field.is_required():
         return "required"
     if field.default_factory is not None:
-        return "see below"
+        value = field.default_factory()
+        return "see below" if isinstance(value, BaseModel) else f"`{value}`"
     value = field.default
     # A line break would end the table row; it is written as YAML writes it in quotes.
     return "`null`" if value is None else "`{}`".format(str(value).replace("\n", "\\n"))

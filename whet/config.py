@@ -262,6 +262,10 @@ class RunConfig(Section):
     task: str = Field(..., description="token-classification, sequence-classification, causal-lm, question-answering, "
                                         "multiple-choice or masked-lm.")
     model: str = Field("builtin:minilm", description="builtin:minilm, a local model directory, or a Hugging Face hub id.")
+    model_settings: dict[str, bool | int | float | str] = Field(
+        default_factory=dict, description="Settings of the model's own configuration (its config.json) changed for "
+                                          "this run, such as attention_probs_dropout_prob: 0.0; each must be one the "
+                                          "model has. The saved model keeps them.")
     data: DataConfig = Field(default_factory=DataConfig, description="Data files and how to read them.")
     method: MethodConfig = Field(default_factory=MethodConfig, description="Which parameters are fine-tuned.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Optimisation and schedule.")
@@ -298,6 +302,10 @@ class RunConfig(Section):
                                  checkpointing=self.training.gradient_checkpointing)
         if problem:
             raise ValueError(problem)
+        method = METHODS.get(self.method.name)
+        if self.model_settings and (method.recipe or method.build_model):
+            raise ValueError(f"model_settings: method {self.method.name} builds its own model, which takes no settings; "
+                             f"remove model_settings")
         return self
 
     @model_validator(mode="after")

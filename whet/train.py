@@ -109,7 +109,8 @@ def train(config: RunConfig, *, resume: bool = False, merge: bool | None = None,
 
     # Model: the body with a new head for the labels (or the method's own model), then the method
     # decides what trains; AdaLoRA's rank schedule needs the number of optimizer steps.
-    model = build_model(config.model, task, data.labels, config.data, method_config=config.method, tokenizer=tokenizer)
+    model = build_model(config.model, task, data.labels, config.data, method_config=config.method, tokenizer=tokenizer,
+                        model_settings=config.model_settings)
     heads = head_module_names(model)
     model = apply_method(model, config.method, config.task, task.peft_task_type, batches.steps)
     if main:

@@ -104,3 +104,32 @@ def test_dev_split_off_train_when_no_dev_file_and_test_file_reported(tiny_bert, 
     assert dev["examples"] == 60 and "20% of" in dev["dataset"]  # 300 demo sentences
     assert test["examples"] == 100 and test["dataset"].endswith("dev.conll")
     assert set(results) == {"best_step", "dev", "test"}
+
+
+def test_model_settings_change_the_models_configuration_and_unknown_ones_are_refused(tiny_bert, tmp_path):
+    import json
+
+    from transformers import AutoModelForTokenClassification
+
+    from whet.errors import ConfigError
+
+    config = load_config(make_config(tmp_path, tiny_bert, "settings", training={"max_steps": 2, "eval_every": None},
+                                     model_settings={"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}))
+    train(config)
+    saved = json.loads((tmp_path / "settings" / "model" / "config.json").read_text())
+    assert saved["hidden_dropout_prob"] == 0.0 and saved["attention_probs_dropout_prob"] == 0.0
+    model = AutoModelForTokenClassification.from_pretrained(tmp_path / "settings" / "model").train()
+    ids = torch.tensor([[101, 2000, 2001, 2002, 102]])
+    assert torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)  # no dropout left in training mode
+    default = AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=3).train()
+    torch.manual_seed(0)
+    assert not torch.equal(default(input_ids=ids).logits, default(input_ids=ids).logits)
+
+    unknown = load_config(make_config(tmp_path, tiny_bert, "unknown", model_settings={"attn_pdrop": 0.0}))
+    with pytest.raises(ConfigError, match=r"model_settings\.attn_pdrop: BertConfig has no such setting; its dropout "
+                                          r"settings are attention_probs_dropout_prob, classifier_dropout"):
+        train(unknown)
+    assert not (tmp_path / "unknown" / "model").exists()
+    with pytest.raises(ConfigError, match="method pet builds its own model"):
+        load_config(make_config(tmp_path, tiny_bert, "pet", task="sequence-classification", method={"name": "pet"},
+                                model_settings={"hidden_dropout_prob": 0.0}))

@@ -65,9 +65,10 @@ def load_tokenizer_and_window(model: str, task: Any, data: DataConfig, method_co
 
 
 def build_model(name: str, task: Any, labels: list[str], data: DataConfig, *, method_config: MethodConfig | None = None,
-                tokenizer: Any = None) -> Any:
+                tokenizer: Any = None, model_settings: dict[str, Any] | None = None) -> Any:
     """The model to train: the pretrained body plus a new head sized for ``labels``, or the
-    method's own model (such as PET's masked LM, which has no new head)."""
+    method's own model (such as PET's masked LM, which has no new head). ``model_settings``
+    (the config's ``model_settings``) change settings of the model's own configuration."""
     import transformers
 
     from whet.methods import METHODS
@@ -76,10 +77,27 @@ def build_model(name: str, task: Any, labels: list[str], data: DataConfig, *, me
     method = METHODS.get(method_config.name) if method_config is not None else None
     if method is not None and method.build_model:
         return method.build_model(name, tokenizer, labels, method_settings(method_config))
+    check_model_settings(name, model_settings or {})
     model, loading = load_model(getattr(transformers, task.auto_class), name, output_loading_info=True,
-                                **task.model_kwargs(labels, data))
+                                **task.model_kwargs(labels, data), **(model_settings or {}))
     log_new_weights(model, name, sorted(loading["missing_keys"]))
     return model
+
+
+def check_model_settings(name: str, settings: dict[str, Any]) -> None:
+    """Refuse a setting the model's configuration does not have (transformers would pass it on to
+    the model's constructor, which fails far from the cause), naming the dropout settings it has."""
+    if not settings:
+        return
+    from whet.models.pretrained import load_config as load_model_config
+
+    model_config = load_model_config(name)
+    unknown = [key for key in settings if not hasattr(model_config, key)]
+    if unknown:
+        dropouts = sorted(key for key in model_config.to_dict() if "drop" in key)
+        raise ConfigError(f"model_settings.{unknown[0]}: {type(model_config).__name__} has no such setting"
+                          + (f"; its dropout settings are {', '.join(dropouts)}" if dropouts else ""))
+    log.info("model settings: %s", ", ".join(f"{key} {value}" for key, value in settings.items()))
 
 
 def log_new_weights(model: Any, name: str, missing: list[str]) -> None:
