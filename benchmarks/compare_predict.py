@@ -24,6 +24,8 @@ spaces. Both sides get exactly these strings and do their own pre-tokenisation:
   ``whet.load(DIR).predict`` on the same texts, compared with (ii).
 - (iv) ``--onnx DIR``: an ONNX export of the same model (``whet export MODEL --onnx``), run by
   onnxruntime through the same ``whet.load(DIR).predict``, compared with (ii) and the pipeline.
+- (v) ``--fp32``: (ii) again with ``precision="fp32"``: whet's default precision is bf16 where the
+  CPU runs it fast (``auto``), so an int8 model is compared with both floats.
 
 Each side first runs once on 8 sentences (thread pool start, kernel selection) before the timed
 call; loading is timed separately and not counted in sentences/s.
@@ -165,11 +167,11 @@ def run_pipeline(model_dir: Path, texts: list[str], batch_sizes: list[int], aggr
             "spans": pipeline_spans(best_output)}
 
 
-def run_whet(model_dir: Path, texts: list[str], batch_size: int, dev_path: Path) -> dict:
+def run_whet(model_dir: Path, texts: list[str], batch_size: int, dev_path: Path, precision: str = "auto") -> dict:
     """(ii) / (iii) ``whet.load(model_dir).predict`` on the raw texts, and ``evaluate`` on the CoNLL words."""
     import whet
 
-    predictor, load_s = timed(lambda: whet.load(str(model_dir)))
+    predictor, load_s = timed(lambda: whet.load(str(model_dir), precision=precision))
     predictor.predict(texts[:WARMUP_SENTENCES], batch_size=batch_size)
     output, seconds = timed(lambda: predictor.predict(texts, batch_size=batch_size))
     evaluated = predictor.evaluate(str(dev_path), batch_size=batch_size)["entity"]["micro"]["f1"]
@@ -193,9 +195,12 @@ def print_summary(rows: list[tuple[str, dict]], comparisons: dict[str, dict], ra
     print(f"pipeline sentences/s by batch size: {tried}")
     print(f"whet / pipeline sentences/s: {ratio:.2f}x")
     whet_speed = rows[1][1]["sentences_per_s"]
+    fp32_speed = dict(rows).get("whet fp32", {}).get("sentences_per_s")
     for name, run in rows[2:]:
         print(f"{name} / pipeline sentences/s: {run['sentences_per_s'] / pipeline_run['sentences_per_s']:.2f}x; "
-              f"{name} / whet: {run['sentences_per_s'] / whet_speed:.2f}x")
+              f"{name} / whet: {run['sentences_per_s'] / whet_speed:.2f}x"
+              + (f"; {name} / whet fp32: {run['sentences_per_s'] / fp32_speed:.2f}x"
+                 if fp32_speed and name != "whet fp32" else ""))
     for name, comparison in comparisons.items():
         print(f"{name}: entities differ in {comparison['sentences_differing']} of {comparison['sentences']} sentences; "
               + ", ".join(f"{k.removeprefix('entities_')}: {v}" for k, v in comparison.items()
@@ -220,6 +225,8 @@ def main() -> int:
     parser.add_argument("--whet-batch-size", type=int, default=64, help="whet predict batch_size (default 64).")
     parser.add_argument("--int8", type=Path, default=None, help="Also predict with this (int8) whet model directory.")
     parser.add_argument("--onnx", type=Path, default=None, help="Also predict with this ONNX export (whet export --onnx).")
+    parser.add_argument("--fp32", action="store_true",
+                        help="Also predict with --model in float32 (whet's default is bf16 where the CPU is fast at it).")
     args = parser.parse_args()
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
@@ -253,10 +260,13 @@ def main() -> int:
 
         pipeline_run = run_pipeline(args.model, texts, batch_sizes, args.aggregation)
         whet_run = run_whet(args.model, texts, args.whet_batch_size, dev_path)
+        fp32_run = run_whet(args.model, texts, args.whet_batch_size, dev_path, "fp32") if args.fp32 else None
         int8_run = run_whet(args.int8, texts, args.whet_batch_size, dev_path) if args.int8 else None
         onnx_run = run_whet(args.onnx, texts, args.whet_batch_size, dev_path) if args.onnx else None
 
     rows = [(f"pipeline ({args.aggregation})", pipeline_run), ("whet", whet_run)]
+    if fp32_run:
+        rows.append(("whet fp32", fp32_run))
     if int8_run:
         rows.append(("whet int8", int8_run))
     if onnx_run:
@@ -267,6 +277,8 @@ def main() -> int:
                                                      "pipeline", "whet")}
     if int8_run:
         comparisons["whet vs whet int8"] = compare_spans(texts, whet_run["spans"], int8_run["spans"], "whet", "int8")
+    if fp32_run:
+        comparisons["whet vs whet fp32"] = compare_spans(texts, whet_run["spans"], fp32_run["spans"], "whet", "fp32")
     if onnx_run:
         comparisons["whet vs whet onnx"] = compare_spans(texts, whet_run["spans"], onnx_run["spans"], "whet", "onnx")
     ratio = whet_run["sentences_per_s"] / pipeline_run["sentences_per_s"]
