@@ -17,7 +17,7 @@ Printed, per recipe: dev accuracy and macro-F1 (mean and range over ``--seeds``,
 checkpoint), then one JSON line starting with ``RESULT``. Each run's figures are kept in ``--work``
 and reused, so the benchmark can run in parts (``--recipes direct`` then ``--recipes shipped``);
 ``--set KEY=VALUE`` (repeatable) trains a variant of the shipped recipe's fine-tuning under its own
-name, for choosing the recipe on dev.
+name, and ``--adapt-set KEY=VALUE`` one of its masked-LM adaptation, for choosing the recipe on dev.
 """
 
 from __future__ import annotations
@@ -64,15 +64,19 @@ def split_data(raw: dict, split: dict[str, Path]) -> dict:
             "text_column": "text", "label_column": "label"}
 
 
-def recipe_version(recipe: str, overrides: list[str]) -> str:
+def recipe_version(recipe: str, overrides: list[str], adapt_overrides: list[str] = ()) -> str:
     """A digest of the recipe's configs and overrides: kept figures are reused only for the same recipe."""
     text = "".join((ROOT / "configs" / name).read_text() for name in RECIPES[recipe]) + "\n".join(overrides)
+    if adapt_overrides:
+        text += "\nadapt:" + "\n".join(adapt_overrides)
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def train_recipe(recipe: str, overrides: list[str], seed: int, split: dict[str, Path], work: Path) -> dict:
+def train_recipe(recipe: str, overrides: list[str], seed: int, split: dict[str, Path], work: Path,
+                 adapt_overrides: list[str] = ()) -> dict:
     """Train the recipe's configs in turn; the dev figures of the last one's best checkpoint. An
-    adapted encoder is trained once per version of its config (with the config's own seed) and reused."""
+    adapted encoder is trained once per version of its config and ``adapt_overrides`` (with the
+    config's own seed) and reused."""
     model = MODELS.get(recipe)
     started = time.perf_counter()
     for name in RECIPES[recipe]:
@@ -82,7 +86,9 @@ def train_recipe(recipe: str, overrides: list[str], seed: int, split: dict[str, 
         if model is not None:
             raw["model"] = model
         if raw["task"] == "masked-lm":
-            out = work / f"adapted-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+            raw = apply_overrides(raw, list(adapt_overrides))
+            digest = text + ("\n".join(adapt_overrides) if adapt_overrides else "")
+            out = work / f"adapted-{hashlib.sha1(digest.encode()).hexdigest()[:8]}"
             if not (out / "model" / "config.json").is_file():
                 shutil.rmtree(out, ignore_errors=True)
                 raw["output"] = {"dir": str(out)}
@@ -125,6 +131,8 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="KEY=VALUE on the shipped recipe (a variant, named by its overrides)")
+    parser.add_argument("--adapt-set", dest="adapt_overrides", action="append", default=[],
+                        help="KEY=VALUE on the shipped recipe's masked-LM adaptation (configs/fin-adapt.yaml)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/whet-fpb"), help="split files, run figures")
     args = parser.parse_args()
     log_to_stderr()
@@ -139,14 +147,15 @@ def main() -> int:
     rows = []
     for recipe in recipes:
         overrides = args.overrides if recipe == "shipped" else []
-        name = recipe + "".join(f" {o}" for o in overrides)
+        adapt_overrides = args.adapt_overrides if recipe == "shipped" else []
+        name = recipe + "".join(f" adapt:{o}" for o in adapt_overrides) + "".join(f" {o}" for o in overrides)
         runs = []
-        version = recipe_version(recipe, overrides)
+        version = recipe_version(recipe, overrides, adapt_overrides)
         for seed in seeds:
             slug = name.replace(" ", "_").replace("/", "-")
             record = args.work / "runs" / f"{slug}-{version}-seed{seed}.json"
             if not record.exists():
-                figures = train_recipe(recipe, overrides, seed, split, args.work)
+                figures = train_recipe(recipe, overrides, seed, split, args.work, adapt_overrides)
                 record.parent.mkdir(parents=True, exist_ok=True)
                 record.write_text(json.dumps({"seed": seed, **figures}))
                 print(f"{name} seed {seed}: {figures}", flush=True)
