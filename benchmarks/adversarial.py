@@ -1,6 +1,7 @@
-"""Benchmark: adversarial training (FGM, PGD, FreeLB) and R-Drop against plain training on Banking77.
+"""Benchmark: adversarial training (FGM, PGD, FreeLB) and R-Drop against plain training on Banking77 or CoNLL-2003.
 
     .venv/bin/python benchmarks/adversarial.py --banking ../shared/data/banking77
+    .venv/bin/python benchmarks/adversarial.py --conll ../shared/data/conll2003 --train-rows 2000 --epochs 2
 
 Each method trains the builtin MiniLM with the shipped config's settings
 (``configs/banking77-intents.yaml``: full fine-tuning, lr 1e-4, batch 32, patience 2) and each
@@ -10,11 +11,15 @@ run; the training rows follow it in the same shuffled order (``--train-rows``, d
 rest), so a smaller benchmark is a subset of the full one. ``--epochs`` (default the config's 5)
 scopes it down further, the same for every method.
 
-Printed, per method: the best dev accuracy's mean, standard deviation and range over the seeds,
+Printed, per method: the best dev accuracy's (F1's) mean, standard deviation and range over the seeds,
 the mean seconds per optimizer step (steps without an evaluation), and its ratio to plain
 training's; then one JSON line starting with ``RESULT``. Each run's figures are kept in
 ``--output`` (``<method>-seed<k>.json``) and reused, so the benchmark can be run in parts (e.g.
 ``--methods none,fgm`` then ``--methods pgd``) and ``--report`` prints the table of what is there.
+
+With ``--conll`` the shipped ``configs/conll2003-ner.yaml`` trains instead (document context and
+all), scored by dev entity F1: ``--train-rows`` are the first sentences of train.txt and
+``--dev-rows`` the first of dev.txt, their ``-DOCSTART-`` lines kept so documents stay documents.
 """
 
 from __future__ import annotations
@@ -68,8 +73,25 @@ def split_rows(folder: Path, dev_rows: int, train_rows: int | None, out: Path) -
     return paths[0], paths[1]
 
 
-def run_config(method: str, seed: int, train: Path, dev: Path, epochs: int, out: Path) -> dict:
-    shipped = yaml.safe_load((ROOT / "configs" / "banking77-intents.yaml").read_text())
+def conll_head(source: Path, target: Path, sentences: int | None) -> Path:
+    """The first ``sentences`` sentences of a CoNLL file (all when None), with its -DOCSTART- lines."""
+    kept, count, in_sentence = [], 0, False
+    for line in source.read_text(encoding="utf-8").split("\n"):
+        if sentences is not None and count >= sentences:
+            break
+        kept.append(line)
+        if line.strip() and not line.startswith("-DOCSTART-"):
+            in_sentence = True
+        elif not line.strip() and in_sentence:
+            count, in_sentence = count + 1, False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(kept).rstrip("\n") + "\n\n", encoding="utf-8")
+    return target
+
+
+def run_config(method: str, seed: int, train: Path, dev: Path, epochs: int, out: Path,
+               config: str = "banking77-intents.yaml") -> dict:
+    shipped = yaml.safe_load((ROOT / "configs" / config).read_text())
     raw = {**shipped, "data": {**shipped["data"], "train": str(train), "dev": str(dev)},
            "training": {**shipped["training"], "epochs": epochs, "seed": seed, **METHODS[method]},
            "output": {"dir": str(out / "runs" / f"{method}-seed{seed}")}}
@@ -77,8 +99,8 @@ def run_config(method: str, seed: int, train: Path, dev: Path, epochs: int, out:
     return raw
 
 
-def train_once(raw: dict) -> dict:
-    """Train; the best dev accuracy and the time of the optimizer steps that did not evaluate."""
+def train_once(raw: dict, metric: str = "accuracy") -> dict:
+    """Train; the best dev score and the time of the optimizer steps that did not evaluate."""
     import shutil
 
     from whet.config import RunConfig
@@ -95,24 +117,24 @@ def train_once(raw: dict) -> dict:
     # interval holds the checkpoint written at the evaluation) are left out.
     step_times = [ticks[i][0] - ticks[i - 1][0] for i in range(1, len(ticks))
                   if not ticks[i][1] and not ticks[i - 1][1]]
-    return {"accuracy": results["dev"]["accuracy"], "best_step": results["best_step"], "steps": len(ticks),
+    return {metric: results["dev"][metric], "best_step": results["best_step"], "steps": len(ticks),
             "seconds_per_step": statistics.mean(step_times), "wall_s": round(wall, 1)}
 
 
-def summarise(runs: dict[str, list[dict]]) -> list[dict]:
+def summarise(runs: dict[str, list[dict]], metric: str = "accuracy") -> list[dict]:
     base = statistics.mean(r["seconds_per_step"] for r in runs["none"]) if runs.get("none") else None
-    plain = {r["seed"]: r["accuracy"] for r in runs.get("none", [])}
+    plain = {r["seed"]: r[metric] for r in runs.get("none", [])}
     rows = []
     for method, done in runs.items():
         if not done:
             continue
-        scores = [r["accuracy"] for r in done]
+        scores = [r[metric] for r in done]
         per_step = statistics.mean(r["seconds_per_step"] for r in done)
         # Paired by seed: a seed draws the same new head and the same batches for each method.
-        gains = [r["accuracy"] - plain[r["seed"]] for r in done if r["seed"] in plain]
-        rows.append({"method": method, "seeds": [r["seed"] for r in done], "accuracy_mean": statistics.mean(scores),
-                     "accuracy_sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-                     "accuracy_min": min(scores), "accuracy_max": max(scores), "seconds_per_step": per_step,
+        gains = [r[metric] - plain[r["seed"]] for r in done if r["seed"] in plain]
+        rows.append({"method": method, "seeds": [r["seed"] for r in done], f"{metric}_mean": statistics.mean(scores),
+                     f"{metric}_sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                     f"{metric}_min": min(scores), f"{metric}_max": max(scores), "seconds_per_step": per_step,
                      "gain_mean": statistics.mean(gains) if gains else None,
                      "gain_sd": statistics.stdev(gains) if len(gains) > 1 else None,
                      "time_ratio": per_step / base if base else None,
@@ -120,21 +142,23 @@ def summarise(runs: dict[str, list[dict]]) -> list[dict]:
     return rows
 
 
-def print_table(rows: list[dict]) -> None:
-    print(f"{'method':<8} {'seeds':>5} {'dev accuracy':>16} {'range':>13} {'vs none, paired':>17} {'s/step':>7} "
+def print_table(rows: list[dict], metric: str = "accuracy") -> None:
+    print(f"{'method':<8} {'seeds':>5} {'dev ' + metric:>16} {'range':>13} {'vs none, paired':>17} {'s/step':>7} "
           f"{'time ratio':>10} {'run s':>6}")
     for row in rows:
         ratio = f"{row['time_ratio']:.2f}x" if row["time_ratio"] else "-"
         gain = (f"{row['gain_mean']:+.4f} ± {row['gain_sd']:.4f}" if row["gain_sd"] is not None
                 else "-" if row["gain_mean"] is None else f"{row['gain_mean']:+.4f}")
-        print(f"{row['method']:<8} {len(row['seeds']):>5} {row['accuracy_mean']:>9.4f} ± {row['accuracy_sd']:.4f} "
-              f"{row['accuracy_min']:.4f}-{row['accuracy_max']:.4f} {gain:>17} {row['seconds_per_step']:>7.3f} "
+        print(f"{row['method']:<8} {len(row['seeds']):>5} {row[metric + '_mean']:>9.4f} ± {row[metric + '_sd']:.4f} "
+              f"{row[metric + '_min']:.4f}-{row[metric + '_max']:.4f} {gain:>17} {row['seconds_per_step']:>7.3f} "
               f"{ratio:>10} {row['wall_s_mean']:>6.0f}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--banking", type=Path, required=True, help="folder holding Banking77's train.csv")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--banking", type=Path, help="folder holding Banking77's train.csv")
+    data.add_argument("--conll", type=Path, help="folder holding CoNLL-2003's train.txt and dev.txt")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, from: " + ", ".join(METHODS))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--dev-rows", type=int, default=1000)
@@ -149,15 +173,22 @@ def main() -> int:
         parser.error(f"unknown method {unknown[0]}; choose from {', '.join(METHODS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
     scope = f"dev{args.dev_rows}-train{args.train_rows or 'all'}-epochs{args.epochs}"
-    out = args.output / scope
-    train, dev = split_rows(args.banking, args.dev_rows, args.train_rows, out / "data")
+    if args.conll:
+        scope, config, metric, task = f"conll-{scope}", "conll2003-ner.yaml", "f1", "CoNLL-2003"
+        out = args.output / scope
+        train = conll_head(args.conll / "train.txt", out / "data" / "train.txt", args.train_rows)
+        dev = conll_head(args.conll / "dev.txt", out / "data" / "dev.txt", args.dev_rows)
+    else:
+        config, metric, task = "banking77-intents.yaml", "accuracy", "Banking77"
+        out = args.output / scope
+        train, dev = split_rows(args.banking, args.dev_rows, args.train_rows, out / "data")
 
     runs: dict[str, list[dict]] = {m: [] for m in METHODS}
     for method in METHODS:
         for seed in seeds:
             record = out / f"{method}-seed{seed}.json"
             if not record.exists() and not args.report and method in methods:
-                figures = train_once(run_config(method, seed, train, dev, args.epochs, out))
+                figures = train_once(run_config(method, seed, train, dev, args.epochs, out, config), metric)
                 record.write_text(json.dumps({"method": method, "seed": seed, **figures}))
                 print(f"{method} seed {seed}: {figures}", flush=True)
             if record.exists():
@@ -167,9 +198,9 @@ def main() -> int:
 
     from whet.models.precision import auto_precision
 
-    rows = summarise(runs)
-    print(f"\nBanking77, builtin MiniLM, {scope}: best dev accuracy over seeds; seconds per optimizer step")
-    print_table(rows)
+    rows = summarise(runs, metric)
+    print(f"\n{task}, builtin MiniLM, {scope}: best dev {metric} over seeds; seconds per optimizer step")
+    print_table(rows, metric)
     command = "benchmarks/adversarial.py " + " ".join(sys.argv[1:])
     print("RESULT " + json.dumps({"command": command, "scope": scope, "rows": rows,
                                   "precision": auto_precision("cpu")[0], "threads": torch.get_num_threads(),
