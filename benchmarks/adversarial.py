@@ -184,7 +184,7 @@ def main() -> int:
         train, dev = split_rows(args.banking, args.dev_rows, args.train_rows, out / "data")
 
     runs: dict[str, list[dict]] = {m: [] for m in METHODS}
-    for method in METHODS:
+    for method in methods + [m for m in METHODS if m not in methods]:  # training in the order asked
         for seed in seeds:
             record = out / f"{method}-seed{seed}.json"
             if not record.exists() and not args.report and method in methods:
