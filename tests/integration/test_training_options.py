@@ -130,6 +130,9 @@ def test_model_settings_change_the_models_configuration_and_unknown_ones_are_ref
                                           r"settings are attention_probs_dropout_prob, classifier_dropout"):
         train(unknown)
     assert not (tmp_path / "unknown" / "model").exists()
+    taken = load_config(make_config(tmp_path, tiny_bert, "taken", model_settings={"num_labels": 4}))
+    with pytest.raises(ConfigError, match=r"model_settings\.num_labels: whet sets it for the token-classification task"):
+        train(taken)
     with pytest.raises(ConfigError, match="method pet builds its own model"):
         load_config(make_config(tmp_path, tiny_bert, "pet", task="sequence-classification", method={"name": "pet"},
                                 model_settings={"hidden_dropout_prob": 0.0}))

@@ -77,9 +77,14 @@ def build_model(name: str, task: Any, labels: list[str], data: DataConfig, *, me
     method = METHODS.get(method_config.name) if method_config is not None else None
     if method is not None and method.build_model:
         return method.build_model(name, tokenizer, labels, method_settings(method_config))
+    task_settings = task.model_kwargs(labels, data)
+    taken = sorted(set(model_settings or {}) & set(task_settings))
+    if taken:
+        raise ConfigError(f"model_settings.{taken[0]}: whet sets it for the {task.name} task (from the labels and "
+                          f"data); remove it from model_settings")
     check_model_settings(name, model_settings or {})
     model, loading = load_model(getattr(transformers, task.auto_class), name, output_loading_info=True,
-                                **task.model_kwargs(labels, data), **(model_settings or {}))
+                                **task_settings, **(model_settings or {}))
     log_new_weights(model, name, sorted(loading["missing_keys"]))
     return model
 
