@@ -4,7 +4,6 @@ and metrics): messages, sessions, tickets and their resolution, and the chat pag
 from __future__ import annotations
 
 import asyncio
-import functools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from whet.assistant.assistant import Assistant, MessageError
 from whet.serve.deps import Admin, Caller
+from whet.serve.pages import page_html, page_response
 from whet.serve.schemas import error_responses
 
 router = APIRouter(tags=["assistant"])
@@ -121,14 +121,9 @@ async def resolve(ticket_id: int, body: Resolution, request: Request, admin: Adm
     return resolved
 
 
-@functools.cache
-def _page() -> str:
-    return CHAT_PAGE.read_text(encoding="utf-8")
-
-
 @router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
 async def chat_page(request: Request) -> HTMLResponse:
     greeting = _assistant(request).config.greeting
-    page = _page().replace("{{GREETING}}", greeting.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
-    return HTMLResponse(page, headers={"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
-                                                                  "style-src 'unsafe-inline'; img-src data:"})
+    page = page_html(CHAT_PAGE).replace("{{GREETING}}", greeting.replace("&", "&amp;").replace("<", "&lt;")
+                                                            .replace(">", "&gt;"))
+    return page_response(page)

@@ -24,6 +24,7 @@ from whet.recommend.service import CatalogNotSaved, DuplicateItems, ServedRecomm
 from whet.serve.deps import Admin, Caller, State
 from whet.serve.inputs import InputError, check_text
 from whet.serve.model_kinds import ModelKind
+from whet.serve.pages import page_html, page_response
 from whet.serve.routes.per_request import count_request
 from whet.serve.schemas import error_responses
 from whet.serve.state import ServerState
@@ -210,15 +211,9 @@ async def remove_items(body: ItemsRemoval, request: Request, state: State, admin
     return {"model": name, "removed": removed, "indexed": int(served.recommender.index.ntotal)}
 
 
-@functools.cache
-def _page() -> str:
-    return PAGE.read_text(encoding="utf-8")
-
-
 @router.get("/recommend", response_class=HTMLResponse, include_in_schema=False)
 async def recommend_page() -> HTMLResponse:
-    return HTMLResponse(_page(), headers={"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
-                                                                     "style-src 'unsafe-inline'; img-src data:"})
+    return page_response(page_html(PAGE))
 
 
 RECOMMENDERS = ModelKind(name="recommender", marker=SETTINGS_FILE, load=ServedRecommender.load, router=router,
