@@ -23,7 +23,10 @@ About half a minute on 2 CPU cores. Two parts, in one process:
    - the forward pass in training mode against the same pass in eval mode (for BERT-like
      models the only difference is dropout, so the gap is what dropout costs);
    - forward and backward in fp32 against the same under bf16 autocast
-     (``training.precision: bf16``).
+     (``training.precision: bf16``);
+   - forward and backward under bf16 with the attention kernels whet trains with (on a CPU,
+     torch's unfused products and softmax) against those torch chooses by itself (its fused
+     kernel when attention dropout is off).
 
 3. With ``--ops N``: torch.profiler over training steps (forward, backward, AdamW) on the
    batches the run trained on, a fresh model, in the run's precision (``auto`` resolved as
@@ -203,19 +206,20 @@ def interleaved(left: Callable[[], Any], right: Callable[[], Any], repeats: int)
     return statistics.median(lefts), statistics.median(rights)
 
 
-def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int) -> list[dict]:
+def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int, settings: dict[str, Any]) -> list[dict]:
     """AdamW fused against foreach, dropout's cost, fp32 against bf16 autocast, on one batch."""
     from whet.models.inference import autocast, move_to, model_inputs
+    from whet.training.loop import training_attention
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model, fused = fresh_model(num_labels, device)
+    model, fused = fresh_model(num_labels, device, settings)
     inputs = model_inputs(move_to(batch, device))
 
-    def forward_backward(precision: str) -> None:
-        with autocast(device, precision):
+    def forward_backward(precision: str, attention: Callable[[], Any] = lambda: training_attention(device)) -> None:
+        with autocast(device, precision), attention():
             loss = model(**inputs).loss
-        model.zero_grad(set_to_none=False)
-        loss.backward()
+            model.zero_grad(set_to_none=False)
+            loss.backward()
 
     def forward(training: bool) -> None:
         model.train(training)
@@ -233,6 +237,10 @@ def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int) -> list[
          ("eval mode (no dropout)", lambda: forward(False))),
         ("forward + backward", ("fp32", lambda: forward_backward("fp32")),
          ("bf16 autocast", lambda: forward_backward("bf16"))),
+        # whet's training attention against what torch chooses by itself (the same unless
+        # attention dropout is off, when torch takes its fused kernel)
+        ("forward + backward, bf16", ("whet's attention", lambda: forward_backward("bf16")),
+         ("torch's choice", lambda: forward_backward("bf16", contextlib.nullcontext))),
     )
     for name, (left_name, left), (right_name, right) in pairs:
         left_ms, right_ms = interleaved(left, right, repeats)
@@ -246,39 +254,42 @@ def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int) -> list[
 def training_step(model: Any, optimizer: Any, precision: str) -> Callable[[dict], None]:
     """Forward, backward and an AdamW step on one batch, in ``precision``."""
     from whet.models.inference import autocast
+    from whet.training.loop import training_attention
 
     device = next(model.parameters()).device
 
     def step(inputs: dict) -> None:
-        with autocast(device, precision):
+        with autocast(device, precision), training_attention(device):
             loss = model(**inputs).loss
-        loss.backward()
+            loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     return step
 
 
-def fresh_model(num_labels: int, device: torch.device) -> tuple[Any, Any]:
-    """The builtin model with a new head of ``num_labels`` in training mode, and whet's AdamW over it."""
+def fresh_model(num_labels: int, device: torch.device, settings: dict[str, Any]) -> tuple[Any, Any]:
+    """The builtin model with a new head of ``num_labels`` and the run's ``model_settings`` (its
+    dropout, for one), in training mode, and whet's AdamW over it."""
     import transformers
 
     from whet.models.pretrained import load_model
     from whet.training.optimizer import build_optimizer
 
     torch.manual_seed(0)
-    model = load_model(transformers.AutoModelForTokenClassification, "builtin:minilm", num_labels=num_labels)
+    model = load_model(transformers.AutoModelForTokenClassification, "builtin:minilm", num_labels=num_labels,
+                       **settings)
     model.to(device).train()
     return model, build_optimizer(model, lr=5e-5, head_lr=None, weight_decay=0.01, heads=["classifier"])
 
 
-def op_shares(batches: list[dict], num_labels: int, precision: str, top: int) -> list[dict]:
+def op_shares(batches: list[dict], num_labels: int, precision: str, top: int, settings: dict[str, Any]) -> list[dict]:
     """torch.profiler over training steps on ``batches``: the operators with the most own CPU time."""
     from torch.profiler import ProfilerActivity, profile
 
     from whet.models.inference import model_inputs, move_to
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model, optimizer = fresh_model(num_labels, device)
+    model, optimizer = fresh_model(num_labels, device, settings)
     step = training_step(model, optimizer, precision)
     inputs = [model_inputs(move_to(b, device)) for b in batches]
     for batch in inputs[:2]:
@@ -294,7 +305,7 @@ def op_shares(batches: list[dict], num_labels: int, precision: str, top: int) ->
              "share": round(e.self_cpu_time_total / total, 4)} for e in events[:top]]
 
 
-def compile_payback(batches: list[dict], num_labels: int, precision: str) -> dict:
+def compile_payback(batches: list[dict], num_labels: int, precision: str, settings: dict[str, Any]) -> dict:
     """Training steps eager against ``torch.compile(dynamic=True)`` on the run's own batches.
 
     The first pass over the batches holds the compilations (the first shape and any
@@ -309,7 +320,7 @@ def compile_payback(batches: list[dict], num_labels: int, precision: str) -> dic
     cache = tempfile.TemporaryDirectory(prefix="whet-profile-inductor-")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache.name
     for name in ("eager", "compiled"):
-        model, optimizer = fresh_model(num_labels, device)
+        model, optimizer = fresh_model(num_labels, device, settings)
         if name == "compiled":
             model = torch.compile(model, dynamic=True)
         step = training_step(model, optimizer, precision)
@@ -402,7 +413,7 @@ def main() -> int:
 
     # The batch of median padded size among the measured steps', so a typical step.
     batch = sorted(measured, key=lambda b: b["input_ids"].numel())[len(measured) // 2]
-    comparisons = fixed_batch_comparisons(batch, len(labels), args.repeats)
+    comparisons = fixed_batch_comparisons(batch, len(labels), args.repeats, config.model_settings)
     shape = tuple(batch["input_ids"].shape)
     print_table(f"fixed batch of {shape[0]} x {shape[1]} tokens, median of {args.repeats}",
                 ["measurement", "a", "ms", "b", "ms", "b / a"],
@@ -412,13 +423,13 @@ def main() -> int:
     from whet.models.precision import resolve_precision
 
     precision = resolve_precision(config.training.precision, batch["input_ids"].device)
-    operators = op_shares(measured, len(labels), precision, args.ops) if args.ops else []
+    operators = op_shares(measured, len(labels), precision, args.ops, config.model_settings) if args.ops else []
     if operators:
         print_table(f"operators by own CPU time, {len(measured)} training steps on the run's batches ({precision})",
                     ["operator", "calls / step", "ms / step", "share"],
                     [[o["op"], f"{o['calls_per_step']:.1f}", f"{o['ms_per_step']:.1f}", f"{o['share']:.1%}"]
                      for o in operators])
-    compiled = compile_payback(measured, len(labels), precision) if args.compile else None
+    compiled = compile_payback(measured, len(labels), precision, config.model_settings) if args.compile else None
     if compiled:
         print(f"torch.compile(dynamic=True), {len(measured)} steps on the run's batches ({precision}): "
               f"{compiled['compile_s']:.1f} s of compilation, steady {compiled['compiled']['steady_ms_per_step']:.1f} "

@@ -69,10 +69,24 @@ def conll_sentences(path: Path) -> list[list[str]]:
 
 
 def write_subset(source: Path, target: Path, max_sentences: int) -> int:
-    """Write the first ``max_sentences`` sentences of ``source`` to ``target``; return how many."""
-    sentences = conll_sentences(source)[:max_sentences]
-    target.write_text("".join("\n".join(s) + "\n\n" for s in sentences), encoding="utf-8")
-    return len(sentences)
+    """Write the first ``max_sentences`` sentences of ``source`` to ``target`` with the -DOCSTART-
+    lines between them (document context reads its boundaries from them); return how many."""
+    blocks: list[str] = []
+    current: list[str] = []
+    count = 0
+    for line in source.read_text(encoding="utf-8").split("\n") + [""]:
+        if line.strip() and line.split()[0] != DOCSTART:
+            current.append(line)
+            continue
+        if current:
+            blocks.append("\n".join(current) + "\n\n")
+            current, count = [], count + 1
+            if count == max_sentences:
+                break
+        if line.strip():
+            blocks.append(line + "\n\n")
+    target.write_text("".join(blocks), encoding="utf-8")
+    return count
 
 
 def peak_rss_mib() -> tuple[float, float]:

@@ -153,6 +153,10 @@ class TrainingConfig(Section):
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides epochs).")
     lr: float = Field(5e-5, gt=0, le=1, description="Peak learning rate of AdamW (token classification's recipe: 1e-4).")
     head_lr: float | None = Field(None, gt=0, le=1, description="Learning rate of the new task head (default: lr; for sequence and token classification at least 1e-3).")
+    layer_decay: float = Field(
+        1.0, gt=0, le=1, description="Layer-wise learning-rate decay: each transformer layer trains at this fraction "
+                                     "of the rate of the layer above it (the top one at lr times it, the embeddings "
+                                     "lowest; pooler and head at their own rate); 1 turns it off.")
     weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW weight decay (not applied to biases and norms).")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warmup before linear decay.")
     batch_size: int = Field(32, ge=1, description="Most sentences in one batch.")

@@ -111,7 +111,7 @@ def prepare_optimisation(model: Any, heads: list[str], training: TrainingConfig,
     if training.gradient_checkpointing:  # on the bare model, before accelerate wraps it
         enable_gradient_checkpointing(model)
     optimizer = build_optimizer(model, lr=training.lr, head_lr=training.head_lr,
-                                weight_decay=training.weight_decay, heads=heads)
+                                weight_decay=training.weight_decay, heads=heads, layer_decay=training.layer_decay)
     scheduler = linear_schedule(optimizer, warmup_ratio=training.warmup_ratio, total_steps=total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     step_callback = method.step_callback if method is not None else None

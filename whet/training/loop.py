@@ -22,6 +22,18 @@ from whet.training.adversarial import TrainPass, plain_pass
 from whet.tasks.base import LOWER_IS_BETTER
 
 
+def training_attention(device: torch.device) -> contextlib.AbstractContextManager:
+    """On a CPU, attention trains through torch's unfused kernels (products and softmax), the path
+    it takes anyway whenever attention dropout is on: with dropout off its fused CPU attention is
+    chosen, and that kernel's backward pass made a bf16 training step 1.2-1.4x slower
+    (benchmarks/profile_train.py). Evaluation keeps the fused kernel, faster for inference."""
+    if device.type != "cpu":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
+
+
 @dataclass
 class LoopState:
     """Where the loop is; saved in checkpoints so a resumed run continues exactly."""
@@ -92,7 +104,8 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
             batch = move_to(batch, device)
             # Gradients of non-stepping micro-batches are summed locally, without a DDP all-reduce;
             # a pass with several backward passes keeps all but its last local too (``quiet``).
-            with accelerator.no_sync(model) if not stepping else contextlib.nullcontext(), autocast(device, precision):
+            with (accelerator.no_sync(model) if not stepping else contextlib.nullcontext(), autocast(device, precision),
+                  training_attention(device)):
                 loss = train_pass(model, batch, loss_of, backward, lambda: accelerator.no_sync(model))
             loss_sum += float(loss.detach())
             loss_batches += 1
