@@ -21,7 +21,7 @@ from whet.continual.step_models import load_plain_model
 from whet.continual.plan import load_plan
 from whet.continual.strategies.per_task_adapters import Adapters, add_adapter, task_model
 from whet.continual.runner import run_plan
-from whet.errors import WhetError
+from whet.errors import ConfigError, WhetError
 from whet.errors import Interrupted
 from whet.training.interrupt import STOP
 
@@ -227,3 +227,14 @@ def test_the_cli_runs_a_plan_and_writes_the_report(tiny_bert, tmp_path):
                  "test_matrix.png", "steps/02-two/model/model.safetensors", "steps/02-two/scores.json"):
         assert (out / name).is_file(), name
     assert (out / "dev_matrix.png").stat().st_size > 5000
+
+
+def test_model_settings_reach_every_steps_model_and_are_refused_for_a_whet_model(replay_lwf, tiny_bert, tmp_path):
+    settings = {"attention_probs_dropout_prob": 0.0, "hidden_dropout_prob": 0.05}
+    _, out = run(tmp_path, tiny_bert, "settings", model_settings=settings)
+    for step in ("01-one", "02-two"):
+        saved = json.loads((out / "steps" / step / "model" / "config.json").read_text())
+        assert {key: saved[key] for key in settings} == settings, step
+    _, earlier = replay_lwf
+    with pytest.raises(ConfigError, match="model_settings: .* is a model saved by whet"):
+        run(tmp_path, earlier / "steps" / "02-two" / "model", "refused", model_settings=settings)

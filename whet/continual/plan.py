@@ -97,6 +97,10 @@ class ContinualPlan(Section):
     model: str = Field("builtin:minilm",
                        description="Starting model: builtin:minilm, a pretrained model, or a model saved by whet "
                                    "(its labels, replay memory and EWC state carry on).")
+    model_settings: dict[str, bool | int | float | str] = Field(
+        default_factory=dict, description="Settings of the starting pretrained model's own configuration (its "
+                                          "config.json), such as attention_probs_dropout_prob: 0.0, as in a run "
+                                          "config; every step's model keeps them. Not for a model saved by whet.")
     scenario: Literal["class-incremental", "domain-incremental", "task-incremental"] = Field(
         ..., description="class-incremental: new labels appear; domain-incremental: same labels, new data; "
                          "task-incremental: each experience is a task, scored on its own labels.")

@@ -130,6 +130,9 @@ def run_plan(plan: ContinualPlan, *, resume: bool = False, on_step: Callable[[An
     """
     from rich.console import Console
 
+    if plan.model_settings and is_whet_model(plan.model):
+        raise ConfigError(f"model_settings: {plan.model} is a model saved by whet, which keeps the settings it was "
+                          f"trained with; remove model_settings")
     out = Path(plan.output.dir)
     check_output(out, plan, resume)
     run = prepare(plan, out)
@@ -230,7 +233,8 @@ def with_new_experiences(run: PlanRun, path: Path, model_dir: Path | None) -> di
         labels = whet_model_labels(source)[1] if is_whet_model(source) else run.labels[0]
     else:
         source, labels = model_dir, saved["labels"]
-    model = starting_model(source, labels, task=run.task, data=run.plan.data)
+    model = starting_model(source, labels, task=run.task, data=run.plan.data,
+                           model_settings=run.plan.model_settings)
     # A new experience has no adapter in an earlier model: it is scored on the body and head, as then.
     added = score_experiences(run, model.to(run.device), labels, route=lambda name: None,
                               experiences=run.experiences[done:])
@@ -311,7 +315,7 @@ def train_step(run: PlanRun, index: int, previous: Path | None, step_dir: Path, 
                                world_size=accelerator.num_processes)
     restart = any(getattr(s, "restarts", False) for s in strategies)
     source = plan.model if restart or previous is None else previous
-    model = starting_model(source, labels, task=run.task, data=plan.data)
+    model = starting_model(source, labels, task=run.task, data=plan.data, model_settings=plan.model_settings)
     heads = head_module_names(model)
     prepared = [prepare_model(model, step) for prepare_model in hooks(strategies, "prepare_model")]
     if prepared:

@@ -43,15 +43,17 @@ def whet_model_labels(directory: str | Path) -> tuple[str, list[str]]:
     return info.task, list(info.labels)
 
 
-def starting_model(source: str | Path, labels: list[str], *, task: Any, data: Any) -> Any:
-    """``source`` with a head for ``labels``: a whet model's head grown, or a new head on a pretrained body."""
+def starting_model(source: str | Path, labels: list[str], *, task: Any, data: Any,
+                   model_settings: dict[str, Any] | None = None) -> Any:
+    """``source`` with a head for ``labels``: a whet model's head grown (its configuration as saved),
+    or a new head on a pretrained body with ``model_settings`` changed in its configuration."""
     from whet.training.setup import build_model
 
     if is_whet_model(source):
         model = load_plain_model(source)
         expand_head(model, labels)
     else:
-        model = build_model(str(source), task, labels, data)
+        model = build_model(str(source), task, labels, data, model_settings=model_settings)
     model.train()
     return model
 
