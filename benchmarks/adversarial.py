@@ -41,6 +41,8 @@ from pathlib import Path
 
 import yaml
 
+from train_ner import write_subset
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -71,22 +73,6 @@ def split_rows(folder: Path, dev_rows: int, train_rows: int | None, out: Path) -
             writer.writerows(part)
         paths.append(path)
     return paths[0], paths[1]
-
-
-def conll_head(source: Path, target: Path, sentences: int | None) -> Path:
-    """The first ``sentences`` sentences of a CoNLL file (all when None), with its -DOCSTART- lines."""
-    kept, count, in_sentence = [], 0, False
-    for line in source.read_text(encoding="utf-8").split("\n"):
-        if sentences is not None and count >= sentences:
-            break
-        kept.append(line)
-        if line.strip() and not line.startswith("-DOCSTART-"):
-            in_sentence = True
-        elif not line.strip() and in_sentence:
-            count, in_sentence = count + 1, False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("\n".join(kept).rstrip("\n") + "\n\n", encoding="utf-8")
-    return target
 
 
 def run_config(method: str, seed: int, train: Path, dev: Path, epochs: int, out: Path,
@@ -176,8 +162,10 @@ def main() -> int:
     if args.conll:
         scope, config, metric, task = f"conll-{scope}", "conll2003-ner.yaml", "f1", "CoNLL-2003"
         out = args.output / scope
-        train = conll_head(args.conll / "train.txt", out / "data" / "train.txt", args.train_rows)
-        dev = conll_head(args.conll / "dev.txt", out / "data" / "dev.txt", args.dev_rows)
+        train, dev = out / "data" / "train.txt", out / "data" / "dev.txt"
+        train.parent.mkdir(parents=True, exist_ok=True)
+        write_subset(args.conll / "train.txt", train, args.train_rows)
+        write_subset(args.conll / "dev.txt", dev, args.dev_rows)
     else:
         config, metric, task = "banking77-intents.yaml", "accuracy", "Banking77"
         out = args.output / scope

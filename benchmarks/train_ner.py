@@ -68,9 +68,9 @@ def conll_sentences(path: Path) -> list[list[str]]:
     return sentences
 
 
-def write_subset(source: Path, target: Path, max_sentences: int) -> int:
-    """Write the first ``max_sentences`` sentences of ``source`` to ``target`` with the -DOCSTART-
-    lines between them (document context reads its boundaries from them); return how many."""
+def write_subset(source: Path, target: Path, max_sentences: int | None) -> int:
+    """Write the first ``max_sentences`` sentences of ``source`` (all when None) to ``target`` with
+    the -DOCSTART- lines between them (document context reads its boundaries from them); return how many."""
     blocks: list[str] = []
     current: list[str] = []
     count = 0
