@@ -43,13 +43,14 @@ def build_optimizer(model: Any, *, lr: float, head_lr: float | None, weight_deca
     embeddings at ``lr * layer_decay ** (layers + 1)``, the pooler and head at their own rate; the
     lower layers hold the general knowledge fine-tuning should change least."""
     named = [(name, parameter) for name, parameter in model.named_parameters() if parameter.requires_grad]
-    depths, top = layer_depths([name for name, _ in named])
+    # Without decay every parameter sits at the top: the same groups as an optimizer without the option.
+    depths, top = layer_depths([name for name, _ in named]) if layer_decay < 1 else ({}, 0)
     groups: dict[tuple[bool, bool, int], list] = {}
     for name, parameter in named:
         # peft wraps modules as base_model.model.<head>...; the head is the part after that prefix
         bare = name.removeprefix("base_model.model.")
         is_head = bare.split(".", 1)[0] in heads
-        depth = top if is_head or layer_decay == 1 else depths[name]  # without decay: as few groups as before
+        depth = top if is_head else depths.get(name, top)
         groups.setdefault((is_head, no_decay(name), depth), []).append(parameter)
     param_groups = [{"params": params,
                      "lr": (head_lr or lr) if is_head else lr * layer_decay ** (top - depth),
