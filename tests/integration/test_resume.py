@@ -32,7 +32,7 @@ def small_copy(source: Path, target: Path, lines: int) -> str:
     return str(target)
 
 
-def run_config(tmp_path: Path, model: Path, name: str, task: str, method: dict) -> Path:
+def run_config(tmp_path: Path, model: Path, name: str, task: str, method: dict, trackers=("tensorboard",)) -> Path:
     """48 training examples, 8 steps over three epochs, dev scored every 3 steps."""
     folder = "instructions" if task == "causal-lm" else "intents"
     raw = {"task": task, "model": str(model),
@@ -41,7 +41,7 @@ def run_config(tmp_path: Path, model: Path, name: str, task: str, method: dict) 
            "method": method,
            "training": {"max_steps": 8, "lr": 1e-2, "batch_size": 16, "eval_every": 3, "warmup_ratio": 0.25,
                         "log_every": 1, "seed": 11},
-           "output": {"dir": str(tmp_path / name)}}
+           "output": {"dir": str(tmp_path / name), "trackers": list(trackers)}}
     return write_config(tmp_path, name, raw, {})
 
 
@@ -160,8 +160,9 @@ def run_processes(command: list[str]) -> subprocess.CompletedProcess:
 @pytest.mark.slow  # three two-process runs: about 25 s
 def test_resumed_two_process_run_equals_the_uninterrupted_run(tiny_bert, tmp_path):
     method = {"name": "lora", "lora": {"r": 4}}
-    straight = run_config(tmp_path, tiny_bert, "straight", "sequence-classification", method)
-    interrupted = run_config(tmp_path, tiny_bert, "interrupted", "sequence-classification", method)
+    # No trackers: each process would spend seconds importing one.
+    straight = run_config(tmp_path, tiny_bert, "straight", "sequence-classification", method, trackers=())
+    interrupted = run_config(tmp_path, tiny_bert, "interrupted", "sequence-classification", method, trackers=())
     whet = [sys.executable, "-m", "whet", "train"]
     done = run_processes([*whet, str(straight), "--processes", "2"])
     assert done.returncode == 0, done.stderr[-3000:]
