@@ -171,7 +171,10 @@ class TrainingConfig(Section):
         False, description="Recompute each layer's activations in the backward pass: less memory, about 30% more compute."
     )
     seed: int = Field(42, description="Seed for initialisation, shuffling and dropout; the same seed repeats a run.")
-    eval_every: int | None = Field(None, ge=1, description="Evaluate on dev every N optimizer steps; default: each epoch.")
+    eval_every: int | Literal["end"] | None = Field(
+        None, description="Evaluate on dev every N optimizer steps; default: each epoch; end: only after the last "
+                          "step (each evaluation skipped saves a pass over dev). The last step is always evaluated, "
+                          "and a checkpoint is written at each epoch's end either way.")
     metric: str | None = Field(None, description="Dev metric for best checkpoint and early stopping (task default: f1, accuracy, or loss for causal-lm and masked-lm).")
     patience: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement.")
     log_every: int = Field(20, ge=1, description="Log training loss every N optimizer steps.")
@@ -184,6 +187,21 @@ class TrainingConfig(Section):
                           "classes are far from even and a macro-averaged score; {label: weight} sets chosen ones "
                           "(the rest weigh 1); null: every example alike."
     )
+
+    @field_validator("eval_every", mode="before")
+    @classmethod
+    def _steps_or_end(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, int) and value < 1) or (
+                isinstance(value, str) and value != "end") or not isinstance(value, (int, str, type(None))):
+            raise ValueError(f"give a number of optimizer steps (1 or more) or end, not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _patience_needs_evaluations(self) -> TrainingConfig:
+        if self.patience is not None and self.eval_every == "end":
+            raise ValueError("patience counts evaluations without improvement, and eval_every end evaluates once; "
+                             "remove patience or evaluate each epoch (eval_every null) or every N steps")
+        return self
 
     @field_validator("class_weights", mode="before")
     @classmethod

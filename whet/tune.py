@@ -68,6 +68,10 @@ def tune(config: RunConfig, *, trials: int | None = None, keep_models: str | Non
 
     settings = config.tune.model_copy(update={key: value for key, value in
                                               (("trials", trials), ("keep_models", keep_models)) if value})
+    if settings.pruner.name != "none" and config.training.eval_every == "end":
+        log.warning("training.eval_every is end: each trial is scored once, at its end, so the %s pruner "
+                    "stops none early; set training.eval_every to null (each epoch) or a number of steps",
+                    settings.pruner.name)
     out = Path(config.output.dir)
     out.mkdir(parents=True, exist_ok=True)
     metric, direction = tune_metric(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -54,6 +55,30 @@ def test_best_checkpoint_not_last_becomes_the_model(tiny_bert, tmp_path):
     best = min(evaluations, key=lambda e: e.metrics["loss"])
     assert results["best_step"] == best.step
     assert results["dev"]["loss"] == pytest.approx(best.metrics["loss"], rel=1e-5)
+
+
+def test_the_last_step_is_evaluated_whatever_eval_every_says(tiny_bert, tmp_path):
+    results, events = run(tmp_path, tiny_bert, "tail", epochs=2, eval_every=5)
+    last = events[-1].step
+    assert last % 5  # the demo data's steps do not end on an evaluation of their own
+    assert [e.step for e in events if e.metrics is not None] == [*range(5, last, 5), last]
+    assert results["best_step"] in range(5, last + 1)
+
+
+def test_eval_every_end_evaluates_the_last_step_only_and_checkpoints_each_epoch(tiny_bert, tmp_path):
+    state = tmp_path / "end" / "checkpoints" / "last" / "state.json"
+    events, checkpointed = [], []
+
+    def on_step(event):  # called after the step's checkpoint, if it wrote one
+        events.append(event)
+        if event.epoch_end:
+            checkpointed.append(json.loads(state.read_text())["loop"]["step"])
+
+    results = train(load_config(make_config(tmp_path, tiny_bert, "end", training={"epochs": 2, "eval_every": "end"})),
+                    on_step=on_step)
+    assert [e.step for e in events if e.metrics is not None] == [events[-1].step] == [results["best_step"]]
+    epoch_ends = [e.step for e in events if e.epoch_end]
+    assert len(epoch_ends) == 2 and checkpointed == epoch_ends
 
 
 # The dev file below and the gold tags whet reads from it, in each scheme (IOB2 files are

@@ -140,6 +140,16 @@ def test_a_pruned_trial_stops_at_its_first_evaluation(tiny_bert, tmp_path):
     assert "pruned" in (tmp_path / "pruned" / "trials.md").read_text()
 
 
+def test_a_pruner_with_one_evaluation_per_trial_is_warned_about_and_prunes_nothing(tiny_bert, tmp_path, caplog):
+    pruning = {**SEARCH, "trials": 1, "pruner": {"name": "threshold", "threshold": 2.0, "warmup_epochs": 0}}
+    path = tune_config(tmp_path, tiny_bert, "once", pruning)
+    with caplog.at_level("WARNING", logger="whet"):
+        tune(load_config(path, ["training.eval_every=end"]))
+    assert "training.eval_every is end: each trial is scored once, at its end, so the threshold pruner" in caplog.text
+    [trial] = study_of(tmp_path / "once").trials
+    assert len(trial.intermediate_values) == 1 and next(iter(trial.intermediate_values)) == 200  # the end of 2 epochs
+
+
 def test_cli_reports_a_bad_tune_section_in_one_go(tiny_bert, tmp_path):
     bad = {"params": {"training.warmup": {"type": "float", "low": 0.0, "high": 0.2},
                       "training.epochs": {"type": "int", "low": 0, "high": 3}}}

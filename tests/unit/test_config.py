@@ -177,6 +177,18 @@ def test_bad_adversarial_and_rdrop_settings_are_one_line_each(training: dict, ex
     assert validation_problems(with_("training", **training)) == [expected]
 
 
+@pytest.mark.parametrize(("training", "expected"), [
+    ({"eval_every": 0}, "training.eval_every: give a number of optimizer steps (1 or more) or end, not 0"),
+    ({"eval_every": "epoch"}, "training.eval_every: give a number of optimizer steps (1 or more) or end, not 'epoch'"),
+    ({"eval_every": "end", "patience": 2},
+     "training: patience counts evaluations without improvement, and eval_every end evaluates once; remove "
+     "patience or evaluate each epoch (eval_every null) or every N steps"),
+])
+def test_eval_every_takes_steps_or_end(training: dict, expected: str) -> None:
+    assert validation_problems(with_("training", **training)) == [expected]
+    assert validation_problems(with_("training", eval_every="end")) == []
+
+
 @pytest.mark.parametrize("training", [{"adversarial": "fgm"}, {"rdrop": 1.0}])
 def test_a_method_with_its_own_recipe_refuses_them(training: dict, tmp_path: Path) -> None:
     raw = {"task": "sequence-classification", "method": {"name": "fewshot"}, "training": training}

@@ -92,6 +92,9 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
                     progress.log(dev_line(event))
                     if event.is_best and main:
                         save_trainable_weights(paths.best, accelerator.unwrap_model(model))
+                # A run evaluated rarely (eval_every end, or more steps than an epoch) can still resume
+                # from the last epoch after a crash.
+                if event.metrics is not None or event.epoch_end:
                     checkpoint()
                 if on_step:
                     on_step(event)

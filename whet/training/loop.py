@@ -56,6 +56,7 @@ class StepEvent:
     sentences_per_second: float
     metrics: dict[str, float] | None = None  # dev metrics when this step evaluated
     is_best: bool = False
+    epoch_end: bool = False  # the step that finished an epoch
 
 
 def improved(score: float, best: float | None, metric: str,
@@ -68,7 +69,7 @@ def improved(score: float, best: float | None, metric: str,
 def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any, accelerator: Any,
                    loader: torch.utils.data.DataLoader, sampler: TokenBudgetBatchSampler, state: LoopState,
                    epochs: int, max_steps: int | None, grad_accum: int, max_grad_norm: float | None,
-                   evaluate: Callable[[], dict[str, float]], eval_every: int | None, metric: str,
+                   evaluate: Callable[[], dict[str, float]], eval_every: int | str | None, metric: str,
                    lower_is_better: Collection[str] = LOWER_IS_BETTER,
                    precision: str = "fp32", after_step: Callable[[int], None] | None = None,
                    batch_loss: Callable[[Any, dict], torch.Tensor] | None = None,
@@ -81,6 +82,8 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
     strategies add penalties and label masks there, R-Drop a second pass).
     ``train_pass`` runs a batch's forward and backward passes (``whet.training.adversarial``:
     one of each, or an adversarial method's several) and returns the loss to report.
+    ``eval_every``: steps between dev evaluations, None for each epoch's end, ``"end"`` for none
+    before the last step; the last step is evaluated in every case.
     """
     device = accelerator.device
     loss_of = batch_loss or (lambda model, batch: model(**model_inputs(batch)).loss)
@@ -120,10 +123,11 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
 
-            evaluate_now = (last_of_epoch and eval_every is None) or (eval_every and state.step % eval_every == 0)
-            done = state.step >= total_steps
+            done = state.step >= total_steps or (last_of_epoch and state.epoch + 1 >= epochs)
+            evaluate_now = done or (last_of_epoch and eval_every is None) or (
+                isinstance(eval_every, int) and state.step % eval_every == 0)
             metrics, is_best = None, False
-            if evaluate_now or done:
+            if evaluate_now:
                 metrics = evaluate()
                 is_best = improved(metrics[metric], state.best_score, metric, lower_is_better)
                 if is_best:
@@ -136,9 +140,11 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
             epoch_progress = state.epoch + state.batch / batches_in_epoch
             yield StepEvent(step=state.step, epoch=epoch_progress, loss=loss_sum / max(loss_batches, 1),
                             sentences_per_second=(state.sentences - sentences_at_start) / max(elapsed, 1e-9),
-                            metrics=metrics, is_best=is_best)
+                            metrics=metrics, is_best=is_best, epoch_end=last_of_epoch)
             loss_sum, loss_batches = 0.0, 0
             if done:
+                if last_of_epoch:  # as the end of the epoch below would leave it
+                    state.epoch, state.batch = state.epoch + 1, 0
                 return
         state.epoch += 1
         state.batch = 0
