@@ -77,19 +77,18 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, tiny_bert_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("adversarial", ["fgm", "freelb"])
-def test_adversarial_passes_in_two_processes_equal_one_with_the_same_global_batch(tmp_path, tiny_bert_without_dropout,
-                                                                                   adversarial):
+def test_adversarial_passes_in_two_processes_equal_one_with_the_same_global_batch(tmp_path, tiny_bert_without_dropout):
     # Each process perturbs its own sequences, as one process does each micro-batch; the passes'
-    # summed gradients are all-reduced once per optimizer step. FreeLB starts from no noise here:
-    # each process would draw its own. The sizes are scaled to the tiny model's embeddings (about
+    # summed gradients are all-reduced once per optimizer step. FreeLB stands for the methods:
+    # several forward and backward passes a batch, each backward but the last kept local, the path
+    # FGM and PGD take too (test_adversarial_training.py checks each in one process). FreeLB starts
+    # from no noise here: each process would draw its own. The sizes are scaled to the tiny model's embeddings (about
     # 0.4 a sentence, against 4 for MiniLM's, which the defaults are made for). In float32, and
     # compared a little more loosely than plain training: AdamW turns the rounding noise of
     # parameters whose true gradient is zero (the attention key biases, rare embedding rows) into
     # updates of about 2e-5, and the passes sum in another order in the two runs; a gradient
     # counted twice or left out would move the weights by about the learning rate (3e-3) a step.
-    settings = ({"method": "fgm", "epsilon": 0.03} if adversarial == "fgm"
-                else {"method": "freelb", "alpha": 0.03, "init_magnitude": 0.0})
+    settings = {"method": "freelb", "alpha": 0.03, "init_magnitude": 0.0}
     single = run(tmp_path, tiny_bert_without_dropout, "single", grad_accum=2, processes=1, adversarial=settings,
                  precision="fp32")
     double = run(tmp_path, tiny_bert_without_dropout, "double", grad_accum=1, processes=2, adversarial=settings,
