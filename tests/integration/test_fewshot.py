@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from tests.conftest import DEMO
@@ -107,6 +108,26 @@ def test_fewshot_model_exports_as_a_copy_but_not_to_int8(fewshot_run, tmp_path):
     copy = export_model(fewshot_run[0] / "model", tmp_path / "copy")
     texts = ["I lost my card", "what is my balance"]
     assert load(str(copy)).predict(texts) == load(str(fewshot_run[0] / "model")).predict(texts)
+
+
+@pytest.mark.parametrize(("precision", "dtype"), [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_the_contrastive_phase_runs_in_the_training_precision(tiny_bert, tmp_path, monkeypatch, precision, dtype):
+    from whet.setfit import encoder_training
+
+    seen, fine_tune = [], encoder_training.fine_tune_encoder
+
+    def recording(encoder, *args, **kwargs):
+        linear = next(m for m in encoder.modules() if isinstance(m, torch.nn.Linear))
+        hook = linear.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+        try:
+            return fine_tune(encoder, *args, **kwargs)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(encoder_training, "fine_tune_encoder", recording)
+    train(load_config(fewshot_config(tmp_path, tiny_bert, max_pairs=32),
+                      [f"training.precision={precision}", "output.trackers=[]"]))
+    assert len(seen) >= 2 * 2 and set(seen) == {dtype}  # 32 pairs: two batches, each side of a pair
 
 
 def test_more_shots_than_a_class_has_is_a_clear_error(tiny_bert, tmp_path):

@@ -40,6 +40,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     from whet.setfit.pairs import contrastive_pairs
     from whet.setfit.shots import sample_per_class
     from whet.io.atomic import existing_directory
+    from whet.models.precision import resolve_precision
     from whet.models.pretrained import load_tokenizer
     from whet.models.sentence_model import SentenceClassifier, embed, load_sentence_encoder
     from whet.tasks import TASKS
@@ -76,6 +77,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
     max_length = min(config.data.max_length or 10**9, encoder.max_seq_length or 512)
     encoder.max_seq_length = max_length
     pairs = contrastive_pairs(texts, targets, settings.pair_iterations, seed)[:settings.max_pairs]  # shuffled
+    precision = resolve_precision(config.training.precision, device)
     state = LoopState()
     # The trackers follow the run from its first step to its saved model.
     with tracking(config.output.trackers, run_dir, resume=False, output=config.output,
@@ -89,7 +91,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
                           lambda rows: pair_inputs([pairs[i] for i in rows]), CosineSimilarityLoss(encoder),
                           lr=settings.lr, warmup_ratio=config.training.warmup_ratio,
                           max_grad_norm=config.training.max_grad_norm, log_every=config.training.log_every,
-                          state=state, trackers=trackers)
+                          state=state, trackers=trackers, precision=precision)
         if config.training.gradient_checkpointing:
             disable_gradient_checkpointing(encoder)
         weight, bias = fit_logistic_head(embed(encoder, texts), targets, len(data.labels), c=settings.head_c,
@@ -103,7 +105,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict:
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         collate = functools.partial(task.collate, pad_token_id=pad_id)
         return finish_run(run_dir, model, tokenizer, config, task, data, collate, device, max_length, state,
-                          merge=False, train_seconds=seconds, trackers=trackers)
+                          merge=False, train_seconds=seconds, trackers=trackers, precision=precision)
 
 
 def shuffled_batches(rows: int, batch_size: int, epochs: int, seed: int) -> list[list[list[int]]]:
@@ -124,7 +126,8 @@ def pair_inputs(batch: list) -> tuple[list[list[str]], torch.Tensor]:
 def fine_tune_encoder(encoder: Any, epochs_of_batches: list[list[list[int]]],
                       batch_inputs: Callable[[list[int]], tuple[list[list[str]], torch.Tensor | None]],
                       loss_fn: Any, *, lr: float, warmup_ratio: float, max_grad_norm: float | None, log_every: int,
-                      state: Any, trackers: Sequence[Tracker] = (), tokenize: bool = True) -> None:
+                      state: Any, trackers: Sequence[Tracker] = (), tokenize: bool = True,
+                      precision: str = "fp32") -> None:
     """Contrastive fine-tuning with a sentence-transformers loss over the given batches of rows.
 
     ``batch_inputs`` turns a batch's row numbers into the loss's columns of texts (anchors,
@@ -132,8 +135,10 @@ def fine_tune_encoder(encoder: Any, epochs_of_batches: list[list[list[int]]],
     goes to ``state`` and ``trackers``. (sentence-transformers' own trainer needs the ``datasets``
     package, which whet does not depend on; these few lines are its loop.) ``tokenize=False``
     hands the loss the texts themselves: cross-encoder losses tokenize each (query, document) pair.
+    ``precision`` ``bf16`` runs the forward passes and the loss under bf16 autocast (the weights
+    and the optimizer stay float32), as whet's own training loop does.
     """
-    from whet.models.inference import move_to
+    from whet.models.inference import autocast, move_to
     from whet.training.fit import record_history
     from whet.training.loop import StepEvent
     from whet.training.optimizer import linear_schedule
@@ -151,7 +156,8 @@ def fine_tune_encoder(encoder: Any, epochs_of_batches: list[list[list[int]]],
             for number, rows in enumerate(batches):
                 columns, labels = batch_inputs(rows)
                 features = [move_to(prepare(texts), encoder.device) for texts in columns] if tokenize else columns
-                loss = loss_fn(features, labels.to(encoder.device) if labels is not None else None)
+                with autocast(encoder.device, precision):
+                    loss = loss_fn(features, labels.to(encoder.device) if labels is not None else None)
                 loss.backward()
                 if max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(encoder.parameters(), max_grad_norm)
