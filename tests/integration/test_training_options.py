@@ -57,6 +57,14 @@ def test_best_checkpoint_not_last_becomes_the_model(tiny_bert, tmp_path):
     assert results["dev"]["loss"] == pytest.approx(best.metrics["loss"], rel=1e-5)
 
 
+def test_max_steps_overrides_epochs(tiny_bert, tmp_path):
+    _, one_epoch = run(tmp_path, tiny_bert, "epoch", epochs=1, eval_every=None)
+    steps = len(one_epoch) + 3
+    _, events = run(tmp_path, tiny_bert, "steps", epochs=1, max_steps=steps, eval_every=None)
+    assert [e.step for e in events] == list(range(1, steps + 1)) and events[-1].epoch > 1
+    assert [e.step for e in events if e.metrics is not None] == [len(one_epoch), steps]  # each epoch's end, the last
+
+
 def test_the_last_step_is_evaluated_whatever_eval_every_says(tiny_bert, tmp_path):
     results, events = run(tmp_path, tiny_bert, "tail", epochs=2, eval_every=5)
     last = events[-1].step

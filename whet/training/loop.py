@@ -74,7 +74,8 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
                    precision: str = "fp32", after_step: Callable[[int], None] | None = None,
                    batch_loss: Callable[[Any, dict], torch.Tensor] | None = None,
                    train_pass: TrainPass = plain_pass) -> Iterator[StepEvent]:
-    """Train until ``epochs`` or ``max_steps``, yielding after every optimizer step.
+    """Train for ``epochs``, or for ``max_steps`` when given however many epochs that takes,
+    yielding after every optimizer step.
 
     ``after_step(step)`` runs after each optimizer step while the gradients are still there
     (a method's own per-step work, e.g. AdaLoRA's rank allocation); ``step`` counts from 0.
@@ -95,6 +96,7 @@ def training_steps(*, model: Any, optimizer: torch.optim.Optimizer, scheduler: A
     sentences_at_start = state.sentences
     loss_sum, loss_batches = 0.0, 0
     total_steps = max_steps or math.inf
+    epochs = math.inf if max_steps else epochs  # max_steps overrides epochs: as many passes as it takes
     model.train()
     while state.epoch < epochs and state.step < total_steps:
         sampler.set_epoch(state.epoch, skip=state.batch)
