@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -49,12 +50,22 @@ def run(tmp_path, model, name, grad_accum, processes, trackers=(), **training):
     return done
 
 
+def side_by_side(single: dict, double: dict) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """The one-process and the two-process run, started together: most of each run is Python
+    starting and importing torch, which overlaps on two cores (one rendezvous, the double's)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(run, **single), pool.submit(run, **double)]
+    return futures[0].result(), futures[1].result()
+
+
 def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, tiny_bert_without_dropout):
     from mlflow.tracking import MlflowClient
 
-    single = run(tmp_path, tiny_bert_without_dropout, "single", grad_accum=2, processes=1)
-    double = run(tmp_path, tiny_bert_without_dropout, "double", grad_accum=1, processes=2,
-                 trackers=("tensorboard", "mlflow"))
+    model = tiny_bert_without_dropout
+    single, double = side_by_side(
+        {"tmp_path": tmp_path, "model": model, "name": "single", "grad_accum": 2, "processes": 1},
+        {"tmp_path": tmp_path, "model": model, "name": "double", "grad_accum": 1, "processes": 2,
+         "trackers": ("tensorboard", "mlflow")})
     single_results = json.loads(single.stdout.strip().splitlines()[-1])
     double_lines = [line for line in double.stdout.strip().splitlines() if line.startswith("{")]
     assert len(double_lines) == 1  # results printed by rank zero only
@@ -82,17 +93,16 @@ def test_adversarial_passes_in_two_processes_equal_one_with_the_same_global_batc
     # summed gradients are all-reduced once per optimizer step. FreeLB stands for the methods:
     # several forward and backward passes a batch, each backward but the last kept local, the path
     # FGM and PGD take too (test_adversarial_training.py checks each in one process). FreeLB starts
-    # from no noise here: each process would draw its own. The sizes are scaled to the tiny model's embeddings (about
-    # 0.4 a sentence, against 4 for MiniLM's, which the defaults are made for). In float32, and
+    # from no noise here: each process would draw its own. The sizes are scaled to the tiny model's
+    # embeddings (about 0.4 a sentence, against 4 for MiniLM's, which the defaults are made for). In float32, and
     # compared a little more loosely than plain training: AdamW turns the rounding noise of
     # parameters whose true gradient is zero (the attention key biases, rare embedding rows) into
     # updates of about 2e-5, and the passes sum in another order in the two runs; a gradient
     # counted twice or left out would move the weights by about the learning rate (3e-3) a step.
     settings = {"method": "freelb", "alpha": 0.03, "init_magnitude": 0.0}
-    single = run(tmp_path, tiny_bert_without_dropout, "single", grad_accum=2, processes=1, adversarial=settings,
-                 precision="fp32")
-    double = run(tmp_path, tiny_bert_without_dropout, "double", grad_accum=1, processes=2, adversarial=settings,
-                 precision="fp32")
+    shared = {"tmp_path": tmp_path, "model": tiny_bert_without_dropout, "adversarial": settings, "precision": "fp32"}
+    single, double = side_by_side({**shared, "name": "single", "grad_accum": 2, "processes": 1},
+                                  {**shared, "name": "double", "grad_accum": 1, "processes": 2})
     one = load_file(str(tmp_path / "single" / "model" / "model.safetensors"))
     two = load_file(str(tmp_path / "double" / "model" / "model.safetensors"))
     for name in one:

@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,13 @@ def test_out_of_scope_command_refits_another_scorer(knn_model, tmp_path):
     _, model_dir, dev = knn_model
     copy = shutil.copytree(model_dir, tmp_path / "model")
     train_file = str(Path(dev).with_name("train.jsonl"))
-    done = whet("out-of-scope", str(copy), dev, "--train", train_file, "--scorer", "mahalanobis", "--precision", "fp32")
+    # The refused commands (on the fixture's model, which they leave as it is) run beside the refit.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        refit = pool.submit(whet, "out-of-scope", str(copy), dev, "--train", train_file, "--scorer", "mahalanobis",
+                            "--precision", "fp32")
+        unknown = pool.submit(whet, "out-of-scope", str(model_dir), dev, "--scorer", "odin")
+        without_train = pool.submit(whet, "out-of-scope", str(model_dir), dev, "--scorer", "knn")
+    done = refit.result()
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
     assert figures["rule"] == "oos_f1" and 0 <= figures["auroc"] <= 1
@@ -129,10 +136,10 @@ def test_out_of_scope_command_refits_another_scorer(knn_model, tmp_path):
     assert done.returncode == 0, done.stderr
     assert not (copy / "out_of_scope.safetensors").exists()
     assert json.loads((copy / "out_of_scope.json").read_text())["scorer"] == "energy"
-    bad = whet("out-of-scope", str(copy), dev, "--scorer", "odin")
+    bad = unknown.result()
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].endswith(
         "--scorer 'odin': choose one of msp, energy, knn, mahalanobis")
-    bad = whet("out-of-scope", str(copy), dev, "--scorer", "knn")
+    bad = without_train.result()
     assert bad.returncode == 2 and "give the training data" in bad.stderr
 
 
@@ -172,13 +179,16 @@ def test_serve_answers_none_like_whet_predict(knn_model, tmp_path):
 
 def test_export_takes_the_detector_along(knn_model, tmp_path):
     _, model_dir, dev = knn_model
-    done = whet("export", str(model_dir), "--output", str(tmp_path / "merged"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        merged = pool.submit(whet, "export", str(model_dir), "--output", str(tmp_path / "merged"))
+        onnx = pool.submit(whet, "export", str(model_dir), "--output", str(tmp_path / "onnx"), "--onnx")
+    done = merged.result()
     assert done.returncode == 0, done.stderr
     exported = load(str(tmp_path / "merged"), precision="fp32")
     assert exported.detector is not None and exported.detector.scorer == "knn"
     texts = dev_texts(dev)
     assert exported.predict(texts) == load(str(model_dir), precision="fp32").predict(texts)
-    done = whet("export", str(model_dir), "--output", str(tmp_path / "onnx"), "--onnx")
+    done = onnx.result()
     assert done.returncode == 0, done.stderr
     assert "reads hidden states" in done.stderr and not (tmp_path / "onnx" / "out_of_scope.json").exists()
     assert all("out_of_scope_score" not in p for p in load(str(tmp_path / "onnx")).predict(texts[:3]))
