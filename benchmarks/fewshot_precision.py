@@ -55,7 +55,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each precision, alternating (default 1)")
     args = parser.parse_args()
 
-    from whet.models.precision import auto_precision
+    from whet.models.precision import auto_precision, cpu_has_amx
 
     chosen, reason = auto_precision("cuda" if torch.cuda.is_available() else "cpu")
     runs = []
@@ -66,7 +66,7 @@ def main() -> int:
                 print(f"{precision}: {run}", file=sys.stderr, flush=True)
                 runs.append(run)
     median = {p: statistics.median(r["seconds"] for r in runs if r["precision"] == p) for p in ("fp32", "auto")}
-    print(f"auto precision here: {chosen} ({reason}); AMX {getattr(torch.cpu, '_is_amx_tile_supported', lambda: None)()}, "
+    print(f"auto precision here: {chosen} ({reason}); AMX {cpu_has_amx()}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
     print_table(f"whet train {args.config.name} (method fewshot), {args.repeats} run(s) each",
                 ["precision", "ran in", "whole run s", "encoder and head s", "dev accuracy"],

@@ -191,10 +191,9 @@ class TrainingConfig(Section):
     @field_validator("eval_every", mode="before")
     @classmethod
     def _steps_or_end(cls, value: Any) -> Any:
-        if isinstance(value, bool) or (isinstance(value, int) and value < 1) or (
-                isinstance(value, str) and value != "end") or not isinstance(value, (int, str, type(None))):
-            raise ValueError(f"give a number of optimizer steps (1 or more) or end, not {value!r}")
-        return value
+        if value is None or value == "end" or (type(value) is int and value >= 1):  # a bool is not a count
+            return value
+        raise ValueError(f"give a number of optimizer steps (1 or more) or end, not {value!r}")
 
     @model_validator(mode="after")
     def _patience_needs_evaluations(self) -> TrainingConfig:
