@@ -5,14 +5,13 @@ plumbing is what is tested), ``whet augment`` round trips and ``data.augment`` a
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from tests.conftest import DEMO
+from tests.in_process import run_whet
 from whet.augment.apply import augment_examples, load_augment_config
 from whet.augment.generation import back_translate, paraphrase
 from whet.augment.neighbours import embedding_neighbours, whole_words
@@ -171,8 +170,7 @@ def test_a_run_config_gives_the_task_model_and_settings(tiny_bert, tmp_path):
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path):
     data = tmp_path / "train.jsonl"
     data.write_text('{"text": "a", "label": "x"}\n')
-    result = subprocess.run([sys.executable, "-m", "whet", "augment", str(data), "-o", str(tmp_path / "o.jsonl")],
-                            capture_output=True, text=True, timeout=120)
+    result = run_whet("augment", str(data), "-o", str(tmp_path / "o.jsonl"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {data}: cannot tell the task from the extension '.jsonl'; "

@@ -5,10 +5,7 @@ traceback, and never a model that loads with garbage in it."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from tests.conftest import write_config
+from tests.in_process import run_whet
 from whet import load
 from whet.config import load_config
 from whet.errors import ModelError
@@ -112,8 +110,7 @@ def test_whet_predict_on_a_broken_int8_export_prints_one_error_line(int8_export,
     broken = tmp_path / "broken"
     shutil.copytree(int8_export, broken)
     (broken / WEIGHTS).write_bytes((broken / WEIGHTS).read_bytes()[:1000])
-    done = subprocess.run([sys.executable, "-m", "whet", "predict", str(broken), "yes please"], capture_output=True,
-                          text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    done = run_whet("predict", str(broken), "yes please")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(f"error: {broken / WEIGHTS} is not a readable safetensors file")

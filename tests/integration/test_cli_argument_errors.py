@@ -4,13 +4,12 @@ few-shot run asked for several processes, and ``whet adapters remove`` (which al
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import DEMO, write_config
-from tests.integration.test_cli_errors import ENV, assert_no_traceback, run_all
+from tests.in_process import run_whet as whet
+from tests.integration.test_cli_errors import assert_no_traceback, run_all
 from whet.adapters import add_adapter, list_adapters
 from whet.config import load_config
 from whet.errors import ConfigError, DataError, ModelError
@@ -90,10 +89,6 @@ def test_a_refused_fewshot_run_starts_no_process_and_writes_nothing(workdir):
 def test_whet_adapters_remove_deletes_one_adapter_and_keeps_the_rest(workdir):
     store = workdir["store"]
     assert list_adapters(store) == ["one", "two"]  # the refused removals removed nothing
-
-    def whet(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "whet", *args], capture_output=True, text=True, env=ENV,
-                              timeout=120)
 
     removed = whet("adapters", "remove", str(store), "one")
     assert removed.returncode == 0, removed.stderr

@@ -1,9 +1,8 @@
-"""The real ``whet`` CLI on bad input: one line starting with "error:" (or a heading and one
+"""The ``whet`` CLI on bad input: one line starting with "error:" (or a heading and one
 problem per line), exit code 2, no traceback.
 
-Each invocation is a fresh Python process, and all but the config errors import torch and
-transformers (seconds each), so a module's invocations run concurrently in one fixture and the
-tests read the results.
+The commands run through the console entry point in this process (tests/in_process.py), each
+with the exit code, stdout and stderr a user would see; one also runs as a process of its own.
 """
 
 from __future__ import annotations
@@ -13,31 +12,21 @@ import os
 import re
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import DEMO
-
-# Offline, unwrapped log lines (rich wraps at 80 columns otherwise), one thread per process
-# since several processes share the cores.
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "COLUMNS": "200",
-       "OMP_NUM_THREADS": "1"}
+from tests.in_process import ENV as COMMAND_ENV
+from tests.in_process import run_whet
 
 
 def run_all(commands: dict[str, list[str]], cwd: Path,
             stdin: dict[str, str] | None = None) -> dict[str, subprocess.CompletedProcess]:
-    """Run ``whet <args>`` for each named argument list, concurrently; results by name.
-    ``stdin``: text typed into the named commands."""
-    def run(name: str, args: list[str]) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "whet", *args], cwd=cwd, env=ENV, capture_output=True,
-                              text=True, timeout=300, input=(stdin or {}).get(name, ""))
-
-    with ThreadPoolExecutor(max_workers=(os.cpu_count() or 2) + 1) as pool:
-        futures = {name: pool.submit(run, name, args) for name, args in commands.items()}
-    return {name: future.result() for name, future in futures.items()}
+    """Run ``whet <args>`` for each named argument list; results by name. ``stdin``: text typed
+    into the named commands."""
+    return {name: run_whet(*args, cwd=cwd, stdin=(stdin or {}).get(name, "")) for name, args in commands.items()}
 
 
 def write_yaml(path: Path, raw: dict) -> Path:
@@ -165,6 +154,18 @@ def test_bad_input_gives_one_error_line_and_exit_code_2(case: str, results: dict
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     assert re.search(ONE_LINE_ERRORS[case][1], lines[0]), lines[0]
+
+
+def test_in_a_process_of_its_own_the_error_is_one_line_and_exit_code_2(workdir: Path) -> None:
+    # Past loading torch and transformers, as a user's `whet train` is, and out through the
+    # interpreter's exit.
+    args, pattern = ONE_LINE_ERRORS["hub id unreachable"]
+    result = subprocess.run([sys.executable, "-m", "whet", *args], cwd=workdir, env={**os.environ, **COMMAND_ENV},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert_no_traceback(result)
+    [line] = result.stderr.splitlines()
+    assert re.search(pattern, line), line
 
 
 def test_several_problems_print_one_a_line_under_a_count(results: dict) -> None:

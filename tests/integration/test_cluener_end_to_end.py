@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import write_config
+from tests.in_process import run_whet
 from whet.data.ner_jsonl import read_ner_jsonl
 
 # Characters the builtin tokenizer knows (most Chinese characters are [UNK] in it), so that
@@ -34,11 +32,6 @@ def write_json_lines(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "whet", *args], capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def cluener_run(tiny_bert, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cluener")
@@ -51,7 +44,7 @@ def cluener_run(tiny_bert, tmp_path_factory):
                     "dev": str(write_json_lines(tmp / "dev.json", dev))},
            "training": {"epochs": 6, "lr": 3e-3, "batch_size": 8, "seed": 7},
            "output": {"dir": str(tmp / "run")}}
-    result = run_cli("train", str(write_config(tmp, "cluener", raw, {})))
+    result = run_whet("train", str(write_config(tmp, "cluener", raw, {})))
     assert result.returncode == 0, result.stderr[-2000:]
     return tmp
 
@@ -63,7 +56,7 @@ def test_training_on_cluener_learns_the_entities(cluener_run):
 
 
 def test_eval_reads_a_cluener_file(cluener_run):
-    result = run_cli("eval", str(cluener_run / "run" / "model"), str(cluener_run / "dev.json"),
+    result = run_whet("eval", str(cluener_run / "run" / "model"), str(cluener_run / "dev.json"),
                      "--output", str(cluener_run / "eval"))
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((cluener_run / "eval" / "report.json").read_text(encoding="utf-8"))
@@ -74,7 +67,7 @@ def test_predict_on_chinese_text_writes_cluener_with_character_spans(cluener_run
     inputs = write_json_lines(cluener_run / "test.json", [{"id": 0, "text": "我和李明在香港"},
                                                           {"id": 1, "text": "上海的陳光说"}])
     output = cluener_run / "predicted.json"
-    result = run_cli("predict", str(cluener_run / "run" / "model"), "--input", str(inputs),
+    result = run_whet("predict", str(cluener_run / "run" / "model"), "--input", str(inputs),
                      "--output", str(output), "--output-format", "cluener")
     assert result.returncode == 0, result.stderr[-2000:]
     records = [json.loads(x) for x in output.read_text(encoding="utf-8").splitlines()]
@@ -86,5 +79,5 @@ def test_predict_on_chinese_text_writes_cluener_with_character_spans(cluener_run
 
 
 def test_predict_refuses_an_unknown_output_format(cluener_run):
-    result = run_cli("predict", str(cluener_run / "run" / "model"), "李明", "--output-format", "conll")
+    result = run_whet("predict", str(cluener_run / "run" / "model"), "李明", "--output-format", "conll")
     assert result.returncode == 2 and "--output-format 'conll': choose whet or cluener" in result.stderr

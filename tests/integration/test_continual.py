@@ -4,9 +4,6 @@ class/task-incremental sequence and token classification, resume, and the CLI.""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from tests.continual_data import write_plan
+from tests.in_process import run_whet
 from whet import load
 from whet.continual.step_models import load_plain_model
 from whet.continual.plan import load_plan
@@ -215,9 +213,7 @@ def test_an_interrupted_plan_resumes_to_the_same_result(tiny_bert, tmp_path):
 
 def test_the_cli_runs_a_plan_and_writes_the_report(tiny_bert, tmp_path):
     path = write_plan(tmp_path, tiny_bert, TWO, name="cli", per_label=8, test=True, training=dict(FAST))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "whet", "continual", str(path), "-o", str(tmp_path / "out")],
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = run_whet("continual", str(path), "-o", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) == {"dev", "test"} and "mean_forgetting" in summary["dev"]

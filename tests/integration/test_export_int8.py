@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ import torch
 from safetensors import safe_open
 
 from tests.conftest import DEMO
+from tests.in_process import run_whet
 from tests.integration.test_classification_and_methods import config_for
 from whet import load
 from whet.config import load_config
@@ -44,8 +43,7 @@ def logits(predictor, texts):
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_int8_export_keeps_predictions_and_stores_int8_safetensors(ner_models, tmp_path, method):
     exported = tmp_path / "int8"
-    result = subprocess.run([sys.executable, "-m", "whet", "export", str(ner_models[method]), "--quantize", "int8",
-                             "-o", str(exported)], capture_output=True, text=True, timeout=300)
+    result = run_whet("export", str(ner_models[method]), "--quantize", "int8", "-o", str(exported))
     assert result.returncode == 0, result.stderr
     assert not list(exported.glob("*.bin")) and not (exported / "adapter_model.safetensors").exists()
     info = json.loads((exported / "whet.json").read_text())
@@ -68,8 +66,7 @@ def test_int8_export_keeps_predictions_and_stores_int8_safetensors(ner_models, t
 
 def test_export_refuses_bad_requests(ner_models, tmp_path):
     def export(*args):
-        return subprocess.run([sys.executable, "-m", "whet", "export", *args], capture_output=True, text=True,
-                              timeout=120)
+        return run_whet("export", *args)
 
     wrong = export(str(ner_models["full"]), "--quantize", "int4", "-o", str(tmp_path / "b"))
     assert wrong.returncode == 2 and "only int8" in wrong.stderr

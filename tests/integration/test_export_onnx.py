@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from tests.in_process import run_whet
 from tests.integration.test_export_int8 import SENTENCES, logits, ner_models  # noqa: F401  (a fixture)
 from whet import load
 from whet.export import export_model
@@ -19,7 +19,7 @@ TEXTS = ["I lost my card", "how much money is in my checking account right now, 
 
 
 def run_export(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "whet", "export", *args], capture_output=True, text=True, timeout=300)
+    return run_whet("export", *args)
 
 
 def test_onnx_export_of_a_lora_ner_model_predicts_what_the_torch_model_does(ner_models, tmp_path):  # noqa: F811

@@ -4,7 +4,6 @@ only), loading it for predict/eval, and bad input."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import torch
 import yaml
 
 from tests.conftest import DEMO
+from tests.in_process import run_whet
 from whet import load
 from whet.config import load_config
 from whet.errors import ConfigError, DataError, ModelError
@@ -85,16 +85,14 @@ def test_saved_head_is_the_logistic_regression_on_the_fine_tuned_embeddings(fews
     assert [p["label"] for p in predictions] == [model.labels[i] for i in expected.argmax(axis=1)]
 
 
-def test_predict_and_eval_commands_load_the_fewshot_model(fewshot_run, monkeypatch, capsys, tmp_path):
-    from whet.cli import main
-
+def test_predict_and_eval_commands_load_the_fewshot_model(fewshot_run, tmp_path):
     run_dir, results = fewshot_run
-    monkeypatch.setattr(sys, "argv", ["whet", "predict", str(run_dir / "model"), "I lost my card"])
-    main()
-    record = json.loads(capsys.readouterr().out.strip())
+    predicted = run_whet("predict", str(run_dir / "model"), "I lost my card")
+    assert predicted.returncode == 0, predicted.stderr
+    record = json.loads(predicted.stdout.strip())
     assert set(record) == {"text", "label", "score", "probabilities"}
-    monkeypatch.setattr(sys, "argv", ["whet", "eval", str(run_dir / "model"), str(DEV), "-o", str(tmp_path / "eval")])
-    main()
+    evaluated = run_whet("eval", str(run_dir / "model"), str(DEV), "-o", str(tmp_path / "eval"))
+    assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["classes"]["accuracy"] == pytest.approx(results["dev"]["accuracy"])
 

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from tests.integration.test_methods import TASK_FIXTURES, pairs
-from tests.integration.test_training import run_cli
+from tests.in_process import run_whet
 from whet.config import RunConfig, load_config
 from whet.errors import ConfigError
 from whet.training.gradient_checkpointing import disable_gradient_checkpointing, enable_gradient_checkpointing
@@ -150,8 +150,8 @@ def test_whet_train_with_checkpointing_saves_the_model_a_run_without_it_saves(mo
     from whet.train import train
 
     config_path = run_config(tmp_path, "causal-lm", "lora", {}, models)
-    result = run_cli("train", str(config_path), "--set", "training.gradient_checkpointing=true",
-                     "--set", f"output.dir={tmp_path / 'checkpointed'}")
+    result = run_whet("train", str(config_path), "--set", "training.gradient_checkpointing=true",
+                      "--set", f"output.dir={tmp_path / 'checkpointed'}")
     assert result.returncode == 0, result.stderr
     assert "gradient checkpointing on" in result.stderr + result.stdout
     train(load_config(config_path))  # the same run without checkpointing, into tmp_path / "run"

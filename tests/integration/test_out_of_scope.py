@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import write_config
+from tests.in_process import run_whet as whet
 from whet import load
 from whet.config import load_config
 from whet.train import train
@@ -50,13 +48,6 @@ def train_with_detector(tiny_bert: Path, root: Path, name: str, **out_of_scope) 
 @pytest.fixture(scope="module")
 def knn_model(tiny_bert, tmp_path_factory):
     return train_with_detector(tiny_bert, tmp_path_factory.mktemp("oos"), "knn", scorer="knn", k=3)
-
-
-def whet(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run([sys.executable, "-m", "whet", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **ENV}, timeout=300)
 
 
 def dev_texts(dev: str, label: str | None = None) -> list[str]:
@@ -118,13 +109,7 @@ def test_out_of_scope_command_refits_another_scorer(knn_model, tmp_path):
     _, model_dir, dev = knn_model
     copy = shutil.copytree(model_dir, tmp_path / "model")
     train_file = str(Path(dev).with_name("train.jsonl"))
-    # The refused commands (on the fixture's model, which they leave as it is) run beside the refit.
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        refit = pool.submit(whet, "out-of-scope", str(copy), dev, "--train", train_file, "--scorer", "mahalanobis",
-                            "--precision", "fp32")
-        unknown = pool.submit(whet, "out-of-scope", str(model_dir), dev, "--scorer", "odin")
-        without_train = pool.submit(whet, "out-of-scope", str(model_dir), dev, "--scorer", "knn")
-    done = refit.result()
+    done = whet("out-of-scope", str(copy), dev, "--train", train_file, "--scorer", "mahalanobis", "--precision", "fp32")
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
     assert figures["rule"] == "oos_f1" and 0 <= figures["auroc"] <= 1
@@ -136,10 +121,11 @@ def test_out_of_scope_command_refits_another_scorer(knn_model, tmp_path):
     assert done.returncode == 0, done.stderr
     assert not (copy / "out_of_scope.safetensors").exists()
     assert json.loads((copy / "out_of_scope.json").read_text())["scorer"] == "energy"
-    bad = unknown.result()
+    # Refused, and the fixture's model left as it is.
+    bad = whet("out-of-scope", str(model_dir), dev, "--scorer", "odin")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].endswith(
         "--scorer 'odin': choose one of msp, energy, knn, mahalanobis")
-    bad = without_train.result()
+    bad = whet("out-of-scope", str(model_dir), dev, "--scorer", "knn")
     assert bad.returncode == 2 and "give the training data" in bad.stderr
 
 
@@ -179,16 +165,13 @@ def test_serve_answers_none_like_whet_predict(knn_model, tmp_path):
 
 def test_export_takes_the_detector_along(knn_model, tmp_path):
     _, model_dir, dev = knn_model
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        merged = pool.submit(whet, "export", str(model_dir), "--output", str(tmp_path / "merged"))
-        onnx = pool.submit(whet, "export", str(model_dir), "--output", str(tmp_path / "onnx"), "--onnx")
-    done = merged.result()
+    done = whet("export", str(model_dir), "--output", str(tmp_path / "merged"))
     assert done.returncode == 0, done.stderr
     exported = load(str(tmp_path / "merged"), precision="fp32")
     assert exported.detector is not None and exported.detector.scorer == "knn"
     texts = dev_texts(dev)
     assert exported.predict(texts) == load(str(model_dir), precision="fp32").predict(texts)
-    done = onnx.result()
+    done = whet("export", str(model_dir), "--output", str(tmp_path / "onnx"), "--onnx")
     assert done.returncode == 0, done.stderr
     assert "reads hidden states" in done.stderr and not (tmp_path / "onnx" / "out_of_scope.json").exists()
     assert all("out_of_scope_score" not in p for p in load(str(tmp_path / "onnx")).predict(texts[:3]))

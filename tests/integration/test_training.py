@@ -15,6 +15,7 @@ import yaml
 from safetensors.torch import load_file
 
 from tests.conftest import DEMO, write_config
+from tests.in_process import run_whet
 from whet import load
 from whet.config import load_config
 from whet.errors import Interrupted
@@ -31,12 +32,6 @@ def make_config(tmp_path: Path, model: Path, name: str, **sections) -> Path:
         "output": {"dir": str(tmp_path / name)},
     }
     return write_config(tmp_path, name, raw, sections)
-
-
-def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "whet", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +98,7 @@ def test_cli_predict_file_streams_jsonl(ner_run, tmp_path):
     lines.append({"tokens": ["John", "Smith", "visited", "Rome"]})
     inputs.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     out = tmp_path / "out.jsonl"
-    done = run_cli("predict", str(run_dir / "model"), "--input", str(inputs), "--output", str(out),
+    done = run_whet("predict", str(run_dir / "model"), "--input", str(inputs), "--output", str(out),
                    "--batch-size", "16")
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -148,7 +143,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_the_same(ner_run, tiny_be
         pytest.fail("the run finished before Ctrl-C arrived; make it longer")
     assert process.returncode == 130, stderr
     assert "--resume" in stderr and "Traceback" not in stderr
-    done = run_cli("train", str(config_path), "--resume")
+    done = run_whet("train", str(config_path), "--resume")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == results
 
@@ -156,7 +151,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_the_same(ner_run, tiny_be
 def test_existing_run_is_not_overwritten(ner_run):
     config_path, _, _, run_dir = ner_run
     before = (run_dir / "model" / "model.safetensors").stat().st_mtime_ns
-    done = run_cli("train", str(config_path))
+    done = run_whet("train", str(config_path))
     assert done.returncode == 2 and "--resume" in done.stderr
     assert (run_dir / "model" / "model.safetensors").stat().st_mtime_ns == before
 

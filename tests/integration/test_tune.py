@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from tests.conftest import DEMO, write_config
-from tests.integration.test_training import run_cli
+from tests.in_process import run_whet
 from whet.config import load_config
 from whet.errors import Interrupted
 from whet.training.interrupt import STOP
@@ -154,7 +154,7 @@ def test_cli_reports_a_bad_tune_section_in_one_go(tiny_bert, tmp_path):
     bad = {"params": {"training.warmup": {"type": "float", "low": 0.0, "high": 0.2},
                       "training.epochs": {"type": "int", "low": 0, "high": 3}}}
     path = tune_config(tmp_path, tiny_bert, "bad", bad)
-    result = run_cli("tune", str(path), "--trials", "2")
+    result = run_whet("tune", str(path), "--trials", "2")
     assert result.returncode == 2
     assert "tune.params.training.warmup: unknown config path; did you mean 'training.warmup_ratio'?" in result.stderr
     assert "tune.params.training.epochs: the value 0 is refused: training.epochs" in result.stderr
@@ -164,7 +164,7 @@ def test_cli_reports_a_bad_tune_section_in_one_go(tiny_bert, tmp_path):
 
 def test_cli_refuses_a_config_without_a_search(tiny_bert, tmp_path):
     path = tune_config(tmp_path, tiny_bert, "nothing", {"trials": 3})
-    result = run_cli("tune", str(path))
+    result = run_whet("tune", str(path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: tune.params: no settings to search; name at least one, e.g. training.lr: "
@@ -173,7 +173,7 @@ def test_cli_refuses_a_config_without_a_search(tiny_bert, tmp_path):
 
 def test_cli_refuses_a_number_of_trials_below_one(tiny_bert, tmp_path):
     path = tune_config(tmp_path, tiny_bert, "zero", SEARCH)
-    result = run_cli("tune", str(path), "--trials", "0")
+    result = run_whet("tune", str(path), "--trials", "0")
     assert result.returncode == 2
     assert "--trials" in result.stderr and "Traceback" not in result.stderr
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tests.in_process import run_whet
 from whet.errors import ConfigError, DataError, ModelError
 from whet.zeroshot.labels import load_labels
 from whet.zeroshot.run import build_scorer, detect_mode, run_zeroshot
@@ -192,25 +192,17 @@ def test_threshold_labels_uncertain_texts_none_and_is_evaluated(tiny_bert, label
     assert tuned.threshold.reached == (tuned.threshold.precision >= 0.5)
 
 
-def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    from whet.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["whet", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def run_cli(args: list[str], cwd=None) -> tuple[int, str, str]:
+    result = run_whet(*args, cwd=cwd)
+    return result.returncode, result.stdout, result.stderr
 
 
-def test_cli_writes_predictions_report_and_tuned_threshold(tiny_bert, labels_file, tmp_path, monkeypatch, capsys):
+def test_cli_writes_predictions_report_and_tuned_threshold(tiny_bert, labels_file, tmp_path):
     inputs = write_jsonl(tmp_path / "texts.jsonl", INPUTS)
     out, reports = tmp_path / "predictions.jsonl", tmp_path / "report"
     code, _, err = run_cli(["zeroshot", "--labels", str(labels_file), "--input", str(inputs), "--model", str(tiny_bert),
                             "--output", str(out), "--tune-threshold", str(inputs), "--target-precision", "0.5",
-                            "--report-dir", str(reports)], monkeypatch, capsys)
+                            "--report-dir", str(reports)])
     assert code == 0, err
     records = [json.loads(line) for line in out.read_text().splitlines()]
     threshold = json.loads((reports / "threshold.json").read_text())
@@ -231,13 +223,11 @@ def test_cli_writes_predictions_report_and_tuned_threshold(tiny_bert, labels_fil
     ("labels: {a: {}, b: {}}\n", ["--threshold", "0.5", "--tune-threshold", "texts.jsonl"],
      r"error: give --threshold or --tune-threshold, not both"),
 ])
-def test_cli_bad_input_is_one_line_and_exit_code_2(labels_text, extra, message, tiny_bert, tmp_path, monkeypatch,
-                                                    capsys):
-    monkeypatch.chdir(tmp_path)
+def test_cli_bad_input_is_one_line_and_exit_code_2(labels_text, extra, message, tiny_bert, tmp_path):
     (tmp_path / "labels.yaml").write_text(labels_text)
     write_jsonl(tmp_path / "texts.jsonl", [{"text": "hello"}])
     code, _, err = run_cli(["zeroshot", "--labels", "labels.yaml", "--input", "texts.jsonl", "--model", str(tiny_bert),
-                            *extra], monkeypatch, capsys)
+                            *extra], cwd=tmp_path)
     assert code == 2
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and err.strip().endswith(errors[0]) and "Traceback" not in err

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.continual_data import write_plan
+from tests.in_process import run_whet
 from whet.continual.experiences import plan_problems
 from whet.continual.plan import load_plan
 from whet.errors import ConfigError
@@ -90,19 +91,6 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
 
 
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    """``whet <args>`` through the console entry point, in this process (no torch import to wait for)."""
-    from whet.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["whet", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err
-
-
 def test_a_bad_plan_exits_2_with_one_line(tmp_path):
     path = edit(write_plan(tmp_path, Path("model"), EXPERIENCES), lambda raw: raw["strategy"].update(name="rplay"))
     result = run_cli("continual", str(path))
@@ -112,18 +100,19 @@ def test_a_bad_plan_exits_2_with_one_line(tmp_path):
         f"choose one of: adapters, ewc, joint, lwf, naive, replay"]
 
 
-def test_check_and_validate_report_data_problems_of_a_plan(tmp_path, monkeypatch, capsys):
+def test_check_and_validate_report_data_problems_of_a_plan(tmp_path):
     path = edit(write_plan(tmp_path, Path("model"), EXPERIENCES),
                 lambda raw: raw["experiences"][1].update(dev="nowhere.jsonl"))
     for command in (["continual", str(path), "--check"], ["validate", str(path)]):
-        code, err = run_main(monkeypatch, capsys, *command)
-        assert code == 2
-        [line] = err.strip().splitlines()
+        result = run_whet(*command)
+        assert result.returncode == 2
+        [line] = result.stderr.strip().splitlines()
         assert line.startswith("error: experiences.1 (two).dev:") and "nowhere.jsonl" in line
     fixed = edit(path, lambda raw: raw["experiences"][1].update(dev=str(tmp_path / "data" / "two-dev.jsonl")))
-    assert run_main(monkeypatch, capsys, "continual", str(fixed), "--check") == (0, "")
-    code, err = run_main(monkeypatch, capsys, "continual", str(tmp_path / "absent.yaml"))
-    assert code == 2 and err.startswith("error: config file") and "not found" in err
+    checked = run_whet("continual", str(fixed), "--check")
+    assert (checked.returncode, checked.stderr) == (0, "")
+    absent = run_whet("continual", str(tmp_path / "absent.yaml"))
+    assert absent.returncode == 2 and absent.stderr.startswith("error: config file") and "not found" in absent.stderr
 
 
 def test_every_shipped_plan_is_valid_and_starts_with_its_command():
