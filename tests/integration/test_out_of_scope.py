@@ -121,11 +121,10 @@ def test_out_of_scope_command_refits_another_scorer(knn_model, tmp_path):
     assert done.returncode == 0, done.stderr
     assert not (copy / "out_of_scope.safetensors").exists()
     assert json.loads((copy / "out_of_scope.json").read_text())["scorer"] == "energy"
-    # Refused, and the fixture's model left as it is.
-    bad = whet("out-of-scope", str(model_dir), dev, "--scorer", "odin")
+    bad = whet("out-of-scope", str(copy), dev, "--scorer", "odin")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].endswith(
         "--scorer 'odin': choose one of msp, energy, knn, mahalanobis")
-    bad = whet("out-of-scope", str(model_dir), dev, "--scorer", "knn")
+    bad = whet("out-of-scope", str(copy), dev, "--scorer", "knn")
     assert bad.returncode == 2 and "give the training data" in bad.stderr
 
 

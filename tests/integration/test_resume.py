@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -158,24 +157,21 @@ def run_processes(command: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
 
 
-@pytest.mark.slow  # three two-process runs, two of them together: about 20 s
+@pytest.mark.slow  # three two-process runs: about 30 s
 def test_resumed_two_process_run_equals_the_uninterrupted_run(tiny_bert, tmp_path):
     method = {"name": "lora", "lora": {"r": 4}}
     # No trackers: each process would spend seconds importing one.
     straight = run_config(tmp_path, tiny_bert, "straight", "sequence-classification", method, trackers=())
     interrupted = run_config(tmp_path, tiny_bert, "interrupted", "sequence-classification", method, trackers=())
     whet = [sys.executable, "-m", "whet", "train"]
-    script = tmp_path / "interrupting_process.py"
-    script.write_text(textwrap.dedent(INTERRUPTING_PROCESS), encoding="utf-8")
-    # The uninterrupted and the interrupted run start together: most of each is Python starting
-    # and importing torch, which overlaps on two cores.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        straight_run = pool.submit(run_processes, [*whet, str(straight), "--processes", "2"])
-        stopped = pool.submit(run_processes, [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                              "--nproc_per_node=2", str(script), str(interrupted), "2"]).result()
-    done = straight_run.result()
+    done = run_processes([*whet, str(straight), "--processes", "2"])
     assert done.returncode == 0, done.stderr[-3000:]
     straight_results = json.loads(done.stdout.strip().splitlines()[-1])
+
+    script = tmp_path / "interrupting_process.py"
+    script.write_text(textwrap.dedent(INTERRUPTING_PROCESS), encoding="utf-8")
+    stopped = run_processes([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             str(script), str(interrupted), "2"])
     assert stopped.returncode != 0, "the run was not interrupted"
     state = json.loads((tmp_path / "interrupted" / "checkpoints" / "last" / "state.json").read_text())
     assert state["loop"]["step"] == 2
