@@ -47,8 +47,7 @@ def runs(tiny_bert, tmp_path_factory) -> dict[str, Path]:
     naive = run(tmp_path, tiny_bert, "naive", THREE, {"name": "naive"})
     two = dict(list(THREE.items())[:2])
     separate = run(tmp_path, tiny_bert, "separate", two, {"name": "ewc", "ewc": {**EWC_SETTINGS, "mode": "separate"}})
-    return {"online": online[1], "naive": naive[1], "separate": separate[1], "online_report": online[0],
-            "naive_report": naive[0]}
+    return {"online": online[1], "naive": naive[1], "separate": separate[1]}
 
 
 def test_online_ewc_keeps_one_fisher_the_decayed_sum_of_the_experiences(runs):
@@ -89,10 +88,9 @@ def test_online_ewc_holds_the_important_weights_nearer_than_plain_fine_tuning(ru
     penalties = {name: ewc.penalty(load_plain_model(step_model(out, "02-two"))).item()
                  for name, out in (("online", online), ("naive", naive))}
     assert 0 < penalties["online"] < 0.5 * penalties["naive"], penalties
-    # And the earlier experiences are forgotten less.
-    online_forgetting = runs["online_report"]["splits"]["dev"]["summary"]["mean_forgetting"]
-    naive_forgetting = runs["naive_report"]["splits"]["dev"]["summary"]["mean_forgetting"]
-    assert online_forgetting < naive_forgetting
+    # Forgetting is not compared: on 8 generated dev texts per experience it moves with the training
+    # seed either way (seeds 3-6: online EWC forgot less on one, more on another, as much on the
+    # rest); benchmarks/continual_clinc.py measures it on CLINC150.
 
 
 def test_resuming_a_continual_run_that_is_not_there_is_refused(tiny_bert, tmp_path):
