@@ -21,12 +21,14 @@ About half a minute on 2 CPU cores. Two parts, in one process:
    - one AdamW step over all parameters with whet's optimizer (``build_optimizer``: the fused
      kernel where the device has it) against the same parameter groups with ``foreach``;
    - the forward pass in training mode against the same pass in eval mode (for BERT-like
-     models the only difference is dropout, so the gap is what dropout costs);
+     models the only difference is dropout, so the gap is what torch's dropout costs);
    - forward and backward in fp32 against the same under bf16 autocast
      (``training.precision: bf16``);
    - forward and backward under bf16 with the attention kernels whet trains with (on a CPU,
      torch's unfused products and softmax) against those torch chooses by itself (its fused
-     kernel when attention dropout is off).
+     kernel when attention dropout is off);
+   - forward and backward under bf16 with whet's dropout masks (``whet.training.dropout``, on a
+     CPU) against torch's dropout.
 
 3. With ``--ops N``: torch.profiler over training steps (forward, backward, AdamW) on the
    batches the run trained on, a fresh model, in the run's precision (``auto`` resolved as
@@ -209,14 +211,16 @@ def interleaved(left: Callable[[], Any], right: Callable[[], Any], repeats: int)
 def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int, settings: dict[str, Any]) -> list[dict]:
     """AdamW fused against foreach, dropout's cost, fp32 against bf16 autocast, on one batch."""
     from whet.models.inference import autocast, move_to, model_inputs
+    from whet.training.dropout import cheap_dropout
     from whet.training.loop import training_attention
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, fused = fresh_model(num_labels, device, settings)
     inputs = model_inputs(move_to(batch, device))
 
-    def forward_backward(precision: str, attention: Callable[[], Any] = lambda: training_attention(device)) -> None:
-        with autocast(device, precision), attention():
+    def forward_backward(precision: str, attention: Callable[[], Any] = lambda: training_attention(device),
+                         masks: Callable[[], Any] = lambda: cheap_dropout(model, device)) -> None:
+        with autocast(device, precision), attention(), masks():
             loss = model(**inputs).loss
             model.zero_grad(set_to_none=False)
             loss.backward()
@@ -241,6 +245,9 @@ def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int, settings
         # attention dropout is off, when torch takes its fused kernel)
         ("forward + backward, bf16", ("whet's attention", lambda: forward_backward("bf16")),
          ("torch's choice", lambda: forward_backward("bf16", contextlib.nullcontext))),
+        # whet's dropout masks (whet.training.dropout) against torch's dropout
+        ("forward + backward, bf16, dropout", ("whet's masks", lambda: forward_backward("bf16")),
+         ("torch's dropout", lambda: forward_backward("bf16", masks=contextlib.nullcontext))),
     )
     for name, (left_name, left), (right_name, right) in pairs:
         left_ms, right_ms = interleaved(left, right, repeats)
@@ -254,12 +261,13 @@ def fixed_batch_comparisons(batch: dict, num_labels: int, repeats: int, settings
 def training_step(model: Any, optimizer: Any, precision: str) -> Callable[[dict], None]:
     """Forward, backward and an AdamW step on one batch, in ``precision``."""
     from whet.models.inference import autocast
+    from whet.training.dropout import cheap_dropout
     from whet.training.loop import training_attention
 
     device = next(model.parameters()).device
 
     def step(inputs: dict) -> None:
-        with autocast(device, precision), training_attention(device):
+        with autocast(device, precision), training_attention(device), cheap_dropout(model, device):
             loss = model(**inputs).loss
             loss.backward()
         optimizer.step()

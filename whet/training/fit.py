@@ -20,6 +20,7 @@ from whet.config import TrainingConfig
 from whet.errors import Interrupted
 from whet.training.adversarial import adversarial_pass
 from whet.training.batches import TrainingBatches
+from whet.training.dropout import cheap_dropout
 from whet.training.checkpoints import (checkpoint_paths, load_checkpoint, load_trainable_weights,
                                        save_trainable_weights, write_checkpoint)
 from whet.training.gradient_checkpointing import disable_gradient_checkpointing, enable_gradient_checkpointing
@@ -73,7 +74,7 @@ def fit(model: Any, batches: TrainingBatches, *, heads: list[str], evaluate: Cal
     progress = TrainingProgress(batches.steps, start=state.step, enabled=main)
     restore_ctrl_c = install_ctrl_c()
     try:
-        with progress:
+        with progress, cheap_dropout(accelerator.unwrap_model(model), accelerator.device):
             for event in training_steps(model=model, optimizer=optimizer, scheduler=scheduler,
                                         accelerator=accelerator, loader=batches.loader, sampler=batches.sampler,
                                         state=state, epochs=training.epochs, max_steps=training.max_steps,
