@@ -20,9 +20,9 @@ from whet.config import TrainingConfig
 from whet.errors import Interrupted
 from whet.training.adversarial import adversarial_pass
 from whet.training.batches import TrainingBatches
-from whet.training.dropout import cheap_dropout
 from whet.training.checkpoints import (checkpoint_paths, load_checkpoint, load_trainable_weights,
                                        save_trainable_weights, write_checkpoint)
+from whet.training.dropout import cheap_dropout
 from whet.training.gradient_checkpointing import disable_gradient_checkpointing, enable_gradient_checkpointing
 from whet.training.interrupt import STOP, install_ctrl_c
 from whet.tasks.base import LOWER_IS_BETTER
