@@ -358,6 +358,19 @@ def matmul_peak_gflops(dtype_name: str, seconds: float, size: int = 2048) -> flo
             return 2 * size**3 * count / elapsed / 1e9
 
 
+
+def machine_figures() -> dict:
+    """Threads, AMX and the matmul peaks (one second each), printed as one line and returned."""
+    import torch
+
+    machine = {"threads": torch.get_num_threads(), "amx": bool(torch.cpu._is_amx_tile_supported()),
+               "fp32_gflops": round(matmul_peak_gflops("float32", 1.0), 1),
+               "bf16_gflops": round(matmul_peak_gflops("bfloat16", 1.0), 1)}
+    print(f"machine: AMX {machine['amx']}, matmul fp32 {machine['fp32_gflops']} GFLOP/s, "
+          f"bf16 {machine['bf16_gflops']} GFLOP/s, {machine['threads']} threads, torch {torch.__version__}")
+    return machine
+
+
 def run_child(kind: str, train_path: Path, dev_path: Path, epochs: int, seed: int) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--run", kind, "--train-file", str(train_path),
                "--dev-file", str(dev_path), "--epochs", str(epochs), "--seed", str(seed)]

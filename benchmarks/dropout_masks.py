@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from compare_hf import matmul_peak_gflops
+from compare_hf import machine_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,11 +87,7 @@ def main() -> int:
     args = parser.parse_args()
     import torch
 
-    machine = {"threads": torch.get_num_threads(), "amx": bool(torch.cpu._is_amx_tile_supported()),
-               "fp32_gflops": round(matmul_peak_gflops("float32", 1.0), 1),
-               "bf16_gflops": round(matmul_peak_gflops("bfloat16", 1.0), 1)}
-    print(f"machine: AMX {machine['amx']}, matmul fp32 {machine['fp32_gflops']} GFLOP/s, "
-          f"bf16 {machine['bf16_gflops']} GFLOP/s, {machine['threads']} threads, torch {torch.__version__}")
+    machine = machine_figures()
     raw = yaml.safe_load(args.config.read_text(encoding="utf-8"))
     runs = []
     with tempfile.TemporaryDirectory(prefix="whet-dropout-masks-") as tmp:

@@ -7,9 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Property tests check results, not speed: on a busy 2-core machine a first example that loads a
+# module can take longer than hypothesis' default 200 ms deadline and fail a correct test.
+settings.register_profile("whet", deadline=None)
+settings.load_profile("whet")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"

@@ -14,7 +14,7 @@ from whet.data.document_context import attach_document_context
 from whet.data.examples import TaggedSentence
 from whet.data.ner_jsonl import read_ner_jsonl
 from whet.errors import DataError
-from whet.tasks.token_classification import IGNORE, TASK, decode, fit_context, tags_for_types
+from whet.tasks.token_classification import IGNORE, TASK, decode, fit_context, sentence_runs, tags_for_types
 
 CONLL = """-DOCSTART- -X- -X- O
 
@@ -132,6 +132,68 @@ def test_context_is_cut_to_the_window(tokenizer):
     assert sum(w >= 0 for w in feature["word_at"]) == 1
     feature, = TASK.encode([sentence], tokenizer, labels, 16, 0, DataConfig(context="document", context_tokens=64))
     assert len(feature["input_ids"]) == 16
+
+
+def document_sentences() -> list[TaggedSentence]:
+    sentences = [TaggedSentence(["EU", "rejects", "it"], ["B-ORG", "O", "O"], document="a"),
+                 TaggedSentence(["Peter", "Blackburn"], ["B-PER", "I-PER"], document="a"),
+                 TaggedSentence(["in", "Brussels"], ["O", "B-LOC"], document="a"),
+                 TaggedSentence(["Germany", "said"], ["B-LOC", "O"], document="b"),
+                 TaggedSentence(["no", "document"], ["O", "O"])]
+    attach_document_context(sentences, words=64)
+    return sentences
+
+
+def test_runs_join_consecutive_sentences_of_a_document_within_the_budget():
+    sentences = document_sentences()
+    assert sentence_runs(sentences, [3, 2, 2, 2, 2], budget=100) == [[0, 1, 2], [3], [4]]
+    assert sentence_runs(sentences, [3, 2, 2, 2, 2], budget=5) == [[0, 1], [2], [3], [4]]
+    assert sentence_runs(sentences, [9, 2, 2, 2, 2], budget=5) == [[0], [1, 2], [3], [4]]
+    plain = [TaggedSentence(s.tokens, s.tags, document=s.document) for s in sentences]  # no context attached
+    assert sentence_runs(plain, [3, 2, 2, 2, 2], budget=100) == [[i] for i in range(5)]
+
+
+def test_sentences_of_a_run_share_a_window_and_keep_their_own_context(tokenizer):
+    labels = tags_for_types(["LOC", "ORG", "PER"], "iob2")
+    sentences = document_sentences()
+    data = DataConfig(context="document", context_tokens=64)
+    features = TASK.encode(sentences, tokenizer, labels, 128, 0, data)
+    assert [f["example"] for f in features] == [0, 3, 4]
+    ids_of = lambda words: tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    run = features[0]
+    words = [w for s in sentences[:3] for w in s.tokens]
+    assert run["input_ids"][1:-1] == ids_of(words)  # the run is the whole document: no context outside it
+    assert [label for label in run["labels"] if label != IGNORE] == [labels.index(t) for s in sentences[:3] for t in s.tags]
+    alone = [TASK.encode([s], tokenizer, labels, 128, 0, data)[0] for s in sentences]
+    for index in range(3):
+        # each sentence sees at least the context it has when encoded alone, on both sides
+        text = alone[index]["input_ids"][1:-1]
+        assert any(run["input_ids"][k:k + len(text)] == text for k in range(len(run["input_ids"])))
+    # decoding maps the run's words back to their sentences
+    logits = np.zeros((len(run["input_ids"]), len(labels)), dtype=np.float32)
+    gold = [t for s in sentences[:3] for t in s.tags]
+    for p, w in enumerate(run["word_at"]):
+        if w >= 0:
+            logits[p, labels.index(gold[w])] = 5.0
+    others = [np.zeros((len(f["input_ids"]), len(labels)), dtype=np.float32) for f in features[1:]]
+    tags, _ = decode(sentences, features, [logits, *others], labels)
+    assert tags[:3] == [s.tags for s in sentences[:3]]
+    assert tags[3:] == [["O", "O"], ["O", "O"]]
+
+
+def test_a_run_cut_by_the_budget_gets_the_documents_context_around_it(tokenizer):
+    labels = tags_for_types(["LOC", "ORG", "PER"], "iob2")
+    sentences = document_sentences()
+    ids_of = lambda words: tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    lengths = [len(ids_of(s.tokens)) for s in sentences]
+    # context_tokens sets the run budget (twice it): here the first two sentences, not the third
+    data = DataConfig(context="document", context_tokens=(lengths[0] + lengths[1] + 1) // 2)
+    features = TASK.encode(sentences, tokenizer, labels, 128, 0, data)
+    assert [f["example"] for f in features][:2] == [0, 2]
+    second = features[1]
+    assert sum(w >= 0 for w in second["word_at"]) == 2  # "in Brussels" labelled, its context not
+    before = ids_of(["EU", "rejects", "it", "Peter", "Blackburn"])[-data.context_tokens:]
+    assert second["input_ids"][1:1 + len(before)] == before
 
 
 def test_prediction_records_of_one_document_share_context():

@@ -102,7 +102,9 @@ class DataConfig(BaseModel):
                                 "and prediction; loss and predictions stay on the sentence."
     )
     context_tokens: int = Field(
-        64, ge=1, description="NER with context: document: most subword tokens of context on each side of a sentence."
+        64, ge=1, description="NER with context: document: most subword tokens of context on each side of a sentence. "
+                              "Training joins consecutive sentences into passages of up to twice this many words; "
+                              "evaluation and prediction, into runs of up to twice this many subwords sharing one window."
     )
     packing: bool = Field(
         False, description="Causal LM: pack several examples into each row of max_length tokens; attention stays within each example."

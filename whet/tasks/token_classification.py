@@ -1,9 +1,11 @@
 """Token classification (NER): word tags, subword alignment, windows, entity decoding.
 
 Alignment: each word's label sits on its first subword; other subwords get -100 so the
-loss ignores them, as do the words of neighbouring sentences added as document context. A sentence longer than the model's window is split into overlapping
-windows cut at word boundaries; at prediction time each word takes its label from the
-window where it is farthest from an edge (most context on both sides).
+loss ignores them, as do the words of neighbouring sentences added as document context.
+With document context, consecutive sentences of a document share one window at evaluation
+and prediction, the context around the run on both sides. A sentence longer than the model's
+window is split into overlapping windows cut at word boundaries; at prediction time each word
+takes its label from the window where it is farthest from an edge (most context on both sides).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def read(path: str, data: DataConfig, *, require_labels: bool = True) -> list[Ta
 def training_examples(examples: list[TaggedSentence], data: DataConfig) -> list[TaggedSentence]:
     """With document context, training encodes passages of consecutive sentences about twice
     ``data.context_tokens`` words long, each sentence the context of the others; evaluation and
-    prediction encode each sentence with its own context on both sides."""
+    prediction encode runs of sentences with their context on both sides (``sentence_runs``)."""
     if data.context != "document":
         return examples
     return document_passages(examples, 2 * data.context_tokens)
@@ -138,31 +140,69 @@ def model_kwargs(labels: list[str], data: DataConfig) -> dict[str, Any]:
 # -- encoding ---------------------------------------------------------------------------------
 def encode(examples: list[TaggedSentence], tokenizer: Any, labels: list[str], max_length: int,
            stride: int, data: DataConfig) -> list[dict]:
+    """Features of the examples: subword ids, ``word_at`` (the word whose label sits at each
+    position, -1 elsewhere) and ``example``. With document context, consecutive sentences of a
+    document share one window (``sentence_runs``): ``word_at`` then counts the words of
+    ``examples[example]``, ``examples[example + 1]``, ... as one sequence."""
     label2id = {label: i for i, label in enumerate(labels)}
     prefix, suffix = special_token_wrapping(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
     # One call tokenises all sentences in the fast tokenizer's Rust batch path.
     encoded = tokenizer([ex.tokens for ex in examples], is_split_into_words=True, add_special_tokens=False)
     before, after = context_ids(examples, tokenizer, data.context_tokens)
-    features = []
-    for index, ex in enumerate(examples):
-        ids = encoded["input_ids"][index]
+    ids = encoded["input_ids"]
+    # word index at each word's first subword, -1 elsewhere
+    firsts = []
+    for index in range(len(examples)):
         word_ids = encoded.word_ids(index)
-        # word index at each word's first subword, -1 elsewhere
-        first = [w if w is not None and (p == 0 or word_ids[p - 1] != w) else -1 for p, w in enumerate(word_ids)]
+        firsts.append([w if w is not None and (p == 0 or word_ids[p - 1] != w) else -1 for p, w in enumerate(word_ids)])
+    features = []
+    for run in sentence_runs(examples, [len(row) for row in ids], min(budget, 2 * data.context_tokens)):
+        head, last = run[0], run[-1]
+        run_ids, first, tags, words = [], [], [], 0
+        for index in run:
+            run_ids += ids[index]
+            first += [w + words if w >= 0 else -1 for w in firsts[index]]
+            tags += examples[index].tags
+            words += len(examples[index].tokens)
         starts = [p for p, w in enumerate(first) if w >= 0]
-        windows = word_windows(starts, len(ids), budget, stride)
-        left, right = fit_context(before[index], after[index], budget - len(ids)) if len(windows) == 1 else ([], [])
+        windows = word_windows(starts, len(run_ids), budget, stride)
+        left, right = fit_context(before[head], after[last], budget - len(run_ids)) if len(windows) == 1 else ([], [])
         for start, end in windows:
             # Context positions carry no word, so they get no label and no prediction.
             word_at = [-1] * (len(prefix) + len(left)) + first[start:end] + [-1] * (len(right) + len(suffix))
-            feature = {"input_ids": prefix + left + ids[start:end] + right + suffix, "word_at": word_at, "example": index}
-            if ex.sentences > 1:
-                feature["sentences"] = ex.sentences
-            if ex.tags:
-                feature["labels"] = [label2id.get(ex.tags[w], IGNORE) if w >= 0 else IGNORE for w in word_at]
+            feature = {"input_ids": prefix + left + run_ids[start:end] + right + suffix, "word_at": word_at,
+                       "example": head}
+            if examples[head].sentences > 1:
+                feature["sentences"] = examples[head].sentences
+            if tags:
+                feature["labels"] = [label2id.get(tags[w], IGNORE) if w >= 0 else IGNORE for w in word_at]
             features.append(feature)
     return features
+
+
+def sentence_runs(examples: list[TaggedSentence], lengths: list[int], budget: int) -> list[list[int]]:
+    """Indices of the examples grouped into runs that share one window: consecutive sentences
+    of one document with context attached, together at most ``budget`` subwords; any other
+    example is a run of its own.
+
+    Each sentence of a run still has at least its own context on both sides (the run's
+    neighbours, then the context around the run), while a dev pass encodes each context word
+    about twice instead of once for every sentence it surrounds.
+    """
+    runs: list[list[int]] = []
+    total = 0
+    for index, ex in enumerate(examples):
+        previous = examples[runs[-1][-1]] if runs else None
+        if (previous is not None and ex.context is not None and previous.context is not None
+                and ex.document is not None and ex.document == previous.document
+                and bool(ex.tags) == bool(previous.tags) and total + lengths[index] <= budget):
+            runs[-1].append(index)
+            total += lengths[index]
+        else:
+            runs.append([index])
+            total = lengths[index]
+    return runs
 
 
 def context_ids(examples: list[TaggedSentence], tokenizer: Any, limit: int) -> tuple[list[list[int]], list[list[int]]]:
@@ -209,10 +249,16 @@ def word_probabilities(examples: list[TaggedSentence], features: list[dict],
             continue
         probs = _softmax(feature_logits[positions])
         first, last = positions[0], positions[-1]
-        chosen = best[feature["example"]]
+        # A window's words may run on into the next examples (sentences sharing one window).
+        example, offset = feature["example"], 0
         for row, p in enumerate(positions):
-            word = feature["word_at"][p]
+            word = feature["word_at"][p] - offset
+            while word >= len(examples[example].tokens):
+                word -= len(examples[example].tokens)
+                offset += len(examples[example].tokens)
+                example += 1
             centrality = min(p - first, last - p)
+            chosen = best[example]
             if word not in chosen or centrality > chosen[word][0]:
                 chosen[word] = (centrality, probs[row])
     out = []
