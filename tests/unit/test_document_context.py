@@ -181,6 +181,20 @@ def test_sentences_of_a_run_share_a_window_and_keep_their_own_context(tokenizer)
     assert tags[3:] == [["O", "O"], ["O", "O"]]
 
 
+def test_sentences_of_two_requests_naming_one_document_never_share_a_window(tokenizer):
+    # A server batches the examples of several requests: each request's context stays its own.
+    labels = tags_for_types(["PER"], "iob2")
+    data = DataConfig(context="document")
+    first = TASK.prediction_inputs([{"text": "Peter said", "document": "1"}, {"text": "it rained", "document": "1"}], data)
+    second = TASK.prediction_inputs([{"text": "Mary left", "document": "1"}, {"text": "then", "document": "1"}], data)
+    batch = first + second
+    assert sentence_runs(batch, [3] * 4, budget=100) == [[0, 1], [2, 3]]
+    features = TASK.encode(batch, tokenizer, labels, 128, 0, data)
+    ids_of = lambda words: tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    assert [f["input_ids"][1:-1] for f in features] == [ids_of(["Peter", "said", "it", "rained"]),
+                                                       ids_of(["Mary", "left", "then"])]
+
+
 def test_a_run_cut_by_the_budget_gets_the_documents_context_around_it(tokenizer):
     labels = tags_for_types(["LOC", "ORG", "PER"], "iob2")
     sentences = document_sentences()

@@ -5,12 +5,17 @@ sentence itself (the task's encoder marks context positions as ignored).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 
 from whet.data.examples import TaggedSentence
 
 log = logging.getLogger("whet")
+
+# Numbers the sequences of sentences context is attached within, so that only true neighbours
+# share a window later: two requests to a server may both name a document "1".
+_sequences = itertools.count()
 
 
 def attach_document_context(sentences: Sequence[TaggedSentence], words: int, where: str = "") -> None:
@@ -19,6 +24,7 @@ def attach_document_context(sentences: Sequence[TaggedSentence], words: int, whe
     The neighbours are the other sentences with the same ``document``, in file order; a
     sentence without a document gets no context. Words, not subwords, are counted here: the
     encoder cuts the context to its subword budget, keeping the words nearest the sentence.
+    Each sentence's ``position`` says which sequence it belongs to and where.
     """
     documents: dict[str, list[TaggedSentence]] = {}
     for sentence in sentences:
@@ -28,8 +34,10 @@ def attach_document_context(sentences: Sequence[TaggedSentence], words: int, whe
         log.warning("data.context is document but %s names no documents (no -DOCSTART- lines or JSONL "
                     "'document' values): its sentences are encoded without context", where or "the data")
     for members in documents.values():
+        sequence = next(_sequences)
         for index, sentence in enumerate(members):
             sentence.context = (_words_before(members, index, words), _words_after(members, index, words))
+            sentence.position = (sequence, index)
 
 
 def document_passages(sentences: Sequence[TaggedSentence], words: int) -> list[TaggedSentence]:

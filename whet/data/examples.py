@@ -14,8 +14,9 @@ class TaggedSentence:
     ``source`` is "file:line" for error messages. ``document`` names the document the
     sentence belongs to (a ``-DOCSTART-`` section of a CoNLL file, a JSONL ``document``
     value); ``context`` holds words of the sentences around it in that document, before and
-    after, when the run encodes document context (``data.context: document``). ``id`` is an
-    input's own id, kept in its prediction.
+    after, when the run encodes document context (``data.context: document``), and ``position``
+    where it sits in the sequence of sentences the context was taken from: (that sequence's
+    number, the sentence's index in it). ``id`` is an input's own id, kept in its prediction.
     """
 
     tokens: list[str]
@@ -25,6 +26,7 @@ class TaggedSentence:
     offsets: list[tuple[int, int]] | None = None
     document: str | None = None
     context: tuple[list[str], list[str]] | None = None
+    position: tuple[int, int] | None = None
     sentences: int = 1  # consecutive sentences joined into this one (training with document context)
     id: str | int | None = None
 

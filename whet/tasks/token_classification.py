@@ -182,9 +182,9 @@ def encode(examples: list[TaggedSentence], tokenizer: Any, labels: list[str], ma
 
 
 def sentence_runs(examples: list[TaggedSentence], lengths: list[int], budget: int) -> list[list[int]]:
-    """Indices of the examples grouped into runs that share one window: consecutive sentences
-    of one document with context attached, together at most ``budget`` subwords; any other
-    example is a run of its own.
+    """Indices of the examples grouped into runs that share one window: sentences that follow
+    each other in a document they had their context attached from (``position``), together at
+    most ``budget`` subwords; any other example is a run of its own.
 
     Each sentence of a run still has at least its own context on both sides (the run's
     neighbours, then the context around the run), while a dev pass encodes each context word
@@ -194,8 +194,8 @@ def sentence_runs(examples: list[TaggedSentence], lengths: list[int], budget: in
     total = 0
     for index, ex in enumerate(examples):
         previous = examples[runs[-1][-1]] if runs else None
-        if (previous is not None and ex.context is not None and previous.context is not None
-                and ex.document is not None and ex.document == previous.document
+        if (previous is not None and previous.position is not None and ex.context is not None
+                and ex.position == (previous.position[0], previous.position[1] + 1)
                 and bool(ex.tags) == bool(previous.tags) and total + lengths[index] <= budget):
             runs[-1].append(index)
             total += lengths[index]
