@@ -24,6 +24,8 @@ spaces. Both sides get exactly these strings and do their own pre-tokenisation:
   ``whet.load(DIR).predict`` on the same texts, compared with (ii).
 - (iv) ``--onnx DIR``: an ONNX export of the same model (``whet export MODEL --onnx``), run by
   onnxruntime through the same ``whet.load(DIR).predict``, compared with (ii) and the pipeline.
+- (iii-b) ``--int8-x86``: the int8 model again on torch's default x86 quantized engine, where
+  whet picks oneDNN's (a CPU with AMX), side by side with (iii).
 - (v) ``--fp32``: (ii) again with ``precision="fp32"``: whet's default precision is bf16 where the
   CPU runs it fast (``auto``), so an int8 model is compared with both floats.
 
@@ -179,6 +181,25 @@ def run_whet(model_dir: Path, texts: list[str], batch_size: int, dev_path: Path,
             "sentences_per_s": len(texts) / seconds, "spans": whet_spans(output), "f1_whet_evaluate": evaluated}
 
 
+def run_int8_on_x86(model_dir: Path, texts: list[str], batch_size: int, dev_path: Path) -> dict:
+    """(iii-b): the int8 model with its weights packed for, and run on, torch's x86 engine."""
+    import torch
+
+    import whet.models.int8 as int8
+
+    chosen = int8.choose_engine
+
+    def x86() -> str:
+        torch.backends.quantized.engine = "x86"
+        return "x86"
+
+    int8.choose_engine = x86
+    try:
+        return run_whet(model_dir, texts, batch_size, dev_path)
+    finally:
+        int8.choose_engine = chosen
+
+
 def print_summary(rows: list[tuple[str, dict]], comparisons: dict[str, dict], ratio: float) -> None:
     headers = ["run", "weights MB", "batch", "load s", "predict s", "sentences/s", "entities", "F1 (spans->words)",
                "F1 (whet evaluate)"]
@@ -224,6 +245,8 @@ def main() -> int:
     parser.add_argument("--aggregation", default="simple", help="Pipeline aggregation_strategy (default simple).")
     parser.add_argument("--whet-batch-size", type=int, default=64, help="whet predict batch_size (default 64).")
     parser.add_argument("--int8", type=Path, default=None, help="Also predict with this (int8) whet model directory.")
+    parser.add_argument("--int8-x86", action="store_true",
+                        help="Also run the --int8 model on torch's x86 engine (whet uses oneDNN's where the CPU has AMX).")
     parser.add_argument("--onnx", type=Path, default=None, help="Also predict with this ONNX export (whet export --onnx).")
     parser.add_argument("--fp32", action="store_true",
                         help="Also predict with --model in float32 (whet's default is bf16 where the CPU is fast at it).")
@@ -262,6 +285,9 @@ def main() -> int:
         whet_run = run_whet(args.model, texts, args.whet_batch_size, dev_path)
         fp32_run = run_whet(args.model, texts, args.whet_batch_size, dev_path, "fp32") if args.fp32 else None
         int8_run = run_whet(args.int8, texts, args.whet_batch_size, dev_path) if args.int8 else None
+        int8_engine = torch.backends.quantized.engine if args.int8 else None
+        int8_x86_run = (run_int8_on_x86(args.int8, texts, args.whet_batch_size, dev_path)
+                        if args.int8 and args.int8_x86 else None)
         onnx_run = run_whet(args.onnx, texts, args.whet_batch_size, dev_path) if args.onnx else None
 
     rows = [(f"pipeline ({args.aggregation})", pipeline_run), ("whet", whet_run)]
@@ -269,6 +295,8 @@ def main() -> int:
         rows.append(("whet fp32", fp32_run))
     if int8_run:
         rows.append(("whet int8", int8_run))
+    if int8_x86_run:
+        rows.append(("whet int8 x86", int8_x86_run))
     if onnx_run:
         rows.append(("whet onnx", onnx_run))
     for _, run in rows:
@@ -283,11 +311,16 @@ def main() -> int:
         comparisons["whet vs whet onnx"] = compare_spans(texts, whet_run["spans"], onnx_run["spans"], "whet", "onnx")
     ratio = whet_run["sentences_per_s"] / pipeline_run["sentences_per_s"]
     print_summary(rows, comparisons, ratio)
+    if int8_run:
+        print(f"int8 engine: {int8_engine}")
+    if int8_x86_run:
+        print(f"whet int8 ({int8_engine}) / whet int8 (x86) sentences/s: "
+              f"{int8_run['sentences_per_s'] / int8_x86_run['sentences_per_s']:.2f}x")
 
     figures = {
         "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
         "sentences": len(texts), "model": str(args.model), "int8": str(args.int8) if args.int8 else None,
-        "onnx": str(args.onnx) if args.onnx else None,
+        "onnx": str(args.onnx) if args.onnx else None, "int8_engine": int8_engine,
         "aggregation": args.aggregation,
         "runs": {name: {k: v for k, v in run.items() if k != "spans"} for name, run in rows},
         "whet_over_pipeline_sentences_per_s": ratio, "comparisons": comparisons,

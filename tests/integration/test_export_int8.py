@@ -101,3 +101,27 @@ def test_int8_state_round_trips_exactly(ner_models):
     with torch.inference_mode():
         assert torch.equal(quantized(input_ids=ids).logits, rebuilt(input_ids=ids).logits)
     assert all(state[f"{m}.weight_int8"].dtype == torch.int8 for m in modules)
+
+
+@pytest.mark.parametrize("amx", [False, True])
+def test_int8_runs_on_onednn_where_the_cpu_has_amx_with_the_same_decisions(ner_models, monkeypatch, amx):
+    import copy
+
+    from whet.models.int8 import choose_engine, quantize
+
+    default = torch.backends.quantized.engine
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    try:
+        torch.backends.quantized.engine = "x86" if "x86" in torch.backends.quantized.supported_engines else default
+        before = torch.backends.quantized.engine
+        assert choose_engine() == ("onednn" if amx else before)
+        model = load(str(ner_models["full"])).model.float().eval()
+        quantized, _ = quantize(copy.deepcopy(model))
+        ids = torch.randint(1000, 5000, (2, 12))
+        with torch.inference_mode():
+            expected, got = model(input_ids=ids).logits, quantized(input_ids=ids).logits
+        assert torch.backends.quantized.engine == ("onednn" if amx else before)
+        assert (expected - got).abs().max() < 0.1 * expected.abs().max()
+        assert (expected.argmax(-1) == got.argmax(-1)).float().mean() >= 0.9
+    finally:
+        torch.backends.quantized.engine = default

@@ -1,8 +1,8 @@
 """Dynamic int8 quantization for CPU inference.
 
 Every ``nn.Linear`` of the encoder gets int8 weights with one scale per output channel;
-activations are quantized on the fly per batch (torch's dynamic quantization, fbgemm/x86
-kernels). The task head stays in float32: it is tiny and sits right before the decision.
+activations are quantized on the fly per batch (torch's dynamic quantization: oneDNN's kernels
+where the CPU has AMX, torch's default x86 kernels elsewhere). The task head stays in float32: it is tiny and sits right before the decision.
 
 Quantized weights have no safetensors form of their own, so they are stored as plain
 tensors, ``<module>.weight_int8`` (int8) and ``<module>.weight_scale`` (float64), next to
@@ -24,8 +24,18 @@ SCHEME = "dynamic-int8-per-channel"
 WEIGHTS = "model.int8.safetensors"
 
 
+def choose_engine() -> str:
+    """The quantized engine int8 models pack their weights for and run on: oneDNN where the CPU
+    has AMX, whose int8 tiles it uses (torch's default x86 engine does not), else torch's default.
+    Packed weights belong to the engine they were packed for, so this is set before any packing."""
+    if torch.cpu._is_amx_tile_supported() and "onednn" in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = "onednn"
+    return torch.backends.quantized.engine
+
+
 def _quantize_dynamic(model: torch.nn.Module, modules: list[str]) -> torch.nn.Module:
     """Swap the named Linear modules for dynamically quantized ones, in place."""
+    choose_engine()
     with warnings.catch_warnings():
         # torch.ao.quantization warns that it moves to torchao, whose int8 path is not fast
         # on CPU without torch.compile; torch's own kernels are the fast ones here.
