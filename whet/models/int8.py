@@ -2,7 +2,8 @@
 
 Every ``nn.Linear`` of the encoder gets int8 weights with one scale per output channel;
 activations are quantized on the fly per batch (torch's dynamic quantization: oneDNN's kernels
-where the CPU has AMX, torch's default x86 kernels elsewhere). The task head stays in float32: it is tiny and sits right before the decision.
+where the CPU has AMX, torch's default x86 kernels elsewhere). The task head stays in float32:
+it is tiny and sits right before the decision.
 
 Quantized weights have no safetensors form of their own, so they are stored as plain
 tensors, ``<module>.weight_int8`` (int8) and ``<module>.weight_scale`` (float64), next to

@@ -194,7 +194,7 @@ def sentence_runs(examples: list[TaggedSentence], lengths: list[int], budget: in
     total = 0
     for index, ex in enumerate(examples):
         previous = examples[runs[-1][-1]] if runs else None
-        if (previous is not None and previous.position is not None and ex.context is not None
+        if (previous is not None and previous.position is not None
                 and ex.position == (previous.position[0], previous.position[1] + 1)
                 and bool(ex.tags) == bool(previous.tags) and total + lengths[index] <= budget):
             runs[-1].append(index)
