@@ -358,7 +358,6 @@ def matmul_peak_gflops(dtype_name: str, seconds: float, size: int = 2048) -> flo
             return 2 * size**3 * count / elapsed / 1e9
 
 
-
 def machine_figures() -> dict:
     """Threads, AMX and the matmul peaks (one second each), printed as one line and returned."""
     import torch

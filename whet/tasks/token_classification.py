@@ -149,15 +149,16 @@ def encode(examples: list[TaggedSentence], tokenizer: Any, labels: list[str], ma
     budget = max_length - len(prefix) - len(suffix)
     # One call tokenises all sentences in the fast tokenizer's Rust batch path.
     encoded = tokenizer([ex.tokens for ex in examples], is_split_into_words=True, add_special_tokens=False)
-    before, after = context_ids(examples, tokenizer, data.context_tokens)
     ids = encoded["input_ids"]
     # word index at each word's first subword, -1 elsewhere
     firsts = []
     for index in range(len(examples)):
         word_ids = encoded.word_ids(index)
         firsts.append([w if w is not None and (p == 0 or word_ids[p - 1] != w) else -1 for p, w in enumerate(word_ids)])
+    runs = sentence_runs(examples, [len(row) for row in ids], min(budget, 2 * data.context_tokens))
+    before, after = context_ids(examples, tokenizer, data.context_tokens, runs)
     features = []
-    for run in sentence_runs(examples, [len(row) for row in ids], min(budget, 2 * data.context_tokens)):
+    for run in runs:
         head, last = run[0], run[-1]
         run_ids, first, tags, words = [], [], [], 0
         for index in run:
@@ -205,13 +206,15 @@ def sentence_runs(examples: list[TaggedSentence], lengths: list[int], budget: in
     return runs
 
 
-def context_ids(examples: list[TaggedSentence], tokenizer: Any, limit: int) -> tuple[list[list[int]], list[list[int]]]:
+def context_ids(examples: list[TaggedSentence], tokenizer: Any, limit: int,
+                runs: list[list[int]]) -> tuple[list[list[int]], list[list[int]]]:
     """Per example, the subword ids of its context before (the last ``limit``) and after (the
-    first ``limit``); empty lists for examples without context."""
+    first ``limit``); empty lists for examples without context. Only the context a window shows
+    is tokenised: before the first sentence of each run, after its last."""
     before: list[list[int]] = [[] for _ in examples]
     after: list[list[int]] = [[] for _ in examples]
-    for side, out in ((0, before), (1, after)):
-        rows = [i for i, ex in enumerate(examples) if ex.context and ex.context[side]]
+    for side, out, ends in ((0, before, [run[0] for run in runs]), (1, after, [run[-1] for run in runs])):
+        rows = [i for i in ends if examples[i].context and examples[i].context[side]]
         if not rows:
             continue
         ids = tokenizer([examples[i].context[side] for i in rows], is_split_into_words=True,
