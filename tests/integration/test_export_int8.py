@@ -107,7 +107,7 @@ def test_int8_state_round_trips_exactly(ner_models):
 def test_int8_runs_on_onednn_where_the_cpu_has_amx_with_the_same_decisions(ner_models, monkeypatch, amx):
     import copy
 
-    from whet.models.int8 import choose_engine, quantize
+    from whet.models.int8 import FullRangeLinear, choose_engine, quantize
 
     default = torch.backends.quantized.engine
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
@@ -116,12 +116,39 @@ def test_int8_runs_on_onednn_where_the_cpu_has_amx_with_the_same_decisions(ner_m
         before = torch.backends.quantized.engine
         assert choose_engine() == ("onednn" if amx else before)
         model = load(str(ner_models["full"])).model.float().eval()
-        quantized, _ = quantize(copy.deepcopy(model))
+        quantized, modules = quantize(copy.deepcopy(model))
         ids = torch.randint(1000, 5000, (2, 12))
         with torch.inference_mode():
             expected, got = model(input_ids=ids).logits, quantized(input_ids=ids).logits
         assert torch.backends.quantized.engine == ("onednn" if amx else before)
+        named = dict(quantized.named_modules())
+        assert all(isinstance(named[m], FullRangeLinear) == amx for m in modules)
         assert (expected - got).abs().max() < 0.1 * expected.abs().max()
         assert (expected.argmax(-1) == got.argmax(-1)).float().mean() >= 0.9
+    finally:
+        torch.backends.quantized.engine = default
+
+
+@pytest.mark.skipif("onednn" not in torch.backends.quantized.supported_engines, reason="torch built without oneDNN")
+def test_full_range_activations_halve_the_int8_error_on_onednn():
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    from whet.models.int8 import FullRangeLinear
+
+    default = torch.backends.quantized.engine
+    torch.backends.quantized.engine = "onednn"
+    try:
+        torch.manual_seed(0)
+        linear = torch.nn.Linear(384, 384)
+        weight = torch.quantize_per_channel(linear.weight.detach(), linear.weight.abs().amax(1) / 127,
+                                            torch.zeros(384, dtype=torch.long), 0, torch.qint8)
+        errors = {}
+        for kind in (DynamicLinear, FullRangeLinear):
+            module = kind(384, 384)
+            module.set_weight_bias(weight, linear.bias.detach())
+            x = torch.randn(64, 384)
+            with torch.inference_mode():
+                errors[kind] = (module(x) - linear(x)).pow(2).mean().item()
+        assert errors[FullRangeLinear] < 0.6 * errors[DynamicLinear]
     finally:
         torch.backends.quantized.engine = default
