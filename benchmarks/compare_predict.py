@@ -24,6 +24,8 @@ spaces. Both sides get exactly these strings and do their own pre-tokenisation:
   ``whet.load(DIR).predict`` on the same texts, compared with (ii).
 - (iv) ``--onnx DIR``: an ONNX export of the same model (``whet export MODEL --onnx``), run by
   onnxruntime through the same ``whet.load(DIR).predict``, compared with (ii) and the pipeline.
+- (iv-b) ``--onnx-int8 DIR``: an int8 ONNX export (``whet export MODEL --onnx --quantize int8``:
+  onnxruntime's dynamic quantization) through the same ``whet.load(DIR).predict``, beside (iv).
 - (iii-b) ``--int8-x86``: the int8 model again on torch's default x86 quantized engine, where
   whet picks oneDNN's (a CPU with AMX), side by side with (iii).
 - (v) ``--fp32``: (ii) again with ``precision="fp32"``: whet's default precision is bf16 where the
@@ -248,6 +250,8 @@ def main() -> int:
     parser.add_argument("--int8-x86", action="store_true",
                         help="Also run the --int8 model on torch's x86 engine (whet uses oneDNN's where the CPU has AMX).")
     parser.add_argument("--onnx", type=Path, default=None, help="Also predict with this ONNX export (whet export --onnx).")
+    parser.add_argument("--onnx-int8", type=Path, default=None,
+                        help="Also predict with this int8 ONNX export (whet export --onnx --quantize int8).")
     parser.add_argument("--fp32", action="store_true",
                         help="Also predict with --model in float32 (whet's default is bf16 where the CPU is fast at it).")
     args = parser.parse_args()
@@ -262,7 +266,8 @@ def main() -> int:
     dev_path = args.data.resolve() / "dev.txt"
     if not dev_path.is_file():
         parser.error(f"{dev_path} not found; --data must be the folder holding dev.txt")
-    for name, path in (("--model", args.model), ("--int8", args.int8), ("--onnx", args.onnx)):
+    for name, path in (("--model", args.model), ("--int8", args.int8), ("--onnx", args.onnx),
+                       ("--onnx-int8", args.onnx_int8)):
         if path is not None and not (path / "config.json").is_file():
             parser.error(f"{name} {path}: no config.json there; give the 'model' directory of a whet run")
     try:
@@ -289,6 +294,7 @@ def main() -> int:
         int8_x86_run = (run_int8_on_x86(args.int8, texts, args.whet_batch_size, dev_path)
                         if args.int8 and args.int8_x86 else None)
         onnx_run = run_whet(args.onnx, texts, args.whet_batch_size, dev_path) if args.onnx else None
+        onnx_int8_run = run_whet(args.onnx_int8, texts, args.whet_batch_size, dev_path) if args.onnx_int8 else None
 
     rows = [(f"pipeline ({args.aggregation})", pipeline_run), ("whet", whet_run)]
     if fp32_run:
@@ -299,6 +305,8 @@ def main() -> int:
         rows.append(("whet int8 x86", int8_x86_run))
     if onnx_run:
         rows.append(("whet onnx", onnx_run))
+    if onnx_int8_run:
+        rows.append(("whet onnx int8", onnx_int8_run))
     for _, run in rows:
         run["f1"] = word_level_f1(gold, run["spans"], offsets)
     comparisons = {"pipeline vs whet": compare_spans(texts, pipeline_run["spans"], whet_run["spans"],
@@ -309,6 +317,9 @@ def main() -> int:
         comparisons["whet vs whet fp32"] = compare_spans(texts, whet_run["spans"], fp32_run["spans"], "whet", "fp32")
     if onnx_run:
         comparisons["whet vs whet onnx"] = compare_spans(texts, whet_run["spans"], onnx_run["spans"], "whet", "onnx")
+    if onnx_int8_run:
+        comparisons["whet vs whet onnx int8"] = compare_spans(texts, whet_run["spans"], onnx_int8_run["spans"],
+                                                              "whet", "onnx int8")
     ratio = whet_run["sentences_per_s"] / pipeline_run["sentences_per_s"]
     print_summary(rows, comparisons, ratio)
     if int8_run:
@@ -320,7 +331,8 @@ def main() -> int:
     figures = {
         "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
         "sentences": len(texts), "model": str(args.model), "int8": str(args.int8) if args.int8 else None,
-        "onnx": str(args.onnx) if args.onnx else None, "int8_engine": int8_engine,
+        "onnx": str(args.onnx) if args.onnx else None,
+        "onnx_int8": str(args.onnx_int8) if args.onnx_int8 else None, "int8_engine": int8_engine,
         "aggregation": args.aggregation,
         "runs": {name: {k: v for k, v in run.items() if k != "spans"} for name, run in rows},
         "whet_over_pipeline_sentences_per_s": ratio, "comparisons": comparisons,

@@ -414,7 +414,7 @@ def export(model: Annotated[Path, typer.Argument(help="A model directory saved b
            output: Annotated[Path, typer.Option("--output", "-o", help="New directory to write.")],
            merge: Annotated[bool, typer.Option("--merge", help="Merge the adapter into the base weights (LoRA family, IA3).")] = False,
            adapter: AdapterName = None,
-           quantize: Annotated[Optional[str], typer.Option(help="int8: int8 weights for fast CPU prediction (adapters are merged first).")] = None,
+           quantize: Annotated[Optional[str], typer.Option(help="int8: int8 weights for fast CPU prediction (adapters are merged first); with --onnx, an int8 ONNX graph.")] = None,
            onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX, run by onnxruntime (adapters are merged first).")] = False,
            ) -> None:
     """Write a model to a new directory, transformed by the options given (--merge, --quantize, --onnx)."""
@@ -423,7 +423,7 @@ def export(model: Annotated[Path, typer.Argument(help="A model directory saved b
     from whet.export import export_model
 
     export_model(model, output, merge=merge, adapter=adapter, quantize=quantize, onnx=onnx)
-    kind = "int8 " if quantize else "ONNX " if onnx else ""
+    kind = f"{'int8 ' if quantize else ''}{'ONNX ' if onnx else ''}"
     typer.echo(f"{kind}model written to {output}", err=True)
 
 

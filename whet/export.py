@@ -1,7 +1,8 @@
 """``whet export``: load a saved model, transform it, write a new model directory.
 
 Each option is one step applied in turn to the loaded model (``merge``, then ``quantize`` or
-``onnx``), so options compose: quantisation and ONNX export take the merged model. Without
+``onnx``, or both: an int8 ONNX graph), so options compose: quantisation and ONNX export take
+the merged model. Without
 options the model is written as loaded, which turns a named adapter of a store into a
 standalone directory.
 """
@@ -17,8 +18,9 @@ from whet.errors import ModelError
 def export_model(source: Path, output: Path, *, merge: bool = False, adapter: str | None = None,
                  quantize: str | None = None, onnx: bool = False) -> Path:
     """Write ``source`` (or its named ``adapter``) to a new directory ``output``, merged and/or
-    quantized (``quantize="int8"``) or exported to ONNX (``onnx``) if asked; quantizing and ONNX
-    export merge an adapter first.
+    quantized (``quantize="int8"``) or exported to ONNX (``onnx``) if asked, or both (an ONNX graph
+    whose matrix products onnxruntime quantized to int8); quantizing and ONNX export merge an
+    adapter first.
 
     Example:
         >>> export_model(Path("runs/intents-lora/model"), Path("dist/intents"), merge=True)
@@ -40,13 +42,11 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
     if info.quantization or info.onnx:
         kind = "quantized" if info.quantization else "an ONNX export"
         raise ModelError(f"{source} is already {kind}; export from the float model directory")
-    if quantize and onnx:
-        raise ModelError("--quantize and --onnx make different formats; export one of them at a time")
     if onnx:
         from whet.models.onnx_export import check_exportable
 
         check_exportable(info.task, info.method)
-    if quantize:
+    if quantize and not onnx:
         from whet.models.saved_model import own_model_loader
 
         if own_model_loader(info.method):
@@ -59,10 +59,10 @@ def export_model(source: Path, output: Path, *, merge: bool = False, adapter: st
     if merge:
         model = merge_adapter(model, info.method)
     origin = f"{source} (adapter {adapter})" if adapter else str(source)
-    if quantize:
+    if onnx:
+        save_onnx(output, model, tokenizer, info, source=origin, quantize=quantize)
+    elif quantize:
         save_int8(output, model, tokenizer, info, source=origin)
-    elif onnx:
-        save_onnx(output, model, tokenizer, info, source=origin)
     else:
         save_model(output, model, tokenizer, info, export="merged" if merge else None, source=origin)
     # Out-of-scope detection travels with the model (whet.models.out_of_scope).
@@ -90,19 +90,23 @@ def save_int8(output: Path, model: Any, tokenizer: Any, info: Any, *, source: st
     return output
 
 
-def save_onnx(output: Path, model: Any, tokenizer: Any, info: Any, *, source: str | None = None) -> Path:
-    """Export a full model to ONNX and write it with its config, tokenizer, whet.json and a model
-    card naming ``source``, the directory it came from."""
+def save_onnx(output: Path, model: Any, tokenizer: Any, info: Any, *, source: str | None = None,
+              quantize: str | None = None) -> Path:
+    """Export a full model to ONNX (its matrix products quantized to int8 by onnxruntime with
+    ``quantize="int8"``) and write it with its config, tokenizer, whet.json and a model card
+    naming ``source``, the directory it came from."""
     from whet.io.atomic import atomic_directory, write_json_atomic
     from whet.models.model_card import card_name, write_model_card
     from whet.models.model_info import METADATA
-    from whet.models.onnx_export import FILE, export_onnx
+    from whet.models.onnx_export import FILE, export_onnx, quantize_onnx
 
     info.adapter = False
     with atomic_directory(output) as tmp:
         info.onnx = export_onnx(model, tokenizer, info.task, tmp / FILE)
+        if quantize:
+            info.onnx["quantization"] = quantize_onnx(tmp / FILE)
         model.config.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         write_json_atomic(tmp / METADATA, info.__dict__)
-        write_model_card(tmp, info, name=card_name(output), export="onnx", source=source)
+        write_model_card(tmp, info, name=card_name(output), export="onnx-int8" if quantize else "onnx", source=source)
     return output

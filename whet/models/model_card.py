@@ -32,6 +32,9 @@ EXPORTS = {
     "int8": "int8 weights for CPU prediction: the body's linear layers quantized with one scale per output "
             "channel, the task head in float32, stored in `model.int8.safetensors` (whet loads it)",
     "onnx": "an ONNX graph, `model.onnx`, that onnxruntime runs (whet loads it)",
+    "onnx-int8": "an ONNX graph, `model.onnx`, whose matrix products onnxruntime quantized to int8 weights "
+                 "(one scale per output channel; activations quantized per batch), that onnxruntime runs "
+                 "(whet loads it)",
 }
 
 FIGURES = {"train_examples": "examples trained on", "epochs": "epochs", "steps": "optimizer steps",
@@ -49,7 +52,7 @@ def write_model_card(directory: Path, info: ModelInfo, *, name: str, export: str
         directory: the model directory.
         info: its ``whet.json`` contents.
         name: the model's name on the card (``card_name`` of where the directory ends up).
-        export: ``merged``, ``int8`` or ``onnx`` for a directory made from another model.
+        export: ``merged``, ``int8``, ``onnx`` or ``onnx-int8`` for a directory made from another model.
         source: the directory it was made from.
     """
     directory = Path(directory)
