@@ -176,3 +176,27 @@ def test_training_resolves_the_precision_once_and_records_it(tiny_bert, tmp_path
     training = json.loads((run / "model" / "whet.json").read_text())["training"]
     assert training["config"]["training"]["precision"] == requested and training["figures"]["precision"] == expected
     assert f"| precision trained in (fp32, or bf16 autocast) | {expected} |" in (run / "model" / "README.md").read_text()
+
+
+def test_under_bf16_a_loaded_model_predicts_with_linear_weights_cast_once_and_the_same_outputs(classifier):
+    from whet.models.inference import autocast
+    from whet.models.saved_model import load_saved_model
+
+    loaded = load(str(classifier), precision="bf16")
+    linears = [m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert all(m.weight.dtype == torch.float32 for m in linears)  # cast on the predicting thread, at first use
+    first = loaded.predict(TEXTS)
+    assert linears and all(m.weight.dtype == m.bias.dtype == torch.bfloat16 for m in linears)
+    assert {p.dtype for n, p in loaded.model.named_parameters() if "embeddings" in n} == {torch.float32}
+
+    # The same weights in float32, cast by autocast at each call: the same logits to the bit.
+    model, tokenizer, info = load_saved_model(classifier)
+    shared = Predictor(model, tokenizer, info, precision="bf16")  # not its own model: left as it is
+    assert shared.predict(TEXTS) == first
+    assert all(m.weight.dtype == torch.float32 for m in model.modules() if isinstance(m, torch.nn.Linear))
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.inference_mode(), autocast(torch.device("cpu"), "bf16"):
+        assert torch.equal(loaded.model(**batch).logits, shared.model(**batch).logits)
+    fp32 = load(str(classifier), precision="fp32")
+    fp32.predict(TEXTS)
+    assert all(m.weight.dtype == torch.float32 for m in fp32.model.modules() if isinstance(m, torch.nn.Linear))
