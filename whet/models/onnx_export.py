@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,20 @@ def _example_inputs(model: Any, tokenizer: Any, task: str) -> dict[str, torch.Te
     return inputs
 
 
+@contextlib.contextmanager
+def errors_only(*names: str | None) -> Iterator[None]:
+    """The named loggers (None: the root logger) log errors only while the block runs."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def export_onnx(model: Any, tokenizer: Any, task: str, path: Path) -> dict[str, Any]:
     """Write ``model`` (a plain transformers model in eval mode) to ``path`` as ONNX; what
     ``whet.json`` records of it."""
@@ -71,20 +86,13 @@ def export_onnx(model: Any, tokenizer: Any, task: str, path: Path) -> dict[str, 
     model.eval()
     # The exporter and its graph optimiser log every step, and warn about operators of packages
     # that are not installed (torchvision).
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
+    with errors_only("torch.onnx", "onnxscript", "onnx_ir"):
         with warnings.catch_warnings(), contextlib.redirect_stdout(None):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(model, (), kwargs=inputs, dynamic_shapes={n: axes for n in inputs},
                                         input_names=list(inputs), output_names=outputs, opset_version=OPSET,
                                         dynamo=True, optimize=True)
         program.save(str(path))
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
     import onnxruntime
 
     return {"file": path.name, "opset": OPSET, "inputs": list(inputs), "outputs": outputs,
@@ -106,13 +114,8 @@ def quantize_onnx(path: Path) -> dict[str, Any]:
     quantized = path.with_name(f"{path.stem}.int8{path.suffix}")
     # onnxruntime logs a suggestion to run its pre-processing through the root logger; the graph
     # comes out of torch's exporter already optimised.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
+    with errors_only(None):
         quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8, per_channel=True,
                          op_types_to_quantize=["MatMul", "Gemm"], extra_options={"MatMulConstBOnly": True})
-    finally:
-        root.setLevel(level)
     quantized.replace(path)
     return {"scheme": INT8_SCHEME, "onnxruntime": onnxruntime.__version__}
